@@ -1,0 +1,57 @@
+"""The composition root: one `build_application(settings)` for polling, webhook, demo and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.handlers import routes
+from bot.i18n import Translator
+from bot.services import KEY, Services, utc_now
+from bot.settings import Settings
+from conversations import load_forms, load_thresholds
+from storage import make_engine, make_sessionmaker
+
+THRESHOLDS_FILE = "thresholds.toml"
+
+
+def build_services(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Services:
+    """Load what every handler needs once: forms, thresholds, catalogs, the database."""
+    if sessionmaker is None:
+        sessionmaker = make_sessionmaker(make_engine(settings.database_url))
+    forms = load_forms(settings.forms_dir)
+    thresholds = load_thresholds(settings.forms_dir / THRESHOLDS_FILE)
+    return Services(settings, sessionmaker, forms, thresholds, Translator(), clock)
+
+
+def build_application(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Application:  # type: ignore[type-arg]
+    """The bot, wired: handlers, services in bot_data, the command menu set at start-up."""
+    if not settings.token:
+        raise ValueError("a bot token is needed (HUCHA_TELEGRAM_TOKEN or --token)")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_url)
+        .base_file_url(settings.base_file_url)
+        .concurrent_updates(settings.concurrent_updates)
+        .post_init(routes.register_commands)
+    )
+    if settings.proxy:
+        builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
+    if settings.rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    application = builder.build()
+    application.bot_data[KEY] = build_services(settings, sessionmaker, clock)
+    routes.register(application)
+    return application

@@ -1,0 +1,102 @@
+"""Callback data: a short, versioned scheme, always under Telegram's 64 bytes.
+
+A button is a request, not a permission: whoever decodes callback data checks it against the
+current state and the user's rights before acting on it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+VERSION = "1"
+LIMIT = 64
+
+
+@dataclass(frozen=True)
+class HouseholdPage:
+    offset: int
+    query: str = ""
+    purpose: str = "c"  # "c": pick for a check, "l": the /households list
+
+
+@dataclass(frozen=True)
+class OpenHousehold:
+    household_id: int
+
+
+@dataclass(frozen=True)
+class CheckAction:
+    """An action on the prompt of a check session. `token` names the prompt it was made for."""
+
+    session_id: int
+    token: str
+    action: str  # p pick, d done, b back, s skip, x pause, m edit menu, e edit, y submit,
+    # a add item, r remove item, v back to the summary
+    arg: int | None = None
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    session_id: int
+    choice: str  # "c" continue, "d" discard
+
+
+@dataclass(frozen=True)
+class ChooseLanguage:
+    language: str
+
+
+Callback = HouseholdPage | OpenHousehold | CheckAction | OpenSession | ChooseLanguage
+
+
+def prompt_token(cursor: str, phase: str) -> str:
+    """A short token naming one prompt of a check, so that old buttons can be told apart."""
+    return format(zlib.crc32(f"{phase}|{cursor}".encode()) & 0xFFFFFF, "x")
+
+
+def _fit(prefix: str, tail: str) -> str:
+    data = prefix + tail
+    while len(data.encode()) > LIMIT and tail:
+        tail = tail[:-1]
+        data = prefix + tail
+    return data
+
+
+def encode(callback: Callback) -> str:
+    match callback:
+        case HouseholdPage(offset, query, purpose):
+            return _fit(f"{VERSION}h:{purpose}:{offset}:", query)
+        case OpenHousehold(household_id):
+            return f"{VERSION}o:{household_id}"
+        case CheckAction(session_id, token, action, arg):
+            tail = "" if arg is None else f":{arg}"
+            return f"{VERSION}q:{session_id}:{token}:{action}{tail}"
+        case OpenSession(session_id, choice):
+            return f"{VERSION}r:{session_id}:{choice}"
+        case ChooseLanguage(language):
+            return f"{VERSION}l:{language}"
+    raise TypeError(callback)
+
+
+def decode(data: str | None) -> Callback | None:
+    """Parse callback data; None for anything malformed or from another version."""
+    if not data or not data.startswith(VERSION) or len(data) < 3:
+        return None
+    kind, _, rest = data[1], data[2], data[3:]
+    parts = rest.split(":")
+    try:
+        if kind == "h" and len(parts) >= 2:
+            return HouseholdPage(int(parts[1]), ":".join(parts[2:]), parts[0])
+        if kind == "o" and len(parts) == 1:
+            return OpenHousehold(int(parts[0]))
+        if kind == "q" and len(parts) in (3, 4):
+            arg = int(parts[3]) if len(parts) == 4 else None
+            return CheckAction(int(parts[0]), parts[1], parts[2], arg)
+        if kind == "r" and len(parts) == 2 and parts[1] in ("c", "d"):
+            return OpenSession(int(parts[0]), parts[1])
+        if kind == "l" and len(parts) == 1:
+            return ChooseLanguage(parts[0])
+    except ValueError:
+        return None
+    return None

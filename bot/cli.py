@@ -1,0 +1,145 @@
+"""The `hucha` command: run the bot, the offline demo, invitations, roster import, migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from bot.settings import Settings, settings_from_env
+
+ROLES = ("cadre", "leader", "office")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="hucha", description="Hucha (户查) household checks.")
+    root.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or hucha.db)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the bot against Telegram (long polling)")
+    run.add_argument("--token", help="bot token (default: HUCHA_TELEGRAM_TOKEN)")
+    run.add_argument(
+        "--api-url",
+        help="Bot API base URL, e.g. https://api.telegram.org/bot or http://host:port/bot",
+    )
+    run.add_argument("--proxy", help="HTTPS proxy URL (default: HUCHA_PROXY or HTTPS_PROXY)")
+
+    demo = commands.add_parser("demo", help="offline demo in the terminal, no token needed")
+    demo.add_argument("--script", help="answers separated by ';' instead of typing them")
+
+    invite = commands.add_parser("invite", help="issue a one-time invitation code")
+    invite.add_argument("--role", choices=ROLES, required=True)
+    invite.add_argument("--area", required=True, help="area code, e.g. 320705001001")
+    invite.add_argument("--days", type=int, default=None, help="days until the code expires")
+    invite.add_argument("--bot-username", help="bot username for the t.me deep link")
+
+    roster = commands.add_parser("import-roster", help="import households from a CSV roster")
+    roster.add_argument("file", type=Path)
+
+    db = commands.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    return root
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = settings_from_env()
+    changes: dict[str, object] = {}
+    if args.database_url:
+        changes["database_url"] = args.database_url
+    for name in ("token", "api_url", "proxy"):
+        value = getattr(args, name, None)
+        if value:
+            changes[name] = value
+    return settings.with_changes(**changes) if changes else settings
+
+
+def run_bot(settings: Settings) -> int:
+    from bot.app import build_application
+    from storage import upgrade
+
+    if not settings.token:
+        print("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.", file=sys.stderr)
+        return 2
+    asyncio.run(upgrade(settings.database_url))
+    application = build_application(settings)
+    application.run_polling(drop_pending_updates=False)
+    return 0
+
+
+async def invite(settings: Settings, role: str, area: str, days: int | None, bot: str | None) -> int:
+    from storage import StorageError, create_invitation, make_engine, make_sessionmaker, upgrade
+
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    ttl = timedelta(days=days if days is not None else settings.invitation_ttl_days)
+    try:
+        async with make_sessionmaker(engine).begin() as s:
+            from bot.services import utc_now
+
+            invitation = await create_invitation(s, role, area, utc_now(), ttl=ttl)
+    except StorageError as error:
+        print(f"Cannot create the invitation: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    username = bot or settings.bot_username or "<your_bot>"
+    print(invitation.code)
+    print(f"https://t.me/{username}?start={invitation.code}")
+    print(f"expires {invitation.expires_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+async def import_roster(settings: Settings, file: Path) -> int:
+    from bot.services import utc_now
+    from storage import import_roster_csv, make_engine, make_sessionmaker, upgrade
+
+    if not file.exists():
+        print(f"No such file: {file}", file=sys.stderr)
+        return 2
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine).begin() as s:
+            report = await import_roster_csv(s, file, utc_now())
+    finally:
+        await engine.dispose()
+    print(
+        f"added {report.added_households}, updated {report.updated_households}, "
+        f"unchanged {report.unchanged}, members added {report.members_added}, "
+        f"rejected rows {len(report.errors)}"
+    )
+    for error in report.errors:
+        reason = error.reason_message_id.format(**error.params)
+        print(f"line {error.line}, column {error.column}: {reason}")
+    return 0 if not report.errors else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from(args)
+    if args.command == "run":
+        return run_bot(settings)
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(args.database_url, args.script))
+    if args.command == "invite":
+        return asyncio.run(invite(settings, args.role, args.area, args.days, args.bot_username))
+    if args.command == "import-roster":
+        return asyncio.run(import_roster(settings, args.file))
+    if args.command == "db":
+        from storage import upgrade
+
+        asyncio.run(upgrade(settings.database_url))
+        print("database is up to date")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

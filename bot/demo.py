@@ -1,0 +1,178 @@
+"""`hucha demo`: the real bot against the local emulator, chatted with from the terminal.
+
+Offline and without a token: the emulator plays Telegram, a demo county is seeded into an
+embedded SQLite file, and the person at the keyboard is a registered demo cadre.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import struct
+import zlib
+from html import unescape
+
+from bot.app import build_application
+from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
+from bot.handlers import routes
+from bot.services import utc_now
+from bot.settings import Settings
+from storage import create_invitation, make_engine, make_sessionmaker, seed_demo, upgrade
+
+DEMO_DATABASE = "sqlite+aiosqlite:///hucha-demo.db"
+DEMO_USER_ID = 900001
+REPLY_WAIT = 3.0
+_TAGS = re.compile(r"<[^>]+>")
+
+HELP = (
+    "输入数字按按钮，其他内容作为消息发送；photo 发送照片，location 发送位置，quit 退出。\n"
+    "Type a number to press a button; anything else is sent as a message; "
+    "'photo' sends a photo, 'location' a location, 'quit' leaves."
+)
+
+
+def sample_photo() -> bytes:
+    """A tiny valid PNG standing in for a photo of the house."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x80\x80\x80")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def plain(message: ChatMessage) -> str:
+    return unescape(_TAGS.sub("", message.content))
+
+
+class Terminal:
+    """Prints what the bot says; numbers the buttons of the latest message that has some."""
+
+    def __init__(self, user: EmulatedUser) -> None:
+        self.user = user
+        self.buttons: list[tuple[int, str]] = []  # (message id, callback data) per number
+
+    def show(self, message: ChatMessage, edited: bool = False) -> None:
+        if edited and not message.buttons:
+            return
+        print(("✎ " if edited else "") + plain(message))
+        if message.buttons:
+            self.buttons = []
+            for row in message.reply_markup:
+                cells = []
+                for text, data in row:
+                    if data is None:
+                        continue
+                    self.buttons.append((message.message_id, data))
+                    cells.append(f"[{len(self.buttons)}] {text}")
+                print("   " + "   ".join(cells))
+        print()
+
+    async def drain(self) -> None:
+        """Print every message and edit until the bot falls quiet."""
+        while True:
+            message_task = asyncio.ensure_future(self.user.next_message(REPLY_WAIT))
+            edit_task = asyncio.ensure_future(self.user.next_edit(REPLY_WAIT))
+            done, pending = await asyncio.wait(
+                {message_task, edit_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await task
+            shown = False
+            for task in done:
+                with contextlib.suppress(TimeoutError):
+                    message = task.result()
+                    self.show(message, edited=task is edit_task)
+                    shown = True
+            if not shown:
+                return
+
+    async def act(self, line: str) -> bool:
+        """Do what the person typed; False to quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if line in ("quit", "exit", "q"):
+            return False
+        if line.isdigit() and 1 <= int(line) <= len(self.buttons):
+            message_id, data = self.buttons[int(line) - 1]
+            answer = await self.user.press(message_id, data)
+            if answer.text:
+                print(f"({answer.text})")
+        elif line == "photo":
+            await self.user.send_photo(sample_photo())
+        elif line == "location":
+            await self.user.send_location(34.59, 119.22)
+        elif line.startswith("/"):
+            command, _, args = line[1:].partition(" ")
+            await self.user.send_command(command, args or None)
+        else:
+            await self.user.send_text(line)
+        await self.drain()
+        return True
+
+
+async def prepare_database(url: str) -> str | None:
+    """Migrate and seed; return an invitation code for the demo cadre if one is needed."""
+    await upgrade(url)
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine).begin() as s:
+            seed = await seed_demo(s, utc_now())
+            invitation = await create_invitation(s, "cadre", seed.village_code, utc_now())
+            return invitation.code
+    finally:
+        await engine.dispose()
+
+
+async def run_demo(database_url: str | None = None, script: str | None = None) -> int:
+    url = database_url or DEMO_DATABASE
+    code = await prepare_database(url)
+    emulator = BotApiEmulator()
+    await emulator.start()
+    settings = Settings(
+        token=emulator.token,
+        database_url=url,
+        api_url=emulator.base_url,
+        file_url=emulator.base_file_url,
+        rate_limit=False,
+    )
+    engine = make_engine(url)
+    application = build_application(settings, make_sessionmaker(engine))
+    await application.initialize()
+    await routes.register_commands(application)
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0, timeout=1)
+    await application.start()
+    user = emulator.user(DEMO_USER_ID, "演示干部", language_code="zh-hans")
+    terminal = Terminal(user)
+    print("户查 Hucha demo\n" + HELP + "\n")
+    try:
+        await terminal.act(f"/start {code}")
+        await terminal.act("/check")
+        lines = script.split(";") if script is not None else None
+        while True:
+            if lines is not None:
+                if not lines:
+                    break
+                line = lines.pop(0)
+                print(f"> {line}")
+            else:
+                try:
+                    line = await asyncio.to_thread(input, "> ")
+                except EOFError:
+                    break
+            if not await terminal.act(line):
+                break
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+        await engine.dispose()
+        await emulator.stop()
+    return 0

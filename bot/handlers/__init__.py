@@ -1,0 +1,1 @@
+"""Telegram handlers, one module per concern; `register` wires them to an Application."""

@@ -1,0 +1,552 @@
+"""The household check in the chat (入户核查): load the session, ask the engine, save, reply.
+
+Conversation states (kept in the database, never only in this process):
+
+    /check ──► pick household ──► prompt ◄──► prompt … ──► summary ──► submitted
+                    ▲                 │  ✖ cancel: paused, answers kept │ ✏️ change
+                    └── resume / discard offer on the next /check ◄────┘
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import ContextTypes
+
+from bot.callbacks import CheckAction, OpenSession, encode, prompt_token
+from bot.handlers.common import language, registered_user
+from bot.i18n import format_day, label
+from bot.render import (
+    Screen,
+    answered_text,
+    edit_menu_markup,
+    invalid_text,
+    prompt_screen,
+    summary_screens,
+)
+from bot.sending import edit, send
+from bot.services import Services, services
+from conversations import (
+    AddItem,
+    Back,
+    CheckState,
+    Context,
+    Done,
+    Edit,
+    Event,
+    Finished,
+    Form,
+    Input,
+    Invalid,
+    Location,
+    Photo,
+    Pick,
+    Prompt,
+    RemoveItem,
+    Show,
+    Skip,
+    Submit,
+    Summary,
+    Text,
+    params_for,
+    start,
+    step,
+)
+from storage import (
+    CheckSession,
+    Household,
+    User,
+    deadline_from,
+    discard_session,
+    get_area,
+    get_session,
+    household_in_area,
+    open_session,
+    open_sessions_of,
+    province_of,
+    roster_of,
+    save_session,
+    start_session,
+    submit_check,
+    user_by_telegram_id,
+)
+
+FORM_ID = "household_check"
+_KEY_PART = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+@dataclass
+class Visit:
+    """One check session loaded for a step: the row, its form, the engine context."""
+
+    row: CheckSession
+    form: Form
+    context: Context
+    state: CheckState
+    household: Household
+    zone: str
+
+
+def answer_at(answers: Any, key: str) -> Any:
+    """The answer stored under a cursor key such as "children[1].status"."""
+    value = answers
+    for part in key.split("."):
+        match = _KEY_PART.match(part)
+        try:
+            if match:
+                value = value[match.group(1)][int(match.group(2))]
+            else:
+                value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def household_name(household: Household, lang: str, svc: Services) -> str:
+    return svc.t(lang, "{number} {head}", number=household.number, head=household.head_name)
+
+
+async def engine_context(
+    s: AsyncSession, svc: Services, household: Household
+) -> tuple[Context, str]:
+    """The engine's view of the world for a household: today in its zone, thresholds, roster."""
+    area = await get_area(s, household.village_code)
+    zone = area.timezone if area is not None else "Asia/Shanghai"
+    today = svc.clock().astimezone(ZoneInfo(zone)).date()
+    province = await province_of(s, household.village_code)
+    roster = tuple(await roster_of(s, household.id))
+    context = Context(
+        today=today,
+        params=params_for(svc.thresholds, province, today.year),
+        roster={"members": roster},
+        household={"number": household.number, "head_name": household.head_name},
+    )
+    return context, zone
+
+
+async def load_visit(s: AsyncSession, svc: Services, row: CheckSession) -> Visit | None:
+    """Everything the engine needs for one step of this session."""
+    household = await s.get(Household, row.household_id)
+    form = svc.forms.get(row.form_id)
+    if household is None or form is None:
+        return None
+    context, zone = await engine_context(s, svc, household)
+    return Visit(row, form, context, CheckState.from_json(row.state), household, zone)
+
+
+def current_event(visit: Visit) -> Event | None:
+    """The prompt or summary the session stands at."""
+    for event in step(visit.form, visit.state, Show(), visit.context)[1]:
+        if isinstance(event, Prompt | Summary):
+            return event
+    return None
+
+
+async def show_screen(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    visit: Visit,
+    event: Event | None,
+    lang: str,
+    notice: str = "",
+) -> int | None:
+    """Send the prompt or summary as new messages; return the id of the one with buttons."""
+    svc = services(context)
+    chat_id = visit.row.chat_id
+    screens: list[Screen]
+    if isinstance(event, Prompt):
+        screens = [prompt_screen(visit.form, event, visit.row.id, lang, svc.t, notice)]
+    elif isinstance(event, Summary):
+        name = household_name(visit.household, lang, svc)
+        screens = summary_screens(visit.form, event, name, visit.row.id, lang, svc.t)
+        if notice:
+            await send(context.bot, chat_id, f"⚠️ {escape(notice)}")
+    else:
+        return None
+    sent: Message | None = None
+    for screen in screens:
+        sent = await send(context.bot, chat_id, screen.text, screen.markup)
+    return sent.message_id if sent else None
+
+
+async def begin_check(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, household_id: int
+) -> None:
+    """Open (or resume) the check of one household of the cadre's area."""
+    svc = services(context)
+    lang = language(user, update, svc)
+    chat = update.effective_chat
+    assert chat is not None
+    async with svc.sessionmaker.begin() as s:
+        household = await household_in_area(s, household_id, user.area_code)
+        if household is None:
+            await send(context.bot, chat.id, svc.t(lang, "This household is not in your area."))
+            return
+        row = await open_session(s, user.id, household.id)
+        if row is None:
+            engine_ctx, _ = await engine_context(s, svc, household)
+            state, _ = start(svc.forms[FORM_ID], engine_ctx)
+            row = await start_session(
+                s, user.id, household.id, FORM_ID, chat.id, state.to_json(), svc.clock()
+            )
+        visit = await load_visit(s, svc, row)
+        assert visit is not None
+        title = svc.t(lang, "Check of household {name}", name=household_name(household, lang, svc))
+        await send(context.bot, chat.id, f"📋 <b>{escape(title)}</b>")
+        await edit(context.bot, chat.id, row.prompt_message_id)
+        message_id = await show_screen(update, context, visit, current_event(visit), lang)
+        await save_session(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+
+
+async def current_session(s: AsyncSession, user: User) -> CheckSession | None:
+    """The check the cadre is working on: the open session touched last."""
+    rows = await open_sessions_of(s, user.id)
+    return max(rows, key=lambda row: row.updated_at) if rows else None
+
+
+async def offer_open_sessions(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User, rows: list[CheckSession]
+) -> None:
+    """A second /check while one is open: resume or discard, or start another."""
+    svc = services(context)
+    lang = language(user, update, svc)
+    chat = update.effective_chat
+    assert chat is not None
+    lines = [svc.t(lang, "You have an unfinished check:")]
+    buttons: list[list[InlineKeyboardButton]] = []
+    async with svc.sessionmaker() as s:
+        for row in rows:
+            household = await s.get(Household, row.household_id)
+            if household is None:
+                continue
+            name = household_name(household, lang, svc)
+            when = format_day(row.updated_at.date(), lang)
+            lines.append(f"• {escape(name)} ({escape(when)})")
+            buttons.append(
+                [
+                    InlineKeyboardButton(
+                        svc.t(lang, "▶ Continue {name}", name=name),
+                        callback_data=encode(OpenSession(row.id, "c")),
+                    ),
+                    InlineKeyboardButton(
+                        svc.t(lang, "🗑 Discard"), callback_data=encode(OpenSession(row.id, "d"))
+                    ),
+                ]
+            )
+    lines.append(svc.t(lang, "Continue it, or discard it to start again."))
+    await send(context.bot, chat.id, "\n".join(lines), InlineKeyboardMarkup(buttons))
+
+
+async def on_open_session(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, callback: OpenSession
+) -> None:
+    """The resume / discard buttons."""
+    svc = services(context)
+    query = update.callback_query
+    assert query is not None
+    user = await registered_user(update, context)
+    if user is None:
+        return
+    lang = language(user, update, svc)
+    async with svc.sessionmaker.begin() as s:
+        row = await get_session(s, callback.session_id)
+        valid = row is not None and row.user_id == user.id and row.status == "open"
+        if not valid or row is None:
+            await query.answer(svc.t(lang, "This button is no longer valid."))
+            await edit(context.bot, query.message.chat.id if query.message else 0, _message_id(query))
+            return
+        await query.answer()
+        await edit(context.bot, row.chat_id, _message_id(query))
+        if callback.choice == "d":
+            await discard_session(s, row.id, svc.clock())
+            await send(
+                context.bot,
+                row.chat_id,
+                svc.t(lang, "The unfinished check was discarded. Send /check to start a new one."),
+            )
+            return
+        household_id = row.household_id
+    await begin_check(update, context, user, household_id)
+
+
+def _message_id(query: Any) -> int | None:
+    return query.message.message_id if query.message is not None else None
+
+
+def input_for(action: CheckAction, event: Event | None) -> Input | None:
+    """Turn a pressed button into an engine input, using the prompt it was made for."""
+    match action.action:
+        case "p" if isinstance(event, Prompt) and action.arg is not None:
+            if 0 <= action.arg < len(event.choices):
+                return Pick(event.choices[action.arg].value)
+            return None
+        case "d":
+            return Done()
+        case "b":
+            return Back()
+        case "s":
+            return Skip()
+        case "y":
+            return Submit()
+        case "a":
+            return AddItem()
+        case "r" if action.arg is not None:
+            return RemoveItem(action.arg)
+        case "e" if isinstance(event, Summary) and action.arg is not None:
+            if 0 <= action.arg < len(event.items):
+                return Edit(event.items[action.arg].key)
+            return None
+    return None
+
+
+def token_of(event: Event | None) -> str:
+    if isinstance(event, Prompt):
+        return prompt_token(event.key, "asking")
+    return prompt_token("", "summary")
+
+
+async def on_check_button(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, action: CheckAction
+) -> None:
+    """A button on a prompt or summary: checked against the session's current state."""
+    svc = services(context)
+    query = update.callback_query
+    assert query is not None
+    user = await registered_user(update, context)
+    if user is None:
+        return
+    lang = language(user, update, svc)
+    async with svc.sessionmaker.begin() as s:
+        row = await get_session(s, action.session_id)
+        if row is None or row.user_id != user.id or row.status != "open":
+            await query.answer(svc.t(lang, "This button is no longer valid."), show_alert=False)
+            await edit(context.bot, user.telegram_id, _message_id(query))
+            return
+        visit = await load_visit(s, svc, row)
+        if visit is None:
+            await query.answer(svc.t(lang, "This button is no longer valid."))
+            return
+        event = current_event(visit)
+        stale = action.token != token_of(event) or (
+            _message_id(query) != row.prompt_message_id and action.action not in ("m", "v")
+        )
+        if stale:
+            await query.answer(svc.t(lang, "This button is no longer valid."))
+            await edit(context.bot, row.chat_id, _message_id(query))
+            message_id = await show_screen(update, context, visit, event, lang)
+            await edit(context.bot, row.chat_id, row.prompt_message_id)
+            await save_session(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+            return
+        await query.answer()
+        if action.action == "x":
+            await pause(context, visit, lang, _message_id(query))
+            return
+        if action.action in ("m", "v") and isinstance(event, Summary):
+            markup = (
+                edit_menu_markup(len(event.items), action.arg or 0, row.id, lang, svc.t)
+                if action.action == "m"
+                else summary_screens(visit.form, event, "", row.id, lang, svc.t)[-1].markup
+            )
+            await edit(context.bot, row.chat_id, _message_id(query), markup=markup)
+            return
+        inp = input_for(action, event)
+        if inp is None:
+            await reshow(update, context, visit, event, lang, svc.t(lang, "Please choose one of the buttons."))
+            return
+        await advance(update, context, s, user, visit, event, inp, lang)
+
+
+async def pause(context: ContextTypes.DEFAULT_TYPE, visit: Visit, lang: str, message_id: int | None) -> None:
+    svc = services(context)
+    await edit(context.bot, visit.row.chat_id, message_id)
+    await send(
+        context.bot,
+        visit.row.chat_id,
+        svc.t(
+            lang,
+            "The check is paused and every answer is kept. Send /check to continue it later.",
+        ),
+    )
+
+
+async def reshow(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    visit: Visit,
+    event: Event | None,
+    lang: str,
+    notice: str,
+) -> None:
+    """Refuse an input: say why, and ask the same question again below."""
+    svc = services(context)
+    await edit(context.bot, visit.row.chat_id, visit.row.prompt_message_id)
+    message_id = await show_screen(update, context, visit, event, lang, notice)
+    async with svc.sessionmaker.begin() as s:
+        await save_session(s, visit.row.id, visit.state.to_json(), svc.clock(), message_id)
+
+
+async def advance(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    s: AsyncSession,
+    user: User,
+    visit: Visit,
+    before: Event | None,
+    inp: Input,
+    lang: str,
+) -> None:
+    """One engine step: save the new state, then mend the transcript and ask what is next."""
+    svc = services(context)
+    bot = context.bot
+    chat_id = visit.row.chat_id
+    state, events = step(visit.form, visit.state, inp, visit.context)
+    invalid = next((e for e in events if isinstance(e, Invalid)), None)
+    finished = next((e for e in events if isinstance(e, Finished)), None)
+    shown = next((e for e in reversed(events) if isinstance(e, Prompt | Summary)), None)
+    now = svc.clock()
+    if invalid is not None:
+        await edit(bot, chat_id, visit.row.prompt_message_id)
+        message_id = await show_screen(
+            update, context, visit, shown or before, lang, invalid_text(invalid, lang, svc.t)
+        )
+        await save_session(s, visit.row.id, state.to_json(), now, message_id)
+        return
+    if finished is not None:
+        await save_session(s, visit.row.id, state.to_json(), now)
+        await finish(context, s, user, visit, finished, lang)
+        return
+    await save_session(s, visit.row.id, state.to_json(), now)
+    same_prompt = (
+        isinstance(before, Prompt) and isinstance(shown, Prompt) and before.key == shown.key
+    )
+    if same_prompt and isinstance(shown, Prompt):
+        screen = prompt_screen(visit.form, shown, visit.row.id, lang, svc.t)
+        await edit(bot, chat_id, visit.row.prompt_message_id, screen.text, screen.markup)
+        return
+    if isinstance(before, Prompt) and not isinstance(inp, Back | Edit):
+        value = answer_at(state.answers, before.key)
+        text = answered_text(visit.form, before, value, lang, svc.t)
+        await edit(bot, chat_id, visit.row.prompt_message_id, text, None)
+    else:
+        await edit(bot, chat_id, visit.row.prompt_message_id)
+    visit.state = state
+    message_id = await show_screen(update, context, visit, shown, lang)
+    await save_session(s, visit.row.id, state.to_json(), now, message_id)
+
+
+async def finish(
+    context: ContextTypes.DEFAULT_TYPE,
+    s: AsyncSession,
+    user: User,
+    visit: Visit,
+    finished: Finished,
+    lang: str,
+) -> None:
+    """Submit: save the record and its problems, and tell the cadre what was raised."""
+    svc = services(context)
+    today = visit.context.today
+
+    def deadline_for(raised: Any, now: datetime) -> date:
+        return deadline_from(raised.deadline_days, raised.deadline_tier, today)
+
+    record, problems = await submit_check(
+        s, visit.row.id, finished.record, user.id, svc.clock(), deadline_for
+    )
+    await edit(context.bot, visit.row.chat_id, visit.row.prompt_message_id)
+    name = household_name(visit.household, lang, svc)
+    saved = svc.t(lang, "Submitted: the check of {name} is saved.", name=name)
+    lines = [f"✅ <b>{escape(saved)}</b>"]
+    if not problems:
+        lines.append(escape(svc.t(lang, "No problems were found.")))
+    else:
+        lines.append(
+            escape(svc.t(lang, "{count} problems were raised:", count=len(problems)))
+        )
+        for number, problem in enumerate(problems, start=1):
+            text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
+            subject = f" ({problem.subject})" if problem.subject else ""
+            due = svc.t(
+                lang,
+                "due {date}, {unit}",
+                date=format_day(problem.deadline, lang),
+                unit=problem.responsible_unit,
+            )
+            lines.append(
+                f"{number}. [{escape(problem.category)}] {escape(text)}{escape(subject)}"
+                f" — {escape(due)}"
+            )
+    if record.at_risk:
+        lines.append(
+            "⚠️ " + escape(svc.t(lang, "The household is flagged for return-to-poverty monitoring."))
+        )
+    await send(context.bot, visit.row.chat_id, "\n".join(lines))
+
+
+async def on_check_input(update: Update, context: ContextTypes.DEFAULT_TYPE, inp: Input) -> bool:
+    """A typed answer, photo or location: answer the open check. False when none is open."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None:
+        return True
+    lang = language(user, update, svc)
+    async with svc.sessionmaker.begin() as s:
+        row = await current_session(s, user)
+        if row is None:
+            return False
+        visit = await load_visit(s, svc, row)
+        if visit is None:
+            return False
+        event = current_event(visit)
+        await advance(update, context, s, user, visit, event, inp, lang)
+    return True
+
+
+async def on_unreadable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A sticker, voice note, file… while a check is open: say so and ask again."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None:
+        return True
+    lang = language(user, update, svc)
+    async with svc.sessionmaker() as s:
+        row = await current_session(s, user)
+        if row is None:
+            return False
+        visit = await load_visit(s, svc, row)
+    if visit is None:
+        return False
+    notice = svc.t(lang, "I cannot read this kind of message here. Please answer the question below.")
+    await reshow(update, context, visit, current_event(visit), lang, notice)
+    return True
+
+
+def message_input(message: Message) -> Input | None:
+    """The engine input a message carries, if any."""
+    if message.photo:
+        return Photo(message.photo[-1].file_id)
+    if message.location is not None:
+        return Location(message.location.latitude, message.location.longitude)
+    if message.text is not None:
+        return Text(message.text)
+    return None
+
+
+async def resume_after_command(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User) -> None:
+    """After a command in the middle of a check: remind where the check stands."""
+    svc = services(context)
+    lang = language(user, update, svc)
+    async with svc.sessionmaker() as s:
+        row = await current_session(s, user)
+    if row is not None and update.effective_chat is not None:
+        await send(
+            context.bot,
+            update.effective_chat.id,
+            svc.t(lang, "Your check is still open. Send /check to continue it."),
+        )

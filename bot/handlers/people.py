@@ -1,0 +1,126 @@
+"""Who may use the bot: /start with an invitation code, /help, /lang."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot.callbacks import ChooseLanguage, encode
+from bot.handlers.common import client_language, language, registered_user
+from bot.i18n import LANGUAGES, Translator
+from bot.sending import send
+from bot.services import services
+from storage import InvitationError, get_area, redeem_invitation, set_language, user_by_telegram_id
+
+
+
+async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start CODE binds this Telegram user to the invitation's role and area."""
+    svc = services(context)
+    sender = update.effective_user
+    chat = update.effective_chat
+    if sender is None or chat is None:
+        return
+    code = " ".join(context.args or []).strip()
+    if not code:
+        async with svc.sessionmaker() as s:
+            known = await user_by_telegram_id(s, sender.id)
+        if known is not None and known.active:
+            await on_help(update, context)
+            return
+        await registered_user(update, context)
+        return
+    lang = client_language(update, svc)
+    reasons = {
+        "unknown": svc.t(lang, "This invitation code is not known. Please check it and try again."),
+        "used": svc.t(lang, "This invitation code has already been used. Ask your office for a new one."),
+        "expired": svc.t(lang, "This invitation code has expired. Ask your office for a new one."),
+    }
+    name = " ".join(p for p in (sender.first_name, sender.last_name) if p)
+    async with svc.sessionmaker.begin() as s:
+        known = await user_by_telegram_id(s, sender.id)
+        if known is not None and known.language:
+            lang = known.language
+        try:
+            user = await redeem_invitation(s, code, sender.id, name, lang, svc.clock())
+        except InvitationError as error:
+            await send(context.bot, chat.id, escape(reasons.get(error.reason, reasons["unknown"])))
+            return
+        area = await get_area(s, user.area_code)
+    area_name = area.name if area is not None else user.area_code
+    roles = {
+        "cadre": svc.t(lang, "village cadre"),
+        "leader": svc.t(lang, "team leader"),
+        "office": svc.t(lang, "office"),
+    }
+    welcome = svc.t(
+        lang,
+        "Welcome, {name}! You are registered as {role} of {area}.",
+        name=name,
+        role=roles.get(user.role, user.role),
+        area=area_name,
+    )
+    await send(context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(help_text(lang, svc.t))}")
+
+
+def help_text(lang: str, t: Translator) -> str:
+    return t(
+        lang,
+        "/check — check a household\n"
+        "/households — the households of your village\n"
+        "/cancel — pause the check you are doing\n"
+        "/lang — change the language\n"
+        "/help — this help",
+    )
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    await send(context.bot, update.effective_chat.id, escape(help_text(lang, svc.t)))
+
+
+async def on_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    names = {"zh_CN": "中文", "en": "English"}
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(names[code], callback_data=encode(ChooseLanguage(code)))
+                for code in LANGUAGES
+            ]
+        ]
+    )
+    await send(context.bot, update.effective_chat.id, svc.t(lang, "Choose your language:"), markup)
+
+
+async def on_language_chosen(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, choice: ChooseLanguage
+) -> None:
+    svc = services(context)
+    query = update.callback_query
+    user = await registered_user(update, context)
+    if user is None or query is None or update.effective_chat is None:
+        return
+    if choice.language not in LANGUAGES:
+        await query.answer(svc.t(language(user, update, svc), "This button is no longer valid."))
+        return
+    async with svc.sessionmaker.begin() as s:
+        await set_language(s, user.id, choice.language)
+    await query.answer()
+    if query.message is not None:
+        await query.edit_message_reply_markup(None)
+    await send(
+        context.bot,
+        update.effective_chat.id,
+        escape(svc.t(choice.language, "Language set to English.")),
+    )

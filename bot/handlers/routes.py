@@ -1,0 +1,209 @@
+"""Where each update goes: commands, buttons and messages, each for one user at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import callbacks
+from bot.callbacks import HouseholdPage
+from bot.handlers import check, households, people
+from bot.handlers.common import language, registered_user
+from bot.i18n import LANGUAGES, Translator
+from bot.sending import send
+from bot.services import KEY, services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def one_at_a_time(handler: Handler) -> Handler:
+    """Serialise the updates of one user, so that two quick taps cannot race."""
+
+    async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        sender = update.effective_user
+        if sender is None:
+            return
+        async with services(context).lock_for(sender.id):
+            await handler(update, context)
+
+    return wrapped
+
+
+async def on_check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/check [name or number]: resume the open check, or pick a household."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None:
+        return
+    async with svc.sessionmaker() as s:
+        rows = await check.open_sessions_of(s, user.id)
+    if rows:
+        await check.offer_open_sessions(update, context, user, rows)
+        return
+    query = " ".join(context.args or []).strip()
+    await households.show_households(update, context, user, HouseholdPage(0, query, "c"))
+
+
+async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel: pause the current check; nothing typed is lost."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    async with svc.sessionmaker() as s:
+        row = await check.current_session(s, user)
+        visit = await check.load_visit(s, svc, row) if row is not None else None
+    if visit is None:
+        await send(context.bot, update.effective_chat.id, svc.t(lang, "Nothing to cancel."))
+        return
+    await check.pause(context, visit, lang, visit.row.prompt_message_id)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    decoded = callbacks.decode(query.data)
+    match decoded:
+        case callbacks.CheckAction():
+            await check.on_check_button(update, context, decoded)
+        case callbacks.OpenHousehold(household_id):
+            user = await registered_user(update, context)
+            if user is None:
+                return
+            await query.answer()
+            await check.begin_check(update, context, user, household_id)
+        case callbacks.HouseholdPage():
+            await households.on_household_page(update, context, decoded)
+        case callbacks.OpenSession():
+            await check.on_open_session(update, context, decoded)
+        case callbacks.ChooseLanguage():
+            await people.on_language_chosen(update, context, decoded)
+        case _:
+            svc = services(context)
+            user = await registered_user(update, context)
+            if user is not None:
+                await query.answer(
+                    svc.t(language(user, update, svc), "This button is no longer valid.")
+                )
+
+
+async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text, photo or location: an answer to the open check, or else a household search."""
+    message = update.effective_message
+    if message is None:
+        return
+    inp = check.message_input(message)
+    if inp is None:
+        if not await check.on_unreadable(update, context):
+            await on_idle_message(update, context)
+        return
+    if await check.on_check_input(update, context, inp):
+        return
+    if message.text:
+        user = await registered_user(update, context)
+        if user is not None:
+            page = HouseholdPage(0, message.text.strip()[:20], "c")
+            await households.show_households(update, context, user, page)
+        return
+    await on_idle_message(update, context)
+
+
+async def on_idle_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    await send(
+        context.bot,
+        update.effective_chat.id,
+        svc.t(lang, "No check is open. Send /check to start one, or /help."),
+    )
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    log.error("unhandled error (chat %s)", chat, exc_info=context.error)
+
+
+def commands(lang: str, t: Translator) -> list[BotCommand]:
+    return [
+        BotCommand("check", t(lang, "Check a household")),
+        BotCommand("households", t(lang, "Households of my village")),
+        BotCommand("cancel", t(lang, "Pause the current check")),
+        BotCommand("lang", t(lang, "Change the language")),
+        BotCommand("help", t(lang, "Help")),
+    ]
+
+
+async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu per language: Chinese by default, English for English clients."""
+    t: Translator = application.bot_data[KEY].t
+    await application.bot.set_my_commands(commands("zh_CN", t), scope=BotCommandScopeDefault())
+    for lang in LANGUAGES:
+        code = lang.split("_")[0]
+        await application.bot.set_my_commands(commands(lang, t), language_code=code)
+
+
+def then_remind(handler: Handler) -> Handler:
+    """A command in the middle of a check answers, then says the check is still open."""
+
+    async def wrapped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await handler(update, context)
+        svc = services(context)
+        if update.effective_user is None:
+            return
+        async with svc.sessionmaker() as s:
+            user = await check.user_by_telegram_id(s, update.effective_user.id)
+        if user is not None and user.active:
+            await check.resume_after_command(update, context, user)
+
+    return wrapped
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    command_routes: dict[str, Handler] = {
+        "start": people.on_start,
+        "help": then_remind(people.on_help),
+        "lang": then_remind(people.on_lang),
+        "check": on_check,
+        "households": then_remind(households.on_households),
+        "cancel": on_cancel,
+    }
+    for name, handler in command_routes.items():
+        application.add_handler(CommandHandler(name, one_at_a_time(handler)))
+    application.add_handler(CallbackQueryHandler(one_at_a_time(on_button)))
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, one_at_a_time(on_message))
+    )
+    application.add_handler(
+        MessageHandler(filters.COMMAND, one_at_a_time(on_unknown_command))
+    )
+    application.add_error_handler(on_error)
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    await send(
+        context.bot,
+        update.effective_chat.id,
+        svc.t(lang, "I do not know this command. Send /help to see what I can do."),
+    )

@@ -1,0 +1,230 @@
+"""Turn the engine's events into Telegram messages: text (HTML) and inline keyboards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from html import escape
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.callbacks import CheckAction, encode, prompt_token
+from bot.i18n import Translator, format_day, format_number, label
+from conversations import Form, Invalid, Prompt, Summary, SummaryItem, display_value
+
+TEXT_LIMIT = 4000  # under Telegram's 4096, leaving room for a header
+EDIT_PAGE = 40
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One message to show: HTML text and its keyboard."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+def _button(text: str, session_id: int, token: str, action: str, arg: int | None = None) -> Any:
+    return InlineKeyboardButton(
+        text, callback_data=encode(CheckAction(session_id, token, action, arg))
+    )
+
+
+def answer_text(form: Form, key: str, value: Any, lang: str, t: Translator) -> str:
+    """An answer as the user reads it: choice labels, numbers and dates in their locale."""
+    if value is None:
+        return t(lang, "(skipped)")
+    if isinstance(value, bool):
+        return display_value(form, key, value, lang)
+    if isinstance(value, int | float):
+        return format_number(value, lang)
+    if isinstance(value, dict) and "file_id" in value:
+        return t(lang, "📷 photo")
+    if isinstance(value, dict) and "latitude" in value:
+        return t(
+            lang,
+            "📍 {lat}, {lon}",
+            lat=format_number(round(float(value["latitude"]), 5), lang),
+            lon=format_number(round(float(value["longitude"]), 5), lang),
+        )
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return format_day(date.fromisoformat(value), lang)
+        except ValueError:
+            pass
+    return display_value(form, key, value, lang)
+
+
+def _kind_hint(prompt: Prompt, lang: str, t: Translator) -> str:
+    match prompt.kind:
+        case "integer":
+            return t(lang, "Type a whole number.")
+        case "decimal":
+            return t(lang, "Type a number.")
+        case "text":
+            return t(lang, "Type your answer.")
+        case "date":
+            return t(lang, "Type a date, for example 2015-03-08.")
+        case "photo":
+            return t(lang, "Send a photo.")
+        case "location":
+            return t(lang, "Send a location (📎 → Location).")
+        case "select_many":
+            return t(lang, "Choose all that apply, then press Done.")
+        case "repeat":
+            return t(lang, "Check the list; add or remove, then press Continue.")
+    return ""
+
+
+def prompt_header(prompt: Prompt, lang: str) -> str:
+    section = escape(label(prompt.section, lang))
+    head = f"<b>{section}</b> · {prompt.position} / {prompt.total}"
+    if prompt.item_label:
+        head += f"\n👤 {escape(prompt.item_label)}"
+    return f"{head}\n{escape(label(prompt.labels, lang))}"
+
+
+def prompt_screen(
+    form: Form, prompt: Prompt, session_id: int, lang: str, t: Translator, notice: str = ""
+) -> Screen:
+    """The message asking one question, with its buttons."""
+    token = prompt_token(prompt.key, "asking")
+    lines = [f"⚠️ {escape(notice)}\n"] if notice else []
+    lines.append(prompt_header(prompt, lang))
+    if prompt.hint:
+        lines.append(f"<i>{escape(label(prompt.hint, lang))}</i>")
+    if prompt.kind == "repeat":
+        if prompt.items:
+            lines.extend(f"{item.index + 1}. {escape(item.label)}" for item in prompt.items)
+        else:
+            lines.append(t(lang, "(none)"))
+    hint = _kind_hint(prompt, lang, t)
+    if hint:
+        lines.append(f"<i>{escape(hint)}</i>")
+    if prompt.current is not None and prompt.kind not in ("repeat", "select_many"):
+        current = answer_text(form, prompt.key, prompt.current, lang, t)
+        lines.append(escape(t(lang, "Earlier answer: {answer}", answer=current)))
+    rows: list[list[Any]] = []
+    for index, choice in enumerate(prompt.choices):
+        text = label(choice.labels, lang)
+        if prompt.kind == "select_many":
+            text = ("✅ " if choice.value in prompt.selected else "⬜ ") + text
+        rows.append([_button(text, session_id, token, "p", index)])
+    if prompt.kind in ("yes_no",) and len(rows) == 2:
+        rows = [rows[0] + rows[1]]
+    if prompt.kind == "select_many":
+        rows.append([_button(t(lang, "Done ✔"), session_id, token, "d")])
+    if prompt.kind == "repeat":
+        for item in prompt.items:
+            remove = t(lang, "✖ Remove {name}", name=item.label)
+            rows.append([_button(remove, session_id, token, "r", item.index)])
+        rows.append(
+            [
+                _button(t(lang, "➕ Add"), session_id, token, "a"),
+                _button(t(lang, "Continue ▶"), session_id, token, "d"),
+            ]
+        )
+    nav = []
+    if prompt.can_back:
+        nav.append(_button(t(lang, "⬅ Back"), session_id, token, "b"))
+    if prompt.can_skip:
+        nav.append(_button(t(lang, "Skip ⏭"), session_id, token, "s"))
+    nav.append(_button(t(lang, "✖ Cancel"), session_id, token, "x"))
+    rows.append(nav)
+    return Screen("\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+def answered_text(form: Form, prompt: Prompt, value: Any, lang: str, t: Translator) -> str:
+    """A prompt once answered: its question and the answer, without buttons."""
+    if prompt.kind == "repeat":
+        names = "、".join(item.label for item in prompt.items) or t(lang, "(none)")
+        return f"{prompt_header(prompt, lang)}\n→ <b>{escape(names)}</b>"
+    answer = answer_text(form, prompt.key, value, lang, t)
+    return f"{prompt_header(prompt, lang)}\n→ <b>{escape(answer)}</b>"
+
+
+def summary_lines(form: Form, summary: Summary, lang: str, t: Translator) -> list[str]:
+    lines: list[str] = []
+    section = None
+    for number, item in enumerate(summary.items, start=1):
+        item_section = label(item.section, lang)
+        if item_section != section:
+            section = item_section
+            lines.append(f"\n<b>{escape(section)}</b>")
+        lines.append(_summary_line(form, number, item, lang, t))
+    return lines
+
+
+def _summary_line(form: Form, number: int, item: SummaryItem, lang: str, t: Translator) -> str:
+    who = f"[{escape(item.item_label)}] " if item.item_label else ""
+    answer = answer_text(form, item.key, item.value, lang, t)
+    return f"{number}. {who}{escape(label(item.labels, lang))}: <b>{escape(answer)}</b>"
+
+
+def chunks(lines: Sequence[str], limit: int = TEXT_LIMIT) -> list[str]:
+    """Split lines into messages under Telegram's length limit."""
+    parts: list[str] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + len(line) + 1 > limit:
+            parts.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        parts.append(current)
+    return parts
+
+
+def summary_screens(
+    form: Form, summary: Summary, household: str, session_id: int, lang: str, t: Translator
+) -> list[Screen]:
+    """The summary before submitting: every answer, then submit / change / back / cancel."""
+    token = prompt_token("", "summary")
+    title = t(lang, "Summary of the check: {household}", household=household)
+    lines = [f"<b>{escape(title)}</b>", *summary_lines(form, summary, lang, t)]
+    lines.append("\n" + escape(t(lang, "Please check the answers, then submit.")))
+    texts = chunks(lines)
+    markup = InlineKeyboardMarkup(
+        [
+            [_button(t(lang, "✅ Submit"), session_id, token, "y")],
+            [_button(t(lang, "✏️ Change an answer"), session_id, token, "m", 0)],
+            [
+                _button(t(lang, "⬅ Back"), session_id, token, "b"),
+                _button(t(lang, "✖ Cancel"), session_id, token, "x"),
+            ],
+        ]
+    )
+    return [Screen(text) for text in texts[:-1]] + [Screen(texts[-1], markup)]
+
+
+def edit_menu_markup(
+    count: int, page: int, session_id: int, lang: str, t: Translator
+) -> InlineKeyboardMarkup:
+    """Numbered buttons, one per summary line, to pick the answer to change."""
+    token = prompt_token("", "summary")
+    start = page * EDIT_PAGE
+    numbers = list(range(start, min(count, start + EDIT_PAGE)))
+    rows = [
+        [_button(str(n + 1), session_id, token, "e", n) for n in numbers[i : i + 8]]
+        for i in range(0, len(numbers), 8)
+    ]
+    paging = []
+    if page > 0:
+        paging.append(_button("◀", session_id, token, "m", page - 1))
+    if start + EDIT_PAGE < count:
+        paging.append(_button("▶", session_id, token, "m", page + 1))
+    if paging:
+        rows.append(paging)
+    rows.append([_button(t(lang, "↩ Back to the summary"), session_id, token, "v")])
+    return InlineKeyboardMarkup(rows)
+
+
+def invalid_text(invalid: Invalid, lang: str, t: Translator) -> str:
+    if invalid.labels:
+        return label(invalid.labels, lang)
+    if invalid.message_id:
+        params = {k: v for k, v in invalid.params.items()}
+        return t(lang, invalid.message_id, **params)
+    return t(lang, "That answer was not accepted.")

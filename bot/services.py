@@ -1,0 +1,46 @@
+"""What handlers need, built once by the composition root and reached through the context."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram.ext import ContextTypes
+
+from bot.i18n import Translator
+from bot.settings import Settings
+from conversations import Form
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    forms: Mapping[str, Form]
+    thresholds: Any
+    t: Translator
+    clock: Callable[[], datetime] = utc_now
+    locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def lock_for(self, telegram_id: int) -> asyncio.Lock:
+        """Updates of one user are handled one at a time, in order."""
+        lock = self.locks.get(telegram_id)
+        if lock is None:
+            lock = self.locks[telegram_id] = asyncio.Lock()
+        return lock
+
+
+KEY = "hucha"
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    found: Services = context.application.bot_data[KEY]
+    return found

@@ -1,0 +1,481 @@
+"""The questionnaire engine (问卷引擎), modelled on RapidPro's goflow: `start` and `step` take
+a form, a check state and an input, and return the new state with the events for the
+caller to act on (a Prompt to send, an Invalid to explain, a Summary, a Finished record).
+
+Pure and deterministic: no clock (Context.today), no I/O, never raises on any input.
+An input that does not fit gives Invalid and leaves the state as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from conversations import messages as m
+from conversations.answers import (
+    choices_for_text,
+    choices_of,
+    display_value,
+    label_in,
+    parse_answer,
+    stored_value_fits,
+)
+from conversations.expressions import evaluate, is_true
+from conversations.model import (
+    AddItem,
+    Back,
+    CheckState,
+    Context,
+    Done,
+    Edit,
+    Event,
+    Finished,
+    Form,
+    Input,
+    Invalid,
+    ItemView,
+    Labels,
+    Pick,
+    ProblemRule,
+    Prompt,
+    Question,
+    RaisedProblem,
+    Record,
+    RemoveItem,
+    Show,
+    Skip,
+    Submit,
+    Summary,
+    SummaryItem,
+    Text,
+)
+from conversations.walk import MAX_ITEMS, PREFILLED, Slot, Walk, walk
+
+SUMMARY_KEY = "#summary"  # the cursor while the summary is shown; in history, "back to it"
+HISTORY_LIMIT = 500
+
+Outcome = tuple[CheckState, list[Event]]
+
+
+def start(form: Form, context: Context) -> Outcome:
+    """Begin a check: the state at the first relevant question and its Prompt."""
+    state = CheckState(answers={}, cursor="")
+    current = walk(form, state, context)
+    first = current.first_unanswered()
+    if first is None:
+        return _to_summary(form, state, current)
+    return _go(form, state, current, first.key, push=False)
+
+
+def step(form: Form, state: CheckState, inp: Input, context: Context) -> Outcome:
+    """Apply one input to a check."""
+    if state.phase == "finished":
+        return state, [Invalid(m.ALREADY_SUBMITTED)]
+    current = walk(form, state, context)
+    if state.phase == "summary":
+        return _step_summary(form, state, current, inp, context)
+    slot = current.slot(state.cursor)
+    if slot is None:
+        return _recover(form, state, current)
+    return _step_asking(form, state, current, slot, inp, context)
+
+
+# ---------------------------------------------------------------- asking
+
+
+def _step_asking(
+    form: Form, state: CheckState, current: Walk, slot: Slot, inp: Input, context: Context
+) -> Outcome:
+    if isinstance(inp, Show):
+        return state, [_prompt(form, state, current, slot)]
+    if isinstance(inp, Back):
+        return _back(form, state, current)
+    if isinstance(inp, Edit):
+        return state, [Invalid(m.EDIT_FROM_SUMMARY)]
+    if isinstance(inp, Submit):
+        return state, [Invalid(m.ANSWER_REMAINING)]
+    kind = slot.question.type
+    if kind == "repeat":
+        return _step_group(form, state, current, slot, inp, context)
+    if isinstance(inp, Skip):
+        if slot.question.required and kind != "note":
+            return state, [Invalid(m.CANNOT_SKIP)]
+        return _record_answer(form, state, current, slot, None, context)
+    if kind == "note":
+        if isinstance(inp, Done | Text | Pick):
+            return _record_answer(form, state, current, slot, None, context)
+        return state, [Invalid(m.NOTE_CONTINUE)]
+    if kind == "select_many":
+        return _step_select_many(form, state, current, slot, inp, context)
+    result = parse_answer(slot.question, inp, context.today)
+    if isinstance(result, Invalid):
+        return state, [result]
+    return _record_answer(form, state, current, slot, result.value, context)
+
+
+def _step_select_many(
+    form: Form, state: CheckState, current: Walk, slot: Slot, inp: Input, context: Context
+) -> Outcome:
+    choices = choices_of(slot.question)
+    if isinstance(inp, Pick):
+        if not any(choice.value == inp.value for choice in choices):
+            return state, [Invalid(m.CHOOSE_BUTTON)]
+        chosen = set(state.pending) ^ {inp.value}
+        pending = tuple(choice.value for choice in choices if choice.value in chosen)
+        toggled = replace(state, pending=pending)
+        return toggled, [_prompt(form, toggled, current, slot)]
+    if isinstance(inp, Done):
+        selection = [choice.value for choice in choices if choice.value in state.pending]
+    elif isinstance(inp, Text):
+        typed = choices_for_text(choices, inp.text) if isinstance(inp.text, str) else None
+        if typed is None:
+            return state, [Invalid(m.TOGGLE_THEN_DONE)]
+        selection = typed
+    else:
+        return state, [Invalid(m.TOGGLE_THEN_DONE)]
+    if slot.question.required and not selection:
+        return state, [Invalid(m.CHOOSE_AT_LEAST_ONE)]
+    return _record_answer(form, state, current, slot, selection, context)
+
+
+def _step_group(
+    form: Form, state: CheckState, current: Walk, slot: Slot, inp: Input, context: Context
+) -> Outcome:
+    group = slot.question
+    items = list(current.items.get(group.id, []))
+    if isinstance(inp, AddItem):
+        if len(items) >= MAX_ITEMS:
+            return state, [Invalid(m.TOO_MANY_ITEMS, params={"max": MAX_ITEMS})]
+        return _with_items(form, state, group, [*items, {}], context)
+    if isinstance(inp, RemoveItem):
+        index = inp.index
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(items):
+            number = index + 1 if isinstance(index, int) else index
+            return state, [Invalid(m.NO_SUCH_ITEM, params={"number": number})]
+        return _with_items(form, state, group, items[:index] + items[index + 1 :], context)
+    if isinstance(inp, Done):
+        if len(items) < group.min_items:
+            return state, [Invalid(m.TOO_FEW_ITEMS, params={"min": group.min_items})]
+        answers = {**state.answers, group.id: items}
+        done_groups = tuple(sorted({*state.done_groups, group.id}))
+        confirmed = replace(state, answers=answers, done_groups=done_groups)
+        return _advance(form, confirmed, walk(form, confirmed, context), slot.key)
+    if isinstance(inp, Skip):
+        return state, [Invalid(m.CANNOT_SKIP)]
+    return state, [Invalid(m.ITEM_BUTTONS)]
+
+
+def _with_items(
+    form: Form, state: CheckState, group: Question, items: list[dict[str, Any]], context: Context
+) -> Outcome:
+    changed = replace(state, answers={**state.answers, group.id: items})
+    current = walk(form, changed, context)
+    slot = current.slot(group.id)
+    if slot is None:
+        return _recover(form, changed, current)
+    return changed, [_prompt(form, changed, current, slot)]
+
+
+def _record_answer(
+    form: Form, state: CheckState, current: Walk, slot: Slot, value: Any, context: Context
+) -> Outcome:
+    if value is not None and not _constraint_holds(slot, value, current):
+        return state, [Invalid(labels=slot.question.constraint_message)]
+    answered = replace(state, answers=_with_answer(state, current, slot, value), pending=())
+    return _advance(form, answered, walk(form, answered, context), slot.key)
+
+
+def _constraint_holds(slot: Slot, value: Any, current: Walk) -> bool:
+    constraint = slot.question.constraint
+    if not constraint:
+        return True
+    return is_true(evaluate(constraint, replace(current.scope_for(slot), value=value)))
+
+
+def _with_answer(state: CheckState, current: Walk, slot: Slot, value: Any) -> dict[str, Any]:
+    answers = dict(state.answers)
+    if slot.group is None or slot.index is None:
+        answers[slot.key] = value
+        return answers
+    items = list(current.items.get(slot.group.id, []))
+    if 0 <= slot.index < len(items):
+        items[slot.index] = {**items[slot.index], slot.question.id: value}
+    answers[slot.group.id] = items
+    return answers
+
+
+def _advance(form: Form, state: CheckState, current: Walk, from_key: str) -> Outcome:
+    """After an answer: the next prompt in order, or while editing from the summary the
+    first question still unanswered (e.g. newly relevant), else the summary."""
+    if state.return_to_summary:
+        following = current.first_unanswered()
+    else:
+        following = current.after(from_key)
+    if following is None:
+        return _to_summary(form, state, current)
+    return _go(form, state, current, following.key, push=True)
+
+
+def _go(form: Form, state: CheckState, current: Walk, key: str, *, push: bool) -> Outcome:
+    """Move the cursor to `key`; entering a repeat group stores its pre-filled items."""
+    slot = current.slot(key)
+    if slot is None:
+        return _recover(form, state, current)
+    history = state.history
+    if push and state.cursor:
+        history = (*history, state.cursor)[-HISTORY_LIMIT:]
+    answers = state.answers
+    if slot.question.type == "repeat" and key not in answers:
+        answers = {**answers, key: current.items.get(key, [])}
+    pending: tuple[str, ...] = ()
+    if slot.question.type == "select_many":
+        chosen = slot.value if slot.answered else slot.question.default
+        if isinstance(chosen, list):
+            pending = tuple(str(value) for value in chosen)
+    moved = replace(
+        state, answers=answers, cursor=key, phase="asking", history=history, pending=pending
+    )
+    return moved, [_prompt(form, moved, current, slot)]
+
+
+def _back(form: Form, state: CheckState, current: Walk) -> Outcome:
+    history = list(state.history)
+    while history:
+        key = history.pop()
+        if key == SUMMARY_KEY:
+            back = replace(state, history=tuple(history), return_to_summary=False)
+            return _show_summary(form, back, current)
+        if key != state.cursor and current.slot(key) is not None:
+            return _go(form, replace(state, history=tuple(history)), current, key, push=False)
+    return state, [Invalid(m.FIRST_QUESTION)]
+
+
+def _recover(form: Form, state: CheckState, current: Walk) -> Outcome:
+    """The cursor points nowhere (the form changed, an item was removed): resume at the
+    first unanswered question, or the summary."""
+    first = current.first_unanswered()
+    if first is None:
+        return _show_summary(form, state, current)
+    return _go(form, state, current, first.key, push=False)
+
+
+# ---------------------------------------------------------------- summary
+
+
+def _to_summary(form: Form, state: CheckState, current: Walk) -> Outcome:
+    history = state.history
+    if state.return_to_summary:
+        history = _before_last_summary(history)
+    elif state.cursor and state.cursor != SUMMARY_KEY:
+        history = (*history, state.cursor)[-HISTORY_LIMIT:]
+    return _show_summary(form, replace(state, history=history, return_to_summary=False), current)
+
+
+def _before_last_summary(history: tuple[str, ...]) -> tuple[str, ...]:
+    for position in range(len(history) - 1, -1, -1):
+        if history[position] == SUMMARY_KEY:
+            return history[:position]
+    return history
+
+
+def _show_summary(form: Form, state: CheckState, current: Walk) -> Outcome:
+    shown = replace(state, phase="summary", cursor=SUMMARY_KEY, pending=())
+    return shown, [_summary(form, current)]
+
+
+def _step_summary(
+    form: Form, state: CheckState, current: Walk, inp: Input, context: Context
+) -> Outcome:
+    if isinstance(inp, Show):
+        return state, [_summary(form, current)]
+    if isinstance(inp, Back):
+        return _back_from_summary(form, state, current)
+    if isinstance(inp, Edit):
+        slot = current.slot(inp.key) if isinstance(inp.key, str) else None
+        if slot is None or not slot.answered or slot.question.type == "note":
+            return state, [Invalid(m.CANNOT_EDIT)]
+        return _go(form, replace(state, return_to_summary=True), current, slot.key, push=True)
+    if isinstance(inp, Submit):
+        return _submit(form, state, current, context)
+    return state, [Invalid(m.SUMMARY_ACTIONS)]
+
+
+def _back_from_summary(form: Form, state: CheckState, current: Walk) -> Outcome:
+    history = list(state.history)
+    while history:
+        key = history.pop()
+        if current.slot(key) is not None:
+            return _go(form, replace(state, history=tuple(history)), current, key, push=False)
+    if current.slots:
+        return _go(form, replace(state, history=()), current, current.slots[-1].key, push=False)
+    return state, [Invalid(m.FIRST_QUESTION)]
+
+
+def _summary(form: Form, current: Walk) -> Summary:
+    items: list[SummaryItem] = []
+    for slot in current.slots:
+        if not slot.answered or slot.question.type == "note":
+            continue
+        items.append(
+            SummaryItem(
+                key=slot.key,
+                question_id=slot.question.id,
+                labels=slot.question.labels,
+                section=_section_labels(form, slot),
+                value=slot.value,
+                display=_display(form, current, slot),
+                item_label=slot.item_label,
+            )
+        )
+    return Summary(items=tuple(items))
+
+
+def _display(form: Form, current: Walk, slot: Slot) -> Labels:
+    if slot.question.type != "repeat":
+        return {
+            lang: display_value(form, slot.question, slot.value, lang) for lang in form.languages
+        }
+    labels = current.item_labels.get(slot.key, [])
+    return {
+        lang: label_in(m.LIST_SEPARATOR, lang, form.languages).join(labels)
+        or label_in(m.NO_ITEMS, lang, form.languages)
+        for lang in form.languages
+    }
+
+
+# ---------------------------------------------------------------- submit
+
+
+def _submit(form: Form, state: CheckState, current: Walk, context: Context) -> Outcome:
+    for slot in current.slots:
+        refusal = _slot_problem(slot, current, context)
+        if refusal is not None:
+            editing = replace(state, return_to_summary=True)
+            moved, events = _go(form, editing, current, slot.key, push=True)
+            return moved, [refusal, *events]
+    raised = _raised(form, current)
+    record = Record(
+        form_id=form.id,
+        form_version=form.version,
+        answers=_clean_record(current.record),
+        problems=tuple(problem for _, problem in raised),
+        at_risk=any(rule.flags_risk for rule, _ in raised),
+    )
+    return replace(state, phase="finished", pending=()), [Finished(record)]
+
+
+def _slot_problem(slot: Slot, current: Walk, context: Context) -> Invalid | None:
+    """Why a slot does not pass at submit time (XLSForm-style re-validation), or None."""
+    question = slot.question
+    if not slot.answered:
+        return Invalid(m.MUST_ANSWER)
+    if question.type == "repeat":
+        count = len(current.items.get(question.id, []))
+        if count < question.min_items:
+            return Invalid(m.TOO_FEW_ITEMS, params={"min": question.min_items})
+        return None
+    if question.type == "note":
+        return None
+    if slot.value is None:
+        return Invalid(m.MUST_ANSWER) if question.required else None
+    if not stored_value_fits(question, slot.value, context.today):
+        return Invalid(m.MUST_ANSWER)
+    if question.type == "select_many" and question.required and not slot.value:
+        return Invalid(m.CHOOSE_AT_LEAST_ONE)
+    if not _constraint_holds(slot, slot.value, current):
+        return Invalid(labels=question.constraint_message)
+    return None
+
+
+def _clean_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without the engine's bookkeeping inside repeat items."""
+    cleaned: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            value = [{k: v for k, v in item.items() if k != PREFILLED} for item in value]
+        cleaned[key] = value
+    return cleaned
+
+
+def raise_problems(form: Form, current: Walk) -> list[RaisedProblem]:
+    """The rectification problems (问题台账 entries) the rules raise on a walk's answers;
+    `{subject}` in a rule's texts is replaced by the repeat item's label."""
+    return [problem for _, problem in _raised(form, current)]
+
+
+def _raised(form: Form, current: Walk) -> list[tuple[ProblemRule, RaisedProblem]]:
+    raised: list[tuple[ProblemRule, RaisedProblem]] = []
+    for rule in form.rules:
+        for subject in _subjects(rule, current):
+            problem = RaisedProblem(
+                rule_id=rule.id,
+                category=rule.category,
+                text=_with_subject(rule.text, subject),
+                goal=_with_subject(rule.goal, subject),
+                measures=_with_subject(rule.measures, subject),
+                responsible_unit=rule.responsible_unit,
+                deadline_days=rule.deadline_days,
+                deadline_tier=rule.deadline_tier,
+                subject=subject,
+            )
+            raised.append((rule, problem))
+    return raised
+
+
+def _subjects(rule: ProblemRule, current: Walk) -> list[str | None]:
+    """None once for a household-level rule that holds; the item labels for an `each` rule."""
+    if rule.each is None:
+        return [None] if is_true(evaluate(rule.when, current.scope)) else []
+    items = current.effective_items.get(rule.each, [])
+    labels = current.item_labels.get(rule.each, [])
+    return [
+        labels[index] if index < len(labels) else f"#{index + 1}"
+        for index, item in enumerate(items)
+        if is_true(evaluate(rule.when, current.scope.for_item(item)))
+    ]
+
+
+def _with_subject(labels: Labels, subject: str | None) -> dict[str, str]:
+    return {lang: text.replace("{subject}", subject or "") for lang, text in labels.items()}
+
+
+# ---------------------------------------------------------------- prompts
+
+
+def _prompt(form: Form, state: CheckState, current: Walk, slot: Slot) -> Prompt:
+    question = slot.question
+    items: tuple[ItemView, ...] = ()
+    if question.type == "repeat":
+        labels = current.item_labels.get(question.id, [])
+        items = tuple(ItemView(index, label) for index, label in enumerate(labels))
+    current_value = None
+    if question.type not in ("repeat", "note"):
+        current_value = slot.value if slot.answered else question.default
+    return Prompt(
+        key=slot.key,
+        question_id=question.id,
+        kind=question.type,
+        labels=question.labels,
+        section=_section_labels(form, slot),
+        position=current.position(slot.key),
+        total=len(current.slots),
+        choices=choices_of(question) if question.type in _CHOICE_TYPES else (),
+        selected=state.pending if question.type == "select_many" else (),
+        can_back=bool(state.history),
+        can_skip=not question.required and question.type not in ("repeat", "note"),
+        hint=question.hint,
+        item_label=slot.item_label,
+        items=items,
+        current=current_value,
+    )
+
+
+_CHOICE_TYPES = ("yes_no", "select_one", "select_many")
+
+
+def _section_labels(form: Form, slot: Slot) -> Labels:
+    section_id = slot.question.section or (slot.group.section if slot.group else "")
+    for section in form.sections:
+        if section.id == section_id:
+            return section.labels
+    return {}

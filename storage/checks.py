@@ -1,0 +1,263 @@
+"""Household checks (入户核查): sessions saved after every answer, and the submission that turns
+a finished check into a record and its rectification problems (问题台账)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.model import RaisedProblem, Record
+from storage.audit import audit
+from storage.documents import json_document
+from storage.errors import StorageError
+from storage.models import CheckRecord, CheckSession, Household, Problem, ProblemEvent, User
+
+LEDGER_LANGUAGE = "zh_CN"
+
+DeadlinePolicy = Callable[[RaisedProblem, datetime], date]
+
+
+async def get_session(s: AsyncSession, session_id: int) -> CheckSession | None:
+    return await s.get(CheckSession, session_id)
+
+
+async def open_session(s: AsyncSession, user_id: int, household_id: int) -> CheckSession | None:
+    """The user's open check of this household, if any."""
+    return await s.scalar(
+        select(CheckSession).where(
+            CheckSession.user_id == user_id,
+            CheckSession.household_id == household_id,
+            CheckSession.status == "open",
+        )
+    )
+
+
+async def open_sessions_of(s: AsyncSession, user_id: int) -> list[CheckSession]:
+    """The user's open checks, most recently touched first."""
+    result = await s.scalars(
+        select(CheckSession)
+        .where(CheckSession.user_id == user_id, CheckSession.status == "open")
+        .order_by(CheckSession.updated_at.desc(), CheckSession.id.desc())
+    )
+    return list(result)
+
+
+async def start_session(
+    s: AsyncSession,
+    user_id: int,
+    household_id: int,
+    form_id: str,
+    chat_id: int,
+    state: Mapping[str, Any],
+    now: datetime,
+) -> CheckSession:
+    """Open a check of a household. Refused while the user has one open for it already."""
+    if await s.get(User, user_id) is None:
+        raise StorageError("Unknown user.")
+    if await s.get(Household, household_id) is None:
+        raise StorageError("Unknown household.")
+    if await open_session(s, user_id, household_id) is not None:
+        raise StorageError("You already have an open check of this household.")
+    session = CheckSession(
+        user_id=user_id,
+        household_id=household_id,
+        form_id=form_id,
+        state=json_document(state),
+        status="open",
+        chat_id=chat_id,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(session)
+    await s.flush()
+    return session
+
+
+async def _open_session_by_id(s: AsyncSession, session_id: int) -> CheckSession:
+    session = await s.get(CheckSession, session_id)
+    if session is None:
+        raise StorageError("This check does not exist.")
+    if session.status != "open":
+        raise StorageError("This check is no longer open.")
+    return session
+
+
+async def save_session(
+    s: AsyncSession,
+    session_id: int,
+    state: Mapping[str, Any],
+    now: datetime,
+    prompt_message_id: int | None = None,
+) -> CheckSession:
+    """Save the engine's state after an answer; keeps the prompt message when None is given."""
+    session = await _open_session_by_id(s, session_id)
+    session.state = json_document(state)
+    session.updated_at = now
+    if prompt_message_id is not None:
+        session.prompt_message_id = prompt_message_id
+    await s.flush()
+    return session
+
+
+async def discard_session(s: AsyncSession, session_id: int, now: datetime) -> CheckSession:
+    """Abandon an open check; it is kept, marked discarded."""
+    session = await _open_session_by_id(s, session_id)
+    session.status = "discarded"
+    session.updated_at = now
+    await s.flush()
+    return session
+
+
+def _typed_text(answers: Mapping[str, Any], key: str) -> str | None:
+    value = answers.get(key)
+    return None if value is None or value == "" else str(value)
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def _in_ledger_language(labels: Mapping[str, str]) -> str:
+    """The label in Chinese (the ledger's language), else the first one given."""
+    if labels.get(LEDGER_LANGUAGE):
+        return labels[LEDGER_LANGUAGE]
+    return next((label for label in labels.values() if label), "")
+
+
+async def submit_check(
+    s: AsyncSession,
+    session_id: int,
+    record: Record,
+    cadre_user_id: int,
+    now: datetime,
+    deadline_for: DeadlinePolicy,
+) -> tuple[CheckRecord, list[Problem]]:
+    """Close an open check: write its record, one problem (with a "raised" event) per raised
+    problem, and an audit entry. A second submit of the same check is refused."""
+    if await s.get(User, cadre_user_id) is None:
+        raise StorageError("Unknown user.")
+    # The status guard in the UPDATE itself makes a concurrent double submit lose cleanly.
+    claimed = await s.execute(
+        update(CheckSession)
+        .where(CheckSession.id == session_id, CheckSession.status == "open")
+        .values(status="submitted", updated_at=now)
+        .returning(CheckSession.household_id)
+    )
+    household_id = claimed.scalar_one_or_none()
+    if household_id is None:
+        if await s.get(CheckSession, session_id) is None:
+            raise StorageError("This check does not exist.")
+        raise StorageError("This check is no longer open.")
+
+    answers = record.answers
+    check = CheckRecord(
+        session_id=session_id,
+        household_id=household_id,
+        cadre_user_id=cadre_user_id,
+        form_id=record.form_id,
+        form_version=record.form_version,
+        submitted_at=now,
+        visit_type=_typed_text(answers, "visit_type"),
+        housing_grade=_typed_text(answers, "housing_grade"),
+        income_per_person=_money(answers.get("income_per_person")),
+        at_risk=record.at_risk,
+        problems_raised=len(record.problems),
+        answers=json_document(answers),
+    )
+    s.add(check)
+    await s.flush()
+
+    problems = [
+        Problem(
+            household_id=household_id,
+            check_record_id=check.id,
+            rule_id=raised.rule_id,
+            category=raised.category,
+            text=_in_ledger_language(raised.text),
+            text_i18n=dict(raised.text),
+            goal=_in_ledger_language(raised.goal),
+            goal_i18n=dict(raised.goal),
+            measures=_in_ledger_language(raised.measures),
+            responsible_unit=raised.responsible_unit,
+            deadline=deadline_for(raised, now),
+            deadline_tier=raised.deadline_tier,
+            subject=raised.subject,
+            status="open",
+            created_at=now,
+            created_by_user_id=cadre_user_id,
+            updated_at=now,
+        )
+        for raised in record.problems
+    ]
+    s.add_all(problems)
+    await s.flush()
+    s.add_all(
+        ProblemEvent(
+            problem_id=problem.id,
+            at=now,
+            user_id=cadre_user_id,
+            action="raised",
+            from_status=None,
+            to_status="open",
+        )
+        for problem in problems
+    )
+    await s.flush()
+    await audit(
+        s,
+        "check.submitted",
+        f"household:{household_id}",
+        now,
+        user_id=cadre_user_id,
+        details={
+            "session_id": session_id,
+            "check_record_id": check.id,
+            "problems": [problem.id for problem in problems],
+            "at_risk": record.at_risk,
+        },
+    )
+    return check, problems
+
+
+async def last_checks(s: AsyncSession, household_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each household was last checked; households never checked are left out."""
+    ids = list(set(household_ids))
+    if not ids:
+        return {}
+    result = await s.execute(
+        select(CheckRecord.household_id, func.max(CheckRecord.submitted_at))
+        .where(CheckRecord.household_id.in_(ids))
+        .group_by(CheckRecord.household_id)
+    )
+    return {household_id: at for household_id, at in result if at is not None}
+
+
+async def records_of_household(s: AsyncSession, household_id: int) -> list[CheckRecord]:
+    """The household's check records, newest first."""
+    result = await s.scalars(
+        select(CheckRecord)
+        .where(CheckRecord.household_id == household_id)
+        .order_by(CheckRecord.submitted_at.desc(), CheckRecord.id.desc())
+    )
+    return list(result)
+
+
+async def problems_of_record(s: AsyncSession, record_id: int) -> list[Problem]:
+    """The problems a check raised, in the order they were raised."""
+    result = await s.scalars(
+        select(Problem).where(Problem.check_record_id == record_id).order_by(Problem.id)
+    )
+    return list(result)

@@ -1,0 +1,283 @@
+"""The database schema as typed ORM models: areas, users, households, checks, problems, audit.
+
+Works on SQLite and PostgreSQL alike: times are stored in UTC with time zone (`UTCDateTime`),
+documents in `JSONDocument` (JSONB on PostgreSQL), Telegram ids in BigInteger, and every
+constraint is named through the metadata's naming convention so that Alembic can alter it later.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+AREA_LEVELS = ("county", "township", "village", "group")
+ROLES = ("cadre", "leader", "office")
+LANGUAGES = ("zh_CN", "en")
+SESSION_STATUSES = ("open", "submitted", "discarded")
+PROBLEM_STATUSES = ("open", "in_progress", "rectified", "verified")
+HOUSEHOLD_TYPES = ("脱贫户", "监测户", "一般户")
+HEAD_RELATION = "户主"
+
+# A JSON document: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time stored in UTC; always returned as an aware UTC datetime, on SQLite too.
+
+    Naive datetimes are refused: a time without a zone is a bug waiting for the first user
+    outside UTC+8.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; pass an aware one")
+        utc = value.astimezone(UTC)
+        # SQLite has no zone type; it stores the UTC wall time.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Area(Base):
+    """An administrative area (county 县 > township 乡镇 > village 村 > group 组)."""
+
+    __tablename__ = "areas"
+    __table_args__ = (_one_of("level", AREA_LEVELS, "level"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("areas.code"), index=True
+    )
+    province: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class User(Base):
+    """A registered person: cadre (村干部/帮扶责任人), leader (驻村工作队长) or office."""
+
+    __tablename__ = "users"
+    __table_args__ = (_one_of("role", ROLES, "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    area_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Invitation(Base):
+    """A one-time, expiring invitation code (邀请码) granting a role in an area."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (_one_of("role", ROLES, "role"),)
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    area_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"))
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Household(Base):
+    """A household (户) of a village's roster, identified by its roster number (户编号)."""
+
+    __tablename__ = "households"
+    # The unique constraint leads with village_code, so it also serves "households of a village".
+    __table_args__ = (UniqueConstraint("village_code", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"))
+    group_name: Mapped[str | None] = mapped_column(String(100))
+    number: Mapped[str] = mapped_column(String(64))
+    head_name: Mapped[str] = mapped_column(String(100), index=True)
+    head_id_number: Mapped[str | None] = mapped_column(String(32))
+    household_type: Mapped[str | None] = mapped_column(String(16))
+    help_cadre: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Member(Base):
+    """A member of a household (家庭成员), the head (户主) included."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    relation: Mapped[str] = mapped_column(String(32))
+    id_number: Mapped[str | None] = mapped_column(String(32))
+    sex: Mapped[str | None] = mapped_column(String(8))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    health: Mapped[str | None] = mapped_column(String(64))
+    schooling: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CheckSession(Base):
+    """A household check (入户核查) in progress: the engine's state, saved after every answer."""
+
+    __tablename__ = "check_sessions"
+    __table_args__ = (
+        _one_of("status", SESSION_STATUSES, "status"),
+        Index("ix_check_sessions_user_id_status", "user_id", "status"),
+        # At most one open check per cadre and household; enforced in code as well.
+        Index(
+            "uq_check_sessions_open_user_household",
+            "user_id",
+            "household_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    form_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CheckRecord(Base):
+    """A submitted check (入户核查记录): every answer, plus the columns reports filter on."""
+
+    __tablename__ = "check_records"
+    __table_args__ = (
+        Index("ix_check_records_household_id_submitted_at", "household_id", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("check_sessions.id"), unique=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    cadre_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    form_id: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[str] = mapped_column(String(32))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    visit_type: Mapped[str | None] = mapped_column(String(32))
+    housing_grade: Mapped[str | None] = mapped_column(String(16))
+    income_per_person: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    problems_raised: Mapped[int] = mapped_column(Integer, default=0)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+
+
+class Problem(Base):
+    """A rectification problem (问题台账 entry) with its goal, unit and deadline (整改期限)."""
+
+    __tablename__ = "problems"
+    __table_args__ = (_one_of("status", PROBLEM_STATUSES, "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    check_record_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"), index=True)
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    text_i18n: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    goal: Mapped[str] = mapped_column(Text)
+    goal_i18n: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    measures: Mapped[str] = mapped_column(Text, default="")
+    responsible_unit: Mapped[str] = mapped_column(String(100))
+    deadline: Mapped[date] = mapped_column(Date, index=True)
+    deadline_tier: Mapped[str | None] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProblemEvent(Base):
+    """One change in a problem's history (整改过程): who did what, when, with which note."""
+
+    __tablename__ = "problem_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuditEntry(Base):
+    """An audit trail entry (操作日志): who did what to which subject, with details."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

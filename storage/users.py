@@ -1,0 +1,170 @@
+"""Users and invitations (邀请码): nobody gets in without a one-time, expiring code."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import audit
+from storage.errors import InvitationError, StorageError
+from storage.models import LANGUAGES, ROLES, Area, Invitation, User
+
+# Upper case without the look-alikes 0/O and 1/I, so a code read aloud or typed survives.
+INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+INVITATION_LENGTH = 8
+DEFAULT_INVITATION_TTL = timedelta(days=7)
+
+
+def new_invitation_code() -> str:
+    return "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(INVITATION_LENGTH))
+
+
+def normalized_invitation_code(code: str) -> str:
+    """The code as stored: spaces (and the dashes people add) removed, upper case."""
+    return "".join(code.split()).replace("-", "").upper()
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise StorageError("Unknown role {role}.", {"role": role})
+
+
+def _check_language(language: str | None) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise StorageError("Unknown language {language}.", {"language": language})
+
+
+async def create_invitation(
+    s: AsyncSession,
+    role: str,
+    area_code: str,
+    now: datetime,
+    ttl: timedelta = DEFAULT_INVITATION_TTL,
+    created_by_user_id: int | None = None,
+) -> Invitation:
+    """Issue a one-time invitation to `role` in `area_code`, valid for `ttl` from `now`."""
+    _check_role(role)
+    if ttl <= timedelta(0):
+        raise StorageError("An invitation must be valid for some time.")
+    if await s.get(Area, area_code) is None:
+        raise StorageError("Unknown area {code}.", {"code": area_code})
+    code = new_invitation_code()
+    while await s.get(Invitation, code) is not None:
+        code = new_invitation_code()
+    invitation = Invitation(
+        code=code,
+        role=role,
+        area_code=area_code,
+        created_by_user_id=created_by_user_id,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    s.add(invitation)
+    await s.flush()
+    await audit(
+        s,
+        "invitation.created",
+        f"area:{area_code}",
+        now,
+        user_id=created_by_user_id,
+        details={"role": role, "expires_at": invitation.expires_at.isoformat()},
+    )
+    return invitation
+
+
+async def redeem_invitation(
+    s: AsyncSession,
+    code: str,
+    telegram_id: int,
+    name: str,
+    language: str | None,
+    now: datetime,
+) -> User:
+    """Use an invitation: register the Telegram user, or rebind an existing one's role and area.
+
+    Raises InvitationError with reason "unknown", "used" or "expired". A language we do not
+    speak is dropped (the user then follows the Telegram client) rather than refusing entry.
+    """
+    if language not in LANGUAGES:
+        language = None
+    invitation = await s.scalar(
+        select(Invitation)
+        .where(Invitation.code == normalized_invitation_code(code))
+        .with_for_update()
+    )
+    if invitation is None:
+        raise InvitationError("unknown")
+    if invitation.used_at is not None:
+        raise InvitationError("used")
+    if now >= invitation.expires_at:
+        raise InvitationError("expired")
+
+    user = await user_by_telegram_id(s, telegram_id)
+    if user is None:
+        user = User(
+            telegram_id=telegram_id,
+            name=name,
+            role=invitation.role,
+            area_code=invitation.area_code,
+            language=language,
+            active=True,
+            created_at=now,
+        )
+        s.add(user)
+        action = "user.registered"
+    else:
+        user.role = invitation.role
+        user.area_code = invitation.area_code
+        user.active = True
+        if language is not None and user.language is None:
+            user.language = language
+        action = "user.rebound"
+    await s.flush()
+
+    invitation.used_at = now
+    invitation.used_by_user_id = user.id
+    await s.flush()
+    await audit(
+        s,
+        action,
+        f"user:{user.id}",
+        now,
+        user_id=user.id,
+        details={
+            "invitation": invitation.code,
+            "role": invitation.role,
+            "area_code": invitation.area_code,
+        },
+    )
+    return user
+
+
+async def user_by_telegram_id(s: AsyncSession, telegram_id: int) -> User | None:
+    return await s.scalar(select(User).where(User.telegram_id == telegram_id))
+
+
+async def _user(s: AsyncSession, user_id: int) -> User:
+    user = await s.get(User, user_id)
+    if user is None:
+        raise StorageError("Unknown user.")
+    return user
+
+
+async def set_language(s: AsyncSession, user_id: int, language: str | None) -> User:
+    """Set the user's language ("zh_CN" or "en"); None follows the Telegram client again."""
+    _check_language(language)
+    user = await _user(s, user_id)
+    user.language = language
+    await s.flush()
+    return user
+
+
+async def set_active(s: AsyncSession, user_id: int, active: bool) -> User:
+    """Enable or disable a user (a disabled user is treated like a stranger)."""
+    user = await _user(s, user_id)
+    user.active = active
+    await s.flush()
+    return user

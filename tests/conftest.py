@@ -1,0 +1,61 @@
+"""End-to-end fixtures: the real Application against the emulator, a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_application
+from bot.emulator import BotApiEmulator
+from bot.settings import Settings
+from storage import make_engine, make_sessionmaker, upgrade
+from tests.harness import Clock, Harness
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hucha.db'}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    emu = BotApiEmulator()
+    await emu.start()
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture
+async def harness(
+    emulator: BotApiEmulator, database_url: str, clock: Clock
+) -> AsyncIterator[Harness]:
+    settings = Settings(
+        token=emulator.token,
+        database_url=database_url,
+        api_url=emulator.base_url,
+        file_url=emulator.base_file_url,
+        rate_limit=False,
+    )
+    engine = make_engine(database_url)
+    h = Harness(emulator, settings, make_sessionmaker(engine), clock, build_application)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+        await engine.dispose()
+
+
+__all__ = ["Clock", "timedelta"]
