@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.settings import Settings, settings_from_env
 
 ROLES = ("cadre", "leader", "office")
+LANGUAGES = ("zh_CN", "en")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,8 +38,12 @@ def parser() -> argparse.ArgumentParser:
     invite.add_argument("--days", type=int, default=None, help="days until the code expires")
     invite.add_argument("--bot-username", help="bot username for the t.me deep link")
 
-    roster = commands.add_parser("import-roster", help="import households from a CSV roster")
+    roster = commands.add_parser(
+        "import-roster", help="import households from a CSV or XLSX roster"
+    )
     roster.add_argument("file", type=Path)
+    roster.add_argument("--lang", choices=LANGUAGES, default="zh_CN", help="language of the report")
+    roster.add_argument("--area", help="refuse villages outside this area code")
 
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -93,29 +98,12 @@ async def invite(settings: Settings, role: str, area: str, days: int | None, bot
     return 0
 
 
-async def import_roster(settings: Settings, file: Path) -> int:
-    from bot.services import utc_now
-    from storage import import_roster_csv, make_engine, make_sessionmaker, upgrade
+async def import_roster(
+    settings: Settings, file: Path, lang: str = "zh_CN", area: str | None = None
+) -> int:
+    from bot.office_cli import import_roster_command
 
-    if not file.exists():
-        print(f"No such file: {file}", file=sys.stderr)
-        return 2
-    await upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        async with make_sessionmaker(engine).begin() as s:
-            report = await import_roster_csv(s, file, utc_now())
-    finally:
-        await engine.dispose()
-    print(
-        f"added {report.added_households}, updated {report.updated_households}, "
-        f"unchanged {report.unchanged}, members added {report.members_added}, "
-        f"rejected rows {len(report.errors)}"
-    )
-    for error in report.errors:
-        reason = error.reason_message_id.format(**error.params)
-        print(f"line {error.line}, column {error.column}: {reason}")
-    return 0 if not report.errors else 1
+    return await import_roster_command(settings, file, lang, area)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "invite":
         return asyncio.run(invite(settings, args.role, args.area, args.days, args.bot_username))
     if args.command == "import-roster":
-        return asyncio.run(import_roster(settings, args.file))
+        return asyncio.run(import_roster(settings, args.file, args.lang, args.area))
     if args.command == "db":
         from storage import upgrade
 

@@ -1,0 +1,103 @@
+"""The questionnaire engine and its questionnaires (问卷): pure, no Telegram, no SQL, no clock.
+
+Load forms with `load_form` / `load_forms`, look up the area's thresholds with
+`load_thresholds` + `params_for`, then run a check with `start(form, context)` and
+`step(form, state, input, context)`, which return the new `CheckState` and the events
+(`Prompt`, `Invalid`, `Summary`, `Finished`) for the caller to act on.
+"""
+
+from conversations.answers import display_value
+from conversations.engine import SUMMARY_KEY, start, step
+from conversations.expressions import Expression, ExpressionError, compile_expression
+from conversations.forms import FORMS_DIRECTORY, FormError, load_form, load_forms, parse_form
+from conversations.model import (
+    AddItem,
+    Back,
+    CheckState,
+    Choice,
+    Context,
+    Done,
+    Edit,
+    Event,
+    Finished,
+    Form,
+    Input,
+    Invalid,
+    ItemView,
+    Labels,
+    Location,
+    Photo,
+    Pick,
+    ProblemRule,
+    Prompt,
+    Question,
+    QuestionType,
+    RaisedProblem,
+    Record,
+    RemoveItem,
+    Section,
+    Show,
+    Skip,
+    Submit,
+    Summary,
+    SummaryItem,
+    Text,
+)
+from conversations.thresholds import (
+    THRESHOLDS_PATH,
+    ThresholdError,
+    ThresholdTable,
+    load_thresholds,
+    params_for,
+)
+
+__all__ = [
+    "FORMS_DIRECTORY",
+    "SUMMARY_KEY",
+    "THRESHOLDS_PATH",
+    "AddItem",
+    "Back",
+    "CheckState",
+    "Choice",
+    "Context",
+    "Done",
+    "Edit",
+    "Event",
+    "Expression",
+    "ExpressionError",
+    "Finished",
+    "Form",
+    "FormError",
+    "Input",
+    "Invalid",
+    "ItemView",
+    "Labels",
+    "Location",
+    "Photo",
+    "Pick",
+    "ProblemRule",
+    "Prompt",
+    "Question",
+    "QuestionType",
+    "RaisedProblem",
+    "Record",
+    "RemoveItem",
+    "Section",
+    "Show",
+    "Skip",
+    "Submit",
+    "Summary",
+    "SummaryItem",
+    "Text",
+    "ThresholdError",
+    "ThresholdTable",
+    "compile_expression",
+    "display_value",
+    "load_form",
+    "load_forms",
+    "load_thresholds",
+    "params_for",
+    "parse_form",
+    "start",
+    "step",
+]

@@ -325,6 +325,8 @@ class _Compiler:
             raise ExpressionError(f"unknown function '{name}'")
         if node.keywords:
             raise ExpressionError(f"{name}() takes no keyword arguments")
+        if any(isinstance(argument, ast.Starred) for argument in node.args):
+            raise ExpressionError(f"'*' arguments not allowed (column {_column(node)})")
         fewest, most = _ARITY[name]
         count = len(node.args)
         if count < fewest or (most is not None and count > most):
@@ -340,6 +342,7 @@ class _Compiler:
         if not isinstance(first, ast.Name) or first.id in (VALUE_NAME, PARAM_NAME):
             raise ExpressionError(f"{name}() needs a repeat group name as its first argument")
         items = self.name(first, group)
+        self.item_names.setdefault(first.id, set())
         per_item = [self.node(argument, first.id) for argument in node.args[1:]]
         return _GROUP_CALLS[name](items, per_item)
 

@@ -91,7 +91,8 @@ def walk(form: Form, state: CheckState, context: Context) -> Walk:
             result.values[question.id] = value
             result.record[question.id] = value
         elif question.type == "repeat":
-            _walk_group(result, question, answers, state.done_groups, context)
+            declared = form.rosters.get(question.source or "")
+            _walk_group(result, question, answers, state.done_groups, context, declared)
         else:
             answered = question.id in answers
             value = answers.get(question.id) if answered else None
@@ -117,11 +118,12 @@ def _walk_group(
     answers: Mapping[str, Any],
     done_groups: tuple[str, ...],
     context: Context,
+    declared: tuple[str, ...] | None,
 ) -> None:
     if group.id in answers:
         items = stored_items(answers.get(group.id))
     else:
-        items = prefilled_items(group, result.scope, context)
+        items = prefilled_items(group, result.scope, context, declared)
     result.items[group.id] = items
     result.slots.append(Slot(group.id, group, answered=group.id in done_groups, value=len(items)))
     effective: list[dict[str, Any]] = []
@@ -188,8 +190,12 @@ def stored_items(raw: Any) -> list[dict[str, Any]]:
     return [dict(item) for item in raw if isinstance(item, Mapping)]
 
 
-def prefilled_items(group: Question, scope: Scope, context: Context) -> list[dict[str, Any]]:
-    """A repeat group's items as the roster gives them, filtered by the group's filter."""
+def prefilled_items(
+    group: Question, scope: Scope, context: Context, declared: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    """A repeat group's items as the roster gives them, filtered by the group's filter.
+    Only the roster fields the form declares are copied (when it declares any), so that
+    e.g. ID numbers do not travel into check records."""
     roster = context.roster.get(group.source or "", ()) if group.source else ()
     children = {child.id for child in group.children}
     items: list[dict[str, Any]] = []
@@ -199,7 +205,9 @@ def prefilled_items(group: Question, scope: Scope, context: Context) -> list[dic
         fields = {
             key: jsonable(value)
             for key, value in entry.items()
-            if isinstance(key, str) and not key.startswith("_")
+            if isinstance(key, str)
+            and not key.startswith("_")
+            and (declared is None or key in declared)
         }
         if group.filter and not is_true(evaluate(group.filter, scope.for_item(fields))):
             continue

@@ -41,7 +41,14 @@ from storage.models import (
     ProblemEvent,
     User,
 )
-from storage.rosters import ImportReport, RowError, import_roster_csv
+from storage.rosters import (
+    ImportReport,
+    RowError,
+    check_id_number,
+    import_roster,
+    import_roster_csv,
+    mask_id_number,
+)
 from storage.users import (
     create_invitation,
     redeem_invitation,
@@ -74,6 +81,7 @@ __all__ = [
     "area_codes_within",
     "area_contains",
     "audit",
+    "check_id_number",
     "create_invitation",
     "database_url_from_env",
     "deadline_from",
@@ -82,10 +90,12 @@ __all__ = [
     "get_session",
     "household_in_area",
     "households_page",
+    "import_roster",
     "import_roster_csv",
     "last_checks",
     "make_engine",
     "make_sessionmaker",
+    "mask_id_number",
     "open_session",
     "open_sessions_of",
     "problems_of_record",

@@ -12,6 +12,10 @@ from sqlalchemy.sql.selectable import CTE
 from storage.errors import StorageError
 from storage.models import AREA_LEVELS, Area
 
+# Deeper than any real tree (county > township > village > group); stops a corrupted,
+# cyclic parent chain from recursing forever.
+MAX_DEPTH = 12
+
 
 async def add_area(
     s: AsyncSession,
@@ -49,11 +53,6 @@ async def add_area(
 
 async def get_area(s: AsyncSession, code: str) -> Area | None:
     return await s.get(Area, code)
-
-
-# Deeper than any real tree (county > township > village > group); stops a corrupted,
-# cyclic parent chain from recursing forever.
-MAX_DEPTH = 12
 
 
 def descendants_cte(code: str) -> CTE:

@@ -45,7 +45,8 @@ AREA_LEVELS = ("county", "township", "village", "group")
 ROLES = ("cadre", "leader", "office")
 LANGUAGES = ("zh_CN", "en")
 SESSION_STATUSES = ("open", "submitted", "discarded")
-PROBLEM_STATUSES = ("open", "in_progress", "rectified", "verified")
+# "withdrawn": closed as raised in error (误报), when an amended check no longer raises it.
+PROBLEM_STATUSES = ("open", "in_progress", "rectified", "verified", "withdrawn")
 HOUSEHOLD_TYPES = ("脱贫户", "监测户", "一般户")
 HEAD_RELATION = "户主"
 
@@ -201,6 +202,11 @@ class CheckSession(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     chat_id: Mapped[int] = mapped_column(BigInteger)
     prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Set when the session amends (更正) a submitted check: the record it will supersede.
+    amends_record_id: Mapped[int | None] = mapped_column(
+        # use_alter: check_records points back at check_sessions, a cycle to create in two steps.
+        ForeignKey("check_records.id", use_alter=True)
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -226,6 +232,14 @@ class CheckRecord(Base):
     at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
     problems_raised: Mapped[int] = mapped_column(Integer, default=0)
     answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    # Amendments (更正): each is a new record; `check_id` is the id of the first version and
+    # is shared by all versions, `latest` marks the one in force.
+    check_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    latest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"))
+    amended_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amendment_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Problem(Base):
@@ -251,6 +265,8 @@ class Problem(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The cadre who answers for the rectification; None means whoever raised it.
+    assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -281,3 +297,94 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+CASE_KINDS = ("identify", "remove")
+CASE_STATUSES = ("open", "closed")
+OUTBOX_STATUSES = ("pending", "sent", "cancelled", "rerouted", "failed")
+
+
+class MonitoringCase(Base):
+    """A monitoring case (防返贫监测) of a household at risk: identification or risk removal
+    (风险消除), with its steps and its own clock."""
+
+    __tablename__ = "monitoring_cases"
+    __table_args__ = (
+        _one_of("kind", CASE_KINDS, "kind"),
+        _one_of("status", CASE_STATUSES, "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    # A check opens at most one case; hand-opened cases have none.
+    check_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("check_records.id"), unique=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="identify")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    opened_on: Mapped[date] = mapped_column(Date)
+    responsible_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MonitoringStep(Base):
+    """One step of a monitoring case (入户核实, 村级评议, 公示, 乡镇审核, 县级审批), due on its day."""
+
+    __tablename__ = "monitoring_steps"
+    __table_args__ = (UniqueConstraint("case_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("monitoring_cases.id"))
+    step: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxEntry(Base):
+    """A reminder (提醒) recorded before it is sent. The key (kind, target, subject, period) is
+    unique: whoever inserts it first sends it, so it goes out once whatever runs twice."""
+
+    __tablename__ = "reminder_outbox"
+    __table_args__ = (
+        UniqueConstraint("kind", "target", "subject", "period"),
+        _one_of("status", OUTBOX_STATUSES, "status"),
+        Index("ix_reminder_outbox_status_not_before", "status", "not_before"),
+        # "Was this problem escalated already?" is asked per problem, by subject.
+        Index("ix_reminder_outbox_subject_kind_period", "subject", "kind", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Not sent before this moment: quiet hours (免打扰) hold a reminder until morning.
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HouseholdChange(Base):
+    """One change to a household from a roster import (花名册变更记录): what changed, from
+    what to what, who imported which file, and when."""
+
+    __tablename__ = "household_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(200))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

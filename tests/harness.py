@@ -86,7 +86,13 @@ class Harness:
                 "other": (OTHER_VILLAGE, "001", "赵大海", [("赵大海", "户主", 50)]),
             }
             for key, (village, number, head, members) in families.items():
-                household = Household(village_code=village, number=number, head_name=head)
+                household = Household(
+                    village_code=village,
+                    number=number,
+                    head_name=head,
+                    created_at=self.clock(),
+                    updated_at=self.clock(),
+                )
                 s.add(household)
                 await s.flush()
                 for name, relation, age in members:

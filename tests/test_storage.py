@@ -700,7 +700,7 @@ async def test_audit_entry_records_who_what_when(sqlite_maker: Maker) -> None:
 # ---------------------------------------------------------------- roster import
 
 ROSTER = """\ufeff村,户编号,户主姓名,身份证号,与户主关系,姓名,出生日期
-320705001001,101,钱多多,32070519800101001x,户主,钱多多,1980-01-01
+320705001001,101,钱多多,32070519800101019x,户主,钱多多,1980-01-01
 320705001001,101,钱多多,,配偶,孙小美,1982/3/4
 320705001001,101,钱多多,,之子,钱小宝,2015年9月1日
 320705001002,201,马大哈,,户主,马大哈,19700707
@@ -726,7 +726,7 @@ async def test_roster_import_adds_households_and_members(sqlite_maker: Maker) ->
         household = await s.scalar(select(Household).where(Household.number == "101"))
         assert household is not None
         assert (household.village_code, household.head_name) == ("320705001001", "钱多多")
-        assert household.head_id_number == "32070519800101001X"
+        assert household.head_id_number == "32070519800101019X"
         roster = await roster_of(s, household.id)
         assert [(m["name"], m["relation"], m["birth_date"]) for m in roster] == [
             ("钱多多", "户主", "1980-01-01"),

@@ -10,6 +10,7 @@ Conversation states (kept in the database, never only in this process):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
@@ -141,6 +142,18 @@ async def load_visit(s: AsyncSession, svc: Services, row: CheckSession) -> Visit
     return Visit(row, form, context, CheckState.from_json(row.state), household, zone)
 
 
+async def remember(
+    s: AsyncSession,
+    session_id: int,
+    state: Mapping[str, Any],
+    now: datetime,
+    prompt_message_id: int | None = None,
+) -> None:
+    """Save the check's state and commit at once: an answer is kept before anything is sent."""
+    await save_session(s, session_id, state, now, prompt_message_id)
+    await s.commit()
+
+
 def current_event(visit: Visit) -> Event | None:
     """The prompt or summary the session stands at."""
     for event in step(visit.form, visit.state, Show(), visit.context)[1]:
@@ -184,7 +197,7 @@ async def begin_check(
     lang = language(user, update, svc)
     chat = update.effective_chat
     assert chat is not None
-    async with svc.sessionmaker.begin() as s:
+    async with svc.sessionmaker() as s:
         household = await household_in_area(s, household_id, user.area_code)
         if household is None:
             await send(context.bot, chat.id, svc.t(lang, "This household is not in your area."))
@@ -196,13 +209,14 @@ async def begin_check(
             row = await start_session(
                 s, user.id, household.id, FORM_ID, chat.id, state.to_json(), svc.clock()
             )
+            await s.commit()
         visit = await load_visit(s, svc, row)
         assert visit is not None
         title = svc.t(lang, "Check of household {name}", name=household_name(household, lang, svc))
         await send(context.bot, chat.id, f"📋 <b>{escape(title)}</b>")
         await edit(context.bot, chat.id, row.prompt_message_id)
         message_id = await show_screen(update, context, visit, current_event(visit), lang)
-        await save_session(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+        await remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
 
 
 async def current_session(s: AsyncSession, user: User) -> CheckSession | None:
@@ -255,7 +269,7 @@ async def on_open_session(
     if user is None:
         return
     lang = language(user, update, svc)
-    async with svc.sessionmaker.begin() as s:
+    async with svc.sessionmaker() as s:
         row = await get_session(s, callback.session_id)
         valid = row is not None and row.user_id == user.id and row.status == "open"
         if not valid or row is None:
@@ -266,6 +280,7 @@ async def on_open_session(
         await edit(context.bot, row.chat_id, _message_id(query))
         if callback.choice == "d":
             await discard_session(s, row.id, svc.clock())
+            await s.commit()
             await send(
                 context.bot,
                 row.chat_id,
@@ -323,7 +338,7 @@ async def on_check_button(
     if user is None:
         return
     lang = language(user, update, svc)
-    async with svc.sessionmaker.begin() as s:
+    async with svc.sessionmaker() as s:
         row = await get_session(s, action.session_id)
         if row is None or row.user_id != user.id or row.status != "open":
             await query.answer(svc.t(lang, "This button is no longer valid."), show_alert=False)
@@ -342,7 +357,7 @@ async def on_check_button(
             await edit(context.bot, row.chat_id, _message_id(query))
             message_id = await show_screen(update, context, visit, event, lang)
             await edit(context.bot, row.chat_id, row.prompt_message_id)
-            await save_session(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+            await remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
             return
         await query.answer()
         if action.action == "x":
@@ -388,8 +403,8 @@ async def reshow(
     svc = services(context)
     await edit(context.bot, visit.row.chat_id, visit.row.prompt_message_id)
     message_id = await show_screen(update, context, visit, event, lang, notice)
-    async with svc.sessionmaker.begin() as s:
-        await save_session(s, visit.row.id, visit.state.to_json(), svc.clock(), message_id)
+    async with svc.sessionmaker() as s:
+        await remember(s, visit.row.id, visit.state.to_json(), svc.clock(), message_id)
 
 
 async def advance(
@@ -416,13 +431,13 @@ async def advance(
         message_id = await show_screen(
             update, context, visit, shown or before, lang, invalid_text(invalid, lang, svc.t)
         )
-        await save_session(s, visit.row.id, state.to_json(), now, message_id)
+        await remember(s, visit.row.id, state.to_json(), now, message_id)
         return
     if finished is not None:
         await save_session(s, visit.row.id, state.to_json(), now)
         await finish(context, s, user, visit, finished, lang)
         return
-    await save_session(s, visit.row.id, state.to_json(), now)
+    await remember(s, visit.row.id, state.to_json(), now)
     same_prompt = (
         isinstance(before, Prompt) and isinstance(shown, Prompt) and before.key == shown.key
     )
@@ -438,7 +453,7 @@ async def advance(
         await edit(bot, chat_id, visit.row.prompt_message_id)
     visit.state = state
     message_id = await show_screen(update, context, visit, shown, lang)
-    await save_session(s, visit.row.id, state.to_json(), now, message_id)
+    await remember(s, visit.row.id, state.to_json(), now, message_id)
 
 
 async def finish(
@@ -459,6 +474,7 @@ async def finish(
     record, problems = await submit_check(
         s, visit.row.id, finished.record, user.id, svc.clock(), deadline_for
     )
+    await s.commit()
     await edit(context.bot, visit.row.chat_id, visit.row.prompt_message_id)
     name = household_name(visit.household, lang, svc)
     saved = svc.t(lang, "Submitted: the check of {name} is saved.", name=name)
@@ -496,7 +512,7 @@ async def on_check_input(update: Update, context: ContextTypes.DEFAULT_TYPE, inp
     if user is None:
         return True
     lang = language(user, update, svc)
-    async with svc.sessionmaker.begin() as s:
+    async with svc.sessionmaker() as s:
         row = await current_session(s, user)
         if row is None:
             return False

@@ -1,0 +1,498 @@
+"""The problem ledger (问题台账): every change of a problem in one place, with its history and
+audit entry, problems added by hand, deadlines (整改期限) and the paged, filtered ledger.
+
+Transitions (整改流程): open → in_progress → rectified → verified (销号), and rectified →
+in_progress when a leader returns it. `act()` is the only function that changes a problem; a
+refused request raises `ProblemError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.areas import area_contains, codes_within
+from storage.audit import audit
+from storage.deadlines import deadline_from
+from storage.errors import StorageError
+from storage.models import Area, Household, Problem, ProblemEvent, User
+from storage.schedule import TIERS, AreaSchedule
+
+OPEN_STATUSES = ("open", "in_progress")  # still to be rectified: reminded, may be overdue
+NOT_CLOSED = ("open", "in_progress", "rectified")
+MAX_PAGE = 50
+MAX_NOTE = 2000
+MAX_DEADLINE_DAYS = 3 * 366
+
+
+class ProblemError(StorageError):
+    """A change to a problem that is refused; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Who may do an action, from which statuses, to which status (None: status unchanged)."""
+
+    roles: tuple[str, ...]
+    from_statuses: tuple[str, ...]
+    to_status: str | None
+    note_required: bool = False
+
+
+Action = Literal["progress", "rectify", "verify", "return", "deadline", "unit"]
+
+TRANSITIONS: Mapping[str, Transition] = {
+    # A cadre (or leader) records progress (整改进展): text or photo.
+    "progress": Transition(("cadre", "leader"), OPEN_STATUSES, "in_progress"),
+    # Reported rectified (已整改): a note is required, a photo optional.
+    "rectify": Transition(("cadre", "leader"), ("in_progress",), "rectified", note_required=True),
+    # A leader checks the rectification and closes the problem (销号).
+    "verify": Transition(("leader",), ("rectified",), "verified"),
+    # A leader returns it (退回) with a reason; the work goes on.
+    "return": Transition(("leader",), ("rectified",), "in_progress", note_required=True),
+    # An office moves the deadline or changes the responsible unit, with a reason.
+    "deadline": Transition(("office",), NOT_CLOSED, None, note_required=True),
+    "unit": Transition(("office",), NOT_CLOSED, None, note_required=True),
+}
+
+
+def allowed_actions(role: str, status: str) -> list[str]:
+    """The actions a role may take on a problem in this status, in the order buttons show."""
+    return [
+        name
+        for name, rule in TRANSITIONS.items()
+        if role in rule.roles and status in rule.from_statuses
+    ]
+
+
+def responsible_user_id(problem: Problem) -> int | None:
+    """The cadre who answers for a problem: its assignee, else whoever raised it."""
+    return problem.assignee_user_id or problem.created_by_user_id
+
+
+def _clean(note: str | None) -> str | None:
+    if note is None:
+        return None
+    note = note.strip()
+    return note[:MAX_NOTE] if note else None
+
+
+async def _actor(s: AsyncSession, user_id: int) -> User:
+    user = await s.get(User, user_id)
+    if user is None or not user.active:
+        raise ProblemError("Unknown user.")
+    return user
+
+
+async def _problem_in_area(s: AsyncSession, problem_id: int, user: User) -> Problem:
+    problem = await s.get(Problem, problem_id)
+    if problem is None:
+        raise ProblemError("This problem does not exist.")
+    household = await s.get(Household, problem.household_id)
+    if household is None or not await area_contains(s, user.area_code, household.village_code):
+        raise ProblemError("This problem is not in your area.")
+    return problem
+
+
+async def act(
+    s: AsyncSession,
+    problem_id: int,
+    user_id: int,
+    action: str,
+    now: datetime,
+    *,
+    note: str | None = None,
+    photo_file_id: str | None = None,
+    expected_status: str | None = None,
+    deadline: date | None = None,
+    unit: str | None = None,
+) -> Problem:
+    """Apply `action` to a problem for a user, or raise ProblemError and change nothing.
+
+    `expected_status` is the status the user saw (on the card whose button was pressed): a
+    stale button is refused rather than acting on a problem that moved on meanwhile.
+    """
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise ProblemError("Unknown action.")
+    user = await _actor(s, user_id)
+    problem = await _problem_in_area(s, problem_id, user)
+    if user.role not in rule.roles:
+        raise ProblemError("Your role cannot do this.")
+    if expected_status is not None and expected_status != problem.status:
+        raise ProblemError("This problem has changed meanwhile; please look at it again.")
+    if problem.status == "verified":
+        raise ProblemError("This problem is closed (verified) already.")
+    if problem.status not in rule.from_statuses:
+        raise ProblemError("This cannot be done to the problem in its current state.")
+    note = _clean(note)
+    if rule.note_required and note is None:
+        raise ProblemError("Please give a note or a reason.")
+    if action == "progress" and note is None and photo_file_id is None:
+        raise ProblemError("Please send a text or a photo about the progress.")
+
+    values: dict[str, object] = {"updated_at": now}
+    details: dict[str, object] = {}
+    if rule.to_status is not None:
+        values["status"] = rule.to_status
+    if action == "deadline":
+        if deadline is None:
+            raise ProblemError("Please give the new deadline.")
+        if deadline < now.date() - timedelta(days=1):
+            raise ProblemError("A deadline cannot be in the past.")
+        values["deadline"] = deadline
+        details = {"from": problem.deadline, "to": deadline}
+    if action == "unit":
+        unit = (unit or "").strip()[:100]
+        if not unit:
+            raise ProblemError("Please give the responsible unit.")
+        values["responsible_unit"] = unit
+        details = {"from": problem.responsible_unit, "to": unit}
+
+    from_status = problem.status
+    # The status guard in the UPDATE makes two concurrent taps lose cleanly.
+    changed = await s.execute(
+        update(Problem)
+        .where(Problem.id == problem.id, Problem.status == from_status)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise ProblemError("This problem has changed meanwhile; please look at it again.")
+    await s.refresh(problem)
+    s.add(
+        ProblemEvent(
+            problem_id=problem.id,
+            at=now,
+            user_id=user.id,
+            action=action,
+            from_status=from_status,
+            to_status=problem.status,
+            note=note,
+            photo_file_id=photo_file_id,
+        )
+    )
+    await s.flush()
+    await audit(
+        s,
+        f"problem.{action}",
+        f"problem:{problem.id}",
+        now,
+        user_id=user.id,
+        details={
+            "from_status": from_status,
+            "to_status": problem.status,
+            "photo": photo_file_id is not None,
+            **{key: str(value) for key, value in details.items()},
+        },
+    )
+    return problem
+
+
+# ---------------------------------------------------------------- deadlines
+
+DeadlineSpec = date | int | str | None
+
+
+def resolve_deadline(
+    spec: DeadlineSpec, category: str, today: date, schedule: AreaSchedule
+) -> tuple[date, str | None]:
+    """The due date (and tier) of a problem raised `today`: a date, N days, a tier
+    (immediate 立查立改, staged 阶段整改, ongoing 持续整改), or None for the category's default
+    from the area's settings."""
+    if isinstance(spec, date):
+        if spec < today:
+            raise ProblemError("A deadline cannot be in the past.")
+        return spec, None
+    if isinstance(spec, int):
+        if not 0 <= spec <= MAX_DEADLINE_DAYS:
+            raise ProblemError("A deadline must be between 0 and {max} days.", {"max": 1098})
+        return today + timedelta(days=spec), None
+    if isinstance(spec, str):
+        if spec not in TIERS:
+            raise ProblemError("Unknown deadline tier {tier}.", {"tier": spec})
+        return deadline_from(None, spec, today), spec
+    if category in schedule.deadline_days:
+        return today + timedelta(days=schedule.deadline_days[category]), None
+    tier = schedule.deadline_tiers.get(category)
+    return deadline_from(None, tier, today), tier
+
+
+async def add_problem(
+    s: AsyncSession,
+    user_id: int,
+    household_id: int,
+    *,
+    category: str,
+    text: str,
+    goal: str,
+    measures: str,
+    responsible_unit: str,
+    deadline: date,
+    deadline_tier: str | None,
+    now: datetime,
+    assignee_user_id: int | None = None,
+) -> Problem:
+    """A problem a leader or office adds by hand (not from a check), with the same fields."""
+    user = await _actor(s, user_id)
+    if user.role not in ("leader", "office"):
+        raise ProblemError("Your role cannot do this.")
+    household = await s.get(Household, household_id)
+    if household is None or not await area_contains(s, user.area_code, household.village_code):
+        raise ProblemError("This household is not in your area.")
+    fields = {
+        "category": category.strip(),
+        "text": text.strip(),
+        "goal": goal.strip(),
+        "responsible_unit": responsible_unit.strip(),
+    }
+    if not all(fields.values()):
+        raise ProblemError("Category, problem, goal and responsible unit are all required.")
+    if assignee_user_id is not None:
+        assignee = await s.get(User, assignee_user_id)
+        if assignee is None or not await area_contains(
+            s, household.village_code, assignee.area_code
+        ):
+            raise ProblemError("The responsible cadre must belong to the household's village.")
+    problem = Problem(
+        household_id=household_id,
+        check_record_id=None,
+        rule_id=None,
+        category=fields["category"][:64],
+        text=fields["text"],
+        text_i18n={},
+        goal=fields["goal"],
+        goal_i18n={},
+        measures=measures.strip(),
+        responsible_unit=fields["responsible_unit"][:100],
+        deadline=deadline,
+        deadline_tier=deadline_tier,
+        status="open",
+        created_at=now,
+        created_by_user_id=user.id,
+        assignee_user_id=assignee_user_id,
+        updated_at=now,
+    )
+    s.add(problem)
+    await s.flush()
+    s.add(
+        ProblemEvent(
+            problem_id=problem.id,
+            at=now,
+            user_id=user.id,
+            action="added",
+            from_status=None,
+            to_status="open",
+        )
+    )
+    await s.flush()
+    await audit(
+        s,
+        "problem.added",
+        f"problem:{problem.id}",
+        now,
+        user_id=user.id,
+        details={"household_id": household_id, "category": problem.category},
+    )
+    return problem
+
+
+# ---------------------------------------------------------------- the ledger
+
+Scope = Literal["open", "overdue", "all"]
+
+
+@dataclass(frozen=True)
+class ProblemFilter:
+    """What /problems shows: open (not verified), overdue, or all; optionally only mine, one
+    category, one village."""
+
+    scope: Scope = "open"
+    mine: bool = False
+    category: str | None = None
+    village_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    id: int
+    household_id: int
+    household_number: str
+    head_name: str
+    village_code: str
+    village_name: str
+    category: str
+    text: str
+    text_i18n: Mapping[str, str]
+    deadline: date
+    status: str
+
+
+@dataclass(frozen=True)
+class ProblemPage:
+    rows: list[ProblemRow]
+    total: int
+
+
+def _responsible() -> ColumnElement[int | None]:
+    return func.coalesce(Problem.assignee_user_id, Problem.created_by_user_id)
+
+
+def _filtered(user: User, flt: ProblemFilter, today: date) -> Select[tuple[Problem]]:
+    query = (
+        select(Problem)
+        .join(Household, Household.id == Problem.household_id)
+        .where(Household.village_code.in_(codes_within(user.area_code)))
+    )
+    if flt.scope == "open":
+        query = query.where(Problem.status != "verified")
+    elif flt.scope == "overdue":
+        query = query.where(Problem.status.in_(OPEN_STATUSES), Problem.deadline < today)
+    if flt.mine:
+        query = query.where(_responsible() == user.id)
+    if flt.category:
+        query = query.where(Problem.category == flt.category)
+    if flt.village_code:
+        query = query.where(Household.village_code.in_(codes_within(flt.village_code)))
+    return query
+
+
+async def problems_page(
+    s: AsyncSession,
+    user: User,
+    flt: ProblemFilter,
+    today: date,
+    offset: int = 0,
+    limit: int = 8,
+) -> ProblemPage:
+    """A page of the problems in the user's area, newest first."""
+    offset = max(offset, 0)
+    limit = min(max(limit, 1), MAX_PAGE)
+    base = _filtered(user, flt, today)
+    total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
+    village = aliased(Area)
+    rows = await s.execute(
+        base.add_columns(Household.number, Household.head_name, Household.village_code)
+        .add_columns(village.name)
+        .join(village, village.code == Household.village_code)
+        .order_by(Problem.created_at.desc(), Problem.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return ProblemPage(
+        [
+            ProblemRow(
+                id=problem.id,
+                household_id=problem.household_id,
+                household_number=number,
+                head_name=head,
+                village_code=village_code,
+                village_name=village_name,
+                category=problem.category,
+                text=problem.text,
+                text_i18n=dict(problem.text_i18n or {}),
+                deadline=problem.deadline,
+                status=problem.status,
+            )
+            for problem, number, head, village_code, village_name in rows
+        ],
+        total,
+    )
+
+
+async def categories_in(s: AsyncSession, user: User) -> list[str]:
+    """The categories of not yet verified problems in the user's area (for filter buttons)."""
+    result = await s.scalars(
+        select(Problem.category)
+        .join(Household, Household.id == Problem.household_id)
+        .where(
+            Household.village_code.in_(codes_within(user.area_code)),
+            Problem.status != "verified",
+        )
+        .distinct()
+        .order_by(Problem.category)
+    )
+    return list(result)
+
+
+async def villages_in(s: AsyncSession, area_code: str) -> list[Area]:
+    """The villages in an area, by name."""
+    result = await s.scalars(
+        select(Area)
+        .where(Area.code.in_(codes_within(area_code)), Area.level == "village")
+        .order_by(Area.code)
+    )
+    return list(result)
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    at: datetime
+    user_name: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    photo_file_id: str | None
+
+
+@dataclass(frozen=True)
+class ProblemCard:
+    """Everything a problem card (问题卡片) shows."""
+
+    problem: Problem
+    household: Household
+    village_name: str
+    responsible_name: str | None
+    history: list[HistoryLine]
+
+
+async def problem_card(s: AsyncSession, problem_id: int, user: User) -> ProblemCard:
+    """A problem with its household and history, if it lies in the user's area."""
+    problem = await _problem_in_area(s, problem_id, user)
+    household = await s.get(Household, problem.household_id)
+    assert household is not None  # checked by _problem_in_area
+    village = await s.get(Area, household.village_code)
+    responsible_id = responsible_user_id(problem)
+    responsible = await s.get(User, responsible_id) if responsible_id is not None else None
+    author = aliased(User)
+    events = await s.execute(
+        select(ProblemEvent, author.name)
+        .outerjoin(author, author.id == ProblemEvent.user_id)
+        .where(ProblemEvent.problem_id == problem.id)
+        .order_by(ProblemEvent.at, ProblemEvent.id)
+    )
+    history = [
+        HistoryLine(
+            event.at,
+            name,
+            event.action,
+            event.from_status,
+            event.to_status,
+            event.note,
+            event.photo_file_id,
+        )
+        for event, name in events
+    ]
+    return ProblemCard(
+        problem,
+        household,
+        village.name if village is not None else household.village_code,
+        responsible.name if responsible is not None else None,
+        history,
+    )
+
+
+def is_overdue(problem: Problem | ProblemRow, today: date) -> bool:
+    return problem.status in OPEN_STATUSES and problem.deadline < today
+
+
+def open_problem_condition(today: date) -> ColumnElement[bool]:
+    """Problems still to be rectified whose deadline has passed."""
+    return and_(Problem.status.in_(OPEN_STATUSES), Problem.deadline < today)

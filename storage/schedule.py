@@ -1,0 +1,226 @@
+"""The reminder schedule and deadline defaults of an area (提醒设置), read from `Area.settings`.
+
+Settings are inherited down the area tree: a village uses its own keys, else its township's,
+else its county's, else the defaults below. Every figure here is a setting, never a constant
+of the code: offices set them per area.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.deadlines import IMMEDIATE, ONGOING, STAGED
+from storage.models import Area
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+# Monitoring case (防返贫监测) steps and the day after opening each is due: the notice (公示)
+# runs at least 5 days, and the whole case normally no more than 15.
+CASE_STEPS: tuple[str, ...] = (
+    "home_verification",  # 入户核实
+    "village_review",  # 村级评议
+    "public_notice",  # 公示
+    "township_review",  # 乡镇审核
+    "county_approval",  # 县级审批
+)
+DEFAULT_CASE_STEP_DAYS: Mapping[str, int] = {
+    "home_verification": 2,
+    "village_review": 5,
+    "public_notice": 11,
+    "township_review": 13,
+    "county_approval": 15,
+}
+TIERS = (IMMEDIATE, STAGED, ONGOING)
+
+
+def _time(value: Any, default: time) -> time:
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            return default
+    return default
+
+
+def _days(value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(value, list | tuple) and all(isinstance(v, int) and v >= 0 for v in value):
+        return tuple(sorted(set(value), reverse=True))
+    return default
+
+
+def _int(value: Any, default: int, low: int, high: int) -> int:
+    return value if isinstance(value, int) and low <= value <= high else default
+
+
+@dataclass(frozen=True)
+class AreaSchedule:
+    """When an area's people are reminded; all times are wall times in `zone`."""
+
+    zone: str = DEFAULT_ZONE
+    reporting_day: int = 4  # 月报: the monthly table is due before this day of the month
+    report_offsets: tuple[int, ...] = (3, 1)  # days before the reporting day
+    deadline_offsets: tuple[int, ...] = (3, 0)  # days before a rectification deadline
+    remind_time: time = time(8, 30)
+    digest_time: time = time(8, 30)  # the leaders' daily overdue digest
+    escalation_days: int = 7  # overdue this long: the office is told too
+    contact_day: int = 20  # monthly contact (联系) reminder on this day of the month
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    deadline_tiers: Mapping[str, str] = field(default_factory=dict)  # category -> tier
+    deadline_days: Mapping[str, int] = field(default_factory=dict)  # category -> N days
+    case_step_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CASE_STEP_DAYS))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+    def at(self, day: date, wall: time) -> datetime:
+        """The UTC moment of a wall time on a day in this area."""
+        return datetime.combine(day, wall, tzinfo=self.tz).astimezone(UTC)
+
+    def effective_day(self, moment: datetime, wall: time) -> date:
+        """The day whose reminders at `wall` have fallen due by `moment`: today once the wall
+        time has passed, yesterday before it."""
+        local = self.local(moment)
+        return local.date() if local.time() >= wall else local.date() - timedelta(days=1)
+
+    def in_quiet_hours(self, moment: datetime) -> bool:
+        wall = self.local(moment).time()
+        if self.quiet_start <= self.quiet_end:
+            return self.quiet_start <= wall < self.quiet_end
+        return wall >= self.quiet_start or wall < self.quiet_end
+
+    def release(self, moment: datetime) -> datetime:
+        """`moment`, or the end of the quiet hours it falls in (messages wait for morning)."""
+        if not self.in_quiet_hours(moment):
+            return moment
+        local = self.local(moment)
+        day = local.date()
+        if local.time() >= self.quiet_end and self.quiet_start > self.quiet_end:
+            day += timedelta(days=1)
+        return self.at(day, self.quiet_end)
+
+    def reporting_date(self, year: int, month: int) -> date:
+        last = calendar.monthrange(year, month)[1]
+        return date(year, month, min(self.reporting_day, last))
+
+    def next_reporting_date(self, today: date) -> date:
+        """The first reporting day on or after `today`."""
+        this = self.reporting_date(today.year, today.month)
+        if this >= today:
+            return this
+        year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+        return self.reporting_date(year, month)
+
+    def reporting_period(self, today: date) -> tuple[date, date]:
+        """The reporting period `today` falls in: from the last reporting day (inclusive) to
+        the next one (exclusive). Checks in it count for the next monthly report."""
+        # On the reporting day itself the new period has begun.
+        end = self.next_reporting_date(today + timedelta(days=1))
+        year, month = (end.year - 1, 12) if end.month == 1 else (end.year, end.month - 1)
+        return self.reporting_date(year, month), end
+
+
+def _merged(areas_top_down: list[Area]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for area in areas_top_down:
+        merged.update(area.settings or {})
+    return merged
+
+
+def _zone(name: str | None) -> str:
+    try:
+        ZoneInfo(name or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return DEFAULT_ZONE
+    return name or DEFAULT_ZONE
+
+
+def schedule_from(settings: Mapping[str, Any], zone: str | None) -> AreaSchedule:
+    """An area's schedule from its (inherited) settings; bad values fall back to defaults."""
+    base = AreaSchedule()
+    quiet = settings.get("quiet_hours")
+    quiet_start, quiet_end = base.quiet_start, base.quiet_end
+    if isinstance(quiet, list | tuple) and len(quiet) == 2:
+        quiet_start = _time(quiet[0], quiet_start)
+        quiet_end = _time(quiet[1], quiet_end)
+    tiers = settings.get("deadline_tiers")
+    days = settings.get("deadline_days")
+    steps = settings.get("case_step_days")
+    step_days = dict(DEFAULT_CASE_STEP_DAYS)
+    if isinstance(steps, Mapping):
+        step_days.update({k: v for k, v in steps.items() if k in step_days and isinstance(v, int)})
+    return AreaSchedule(
+        zone=_zone(zone),
+        reporting_day=_int(settings.get("reporting_day"), base.reporting_day, 1, 28),
+        report_offsets=_days(settings.get("report_offsets"), base.report_offsets),
+        deadline_offsets=_days(settings.get("deadline_offsets"), base.deadline_offsets),
+        remind_time=_time(settings.get("remind_time"), base.remind_time),
+        digest_time=_time(settings.get("digest_time"), base.digest_time),
+        escalation_days=_int(settings.get("escalation_days"), base.escalation_days, 1, 365),
+        contact_day=_int(settings.get("contact_day"), base.contact_day, 1, 28),
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
+        deadline_tiers={
+            str(k): v for k, v in (tiers or {}).items() if v in TIERS
+        }
+        if isinstance(tiers, Mapping)
+        else {},
+        deadline_days={
+            str(k): v for k, v in (days or {}).items() if isinstance(v, int) and v > 0
+        }
+        if isinstance(days, Mapping)
+        else {},
+        case_step_days=step_days,
+    )
+
+
+class Schedules:
+    """The schedules of every area, resolved once per sweep from one read of the area table."""
+
+    def __init__(self, areas: list[Area]) -> None:
+        self._areas = {area.code: area for area in areas}
+        self._cache: dict[str, AreaSchedule] = {}
+
+    def chain(self, code: str) -> list[Area]:
+        """The area and its ancestors, top (county) first."""
+        chain: list[Area] = []
+        seen: set[str] = set()
+        current = self._areas.get(code)
+        while current is not None and current.code not in seen:
+            chain.append(current)
+            seen.add(current.code)
+            current = self._areas.get(current.parent_code) if current.parent_code else None
+        return list(reversed(chain))
+
+    def of(self, code: str) -> AreaSchedule:
+        found = self._cache.get(code)
+        if found is None:
+            chain = self.chain(code)
+            zone = chain[-1].timezone if chain else None
+            found = self._cache[code] = schedule_from(_merged(chain), zone)
+        return found
+
+    def area(self, code: str) -> Area | None:
+        return self._areas.get(code)
+
+    def villages(self) -> list[Area]:
+        return [area for area in self._areas.values() if area.level == "village"]
+
+    def contains(self, ancestor: str, code: str) -> bool:
+        return any(area.code == ancestor for area in self.chain(code))
+
+    def village_of(self, code: str) -> str | None:
+        """The village an area lies in (itself for a village, its parent for a group)."""
+        for area in reversed(self.chain(code)):
+            if area.level == "village":
+                return area.code
+        return None

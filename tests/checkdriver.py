@@ -1,0 +1,138 @@
+"""Drives a household check through the chat as a cadre would: press buttons, type answers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.emulator import ChatMessage, EmulatedUser
+from conversations import FORMS_DIRECTORY, Question, load_form
+from tests.harness import Harness
+
+FORM = load_form(FORMS_DIRECTORY / "household_check.toml")
+_INDEX = re.compile(r"\[\d+\]")
+CONTINUE, DONE, SKIP, SUBMIT = "继续 ▶", "完成 ✔", "跳过 ⏭", "✅ 提交"
+
+# Answers that raise no problem, by question id; a test overrides what it needs.
+GOOD: dict[str, Any] = {
+    "visit_type": "home_visit",
+    "respondent": "head",
+    "food_staple": "yes",
+    "food_nutrition": "yes",
+    "clothing_seasonal": "yes",
+    "clothing_bedding": "yes",
+    "children": CONTINUE,
+    "school_status": "in_school",
+    "grade": "junior_7",
+    "school_aid": "yes",
+    "members": CONTINUE,
+    "insurance": "resident",
+    "serious_illness_insurance": "yes",
+    "health": "healthy",
+    "housing_grade": "A",
+    "floor_area": "85.5",
+    "house_photo": "photo",
+    "water_source": "centralised",
+    "water_lpd": "60",
+    "water_clear": "yes",
+    "water_no_ill_effects": "yes",
+    "water_lab_report": "yes",
+    "water_piped": "yes",
+    "water_short_days": "0",
+    "income_wages": "60000",
+    "income_business": "3000",
+    "income_property": "0",
+    "income_transfer": "1200",
+    "spending_eligible": "0",
+    "risk_factors": [],
+    "knows_cadre": "yes",
+    "contacted_this_month": "yes",
+    "leaflet_received": "yes",
+    "leaflet_understood": "yes",
+    "satisfaction": "satisfied",
+    "notes": SKIP,
+    "notes_photo": SKIP,
+    "location": "location",
+}
+
+
+def question_at(key: str) -> Question:
+    """The form's question at a cursor key such as "children[0].school_status"."""
+    parts = _INDEX.sub("", key).split(".")
+    questions = FORM.questions
+    found: Question | None = None
+    for part in parts:
+        found = next(q for q in questions if q.id == part)
+        questions = found.children
+    assert found is not None
+    return found
+
+
+def choice_label(question: Question, value: str) -> str:
+    if question.type == "yes_no" and not question.choices:
+        return {"yes": "是", "no": "否"}[value]
+    choices = question.choices or ()
+    for choice in choices:
+        if choice.value == value:
+            return choice.labels["zh_CN"]
+    if question.type == "yes_no":
+        return {"yes": "是", "no": "否"}[value]
+    raise LookupError(f"{question.id} has no choice {value}")
+
+
+async def answer(user: EmulatedUser, question: Question, value: Any) -> ChatMessage:
+    """Give one answer the way a person would; return the bot's next message."""
+    if value in (CONTINUE, SKIP, DONE):
+        await user.press_button(value)
+    elif question.type in ("yes_no", "select_one"):
+        await user.press_button(choice_label(question, value))
+    elif question.type == "select_many":
+        for item in value:
+            await user.press_button(lambda text, item=item: text.endswith(choice_label(question, item)))
+            await user.next_edit()
+        await user.press_button(DONE if value else SKIP)
+    elif question.type == "photo":
+        await user.send_photo(b"\x89PNG fake house photo")
+    elif question.type == "location":
+        await user.send_location(34.6, 119.2)
+    else:
+        await user.send_text(str(value))
+    return await user.next_message()
+
+
+async def open_check(h: Harness, user: EmulatedUser, head_name: str) -> ChatMessage:
+    """/check, then pick the household by its head's name; return the first prompt."""
+    await user.send_command("check")
+    picker = await user.next_message()
+    await user.press_button(lambda text: head_name in text)
+    title = await user.next_message()
+    assert head_name in title.content, title
+    return await user.next_message()
+
+
+async def answer_until(
+    h: Harness,
+    user: EmulatedUser,
+    plan: Mapping[str, Any],
+    stop_at: str | None = None,
+) -> ChatMessage | None:
+    """Answer prompt after prompt from the plan (else GOOD) until the summary, or until the
+    cursor reaches the question id `stop_at`. Returns the summary's last message."""
+    for _ in range(200):
+        key = await h.cursor(user.user_id)
+        assert key is not None
+        if key == "summary":
+            return None
+        question = question_at(key)
+        if question.id == stop_at:
+            return None
+        value = plan.get(question.id, GOOD.get(question.id))
+        assert value is not None, f"no answer planned for {key}"
+        message = await answer(user, question, value)
+        assert "⚠️" not in message.content, f"answer {value!r} to {key} refused: {message}"
+        if await h.cursor(user.user_id) == "summary":
+            while not message.buttons:
+                message = await user.next_message()
+            return message
+    raise AssertionError("the check did not end")

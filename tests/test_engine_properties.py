@@ -1,0 +1,282 @@
+"""Properties of the questionnaire engine under random input sequences (hypothesis): it
+never raises, a refused input changes nothing, the state always survives JSON, and every
+finished record satisfies the form, checked here independently of the engine."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from conversations import (
+    FORMS_DIRECTORY,
+    AddItem,
+    Back,
+    CheckState,
+    Context,
+    Done,
+    Edit,
+    Event,
+    Finished,
+    Form,
+    Input,
+    Invalid,
+    Location,
+    Photo,
+    Pick,
+    Prompt,
+    Question,
+    Record,
+    RemoveItem,
+    Show,
+    Skip,
+    Submit,
+    Summary,
+    Text,
+    load_form,
+    start,
+    step,
+)
+from conversations.expressions import Scope, compile_expression
+
+FORM = load_form(FORMS_DIRECTORY / "household_check.toml")
+TODAY = date(2024, 5, 1)
+MEMBERS = (
+    {"member_id": "m1", "name": "王建国", "relation": "户主", "birth_date": "1975-04-02", "sex": "男"},
+    {"member_id": "m2", "name": "王小明", "relation": "之子", "birth_date": "2013-06-01", "sex": "男"},
+    {"member_id": "m3", "name": "王小红", "relation": "之女", "birth_date": "2016-02-29", "sex": "女"},
+)
+ODD_MEMBERS = (
+    {"member_id": "m9", "name": "", "birth_date": None},
+    {"member_id": "m8", "name": "无生日"},
+    "not a member",
+    {"member_id": "m7", "name": "日期对象", "birth_date": date(2012, 1, 1), "extra": object()},
+)
+CONTEXTS = [
+    Context(TODAY, {}, {"members": MEMBERS}),
+    Context(TODAY, {"water_scarce": 1, "school_age_max": 16}, {"members": MEMBERS[:1]}),
+    Context(TODAY, {}, {}),
+    Context(TODAY, {"monitoring_line": 8700}, {"members": MEMBERS + ODD_MEMBERS}),  # type: ignore[operator]
+]
+WORDS = ["1", "2", "3", "是", "否", "没有", "yes", "n", "12", "１２", "3.5", "3,5", "1,234", "-7"]
+WORDS += ["2015-03-08", "2015年3月8日", "20150308", "2030-01-01", "abc", " ", "", "因病、因残"]
+KEYS = ["visit_type", "children", "members", "children[0].school_status", "members[0].health"]
+KEYS += ["members[9].health", "water_lpd", "#summary", "income_per_person", ""]
+
+
+def any_input() -> st.SearchStrategy[Input]:
+    """Inputs of every type, most of them wrong for wherever the check stands."""
+    numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-1000, 1000)
+    return st.one_of(
+        st.builds(Text, st.sampled_from(WORDS) | st.text(max_size=12)),
+        st.builds(Pick, st.sampled_from(["yes", "no", "A", "C", "illness", "x"]) | st.text(max_size=6)),
+        st.just(Done()),
+        st.builds(Photo, st.sampled_from(["", "file"]) | st.text(max_size=4)),
+        st.builds(Location, numbers, numbers),
+        st.just(Back()),
+        st.just(Skip()),
+        st.builds(Edit, st.sampled_from(KEYS) | st.text(max_size=8)),
+        st.just(AddItem()),
+        st.builds(RemoveItem, st.integers(-2, 6)),
+        st.just(Submit()),
+        st.just(Show()),
+    )
+
+
+def fitting_input(draw: st.DrawFn, event: Event) -> Input:
+    """An input that looks like a real answer to the prompt (or the summary) on screen."""
+    if isinstance(event, Summary):
+        keys = [item.key for item in event.items] or ["visit_type"]
+        return draw(
+            st.sampled_from([Submit(), Submit(), Submit(), Back()])
+            | st.builds(Edit, st.sampled_from(keys))
+        )
+    if not isinstance(event, Prompt):
+        return draw(any_input())
+    kind = event.kind
+    if kind in ("yes_no", "select_one"):
+        values = [choice.value for choice in event.choices]
+        numbers = [str(n) for n in range(1, len(values) + 1)]
+        return draw(st.builds(Pick, st.sampled_from(values)) | st.builds(Text, st.sampled_from(numbers)))
+    if kind == "select_many":
+        values = [choice.value for choice in event.choices]
+        return draw(st.builds(Pick, st.sampled_from(values)) | st.just(Done()))
+    if kind == "integer":
+        return Text(str(draw(st.integers(-5, 30_000))))
+    if kind == "decimal":
+        return Text(str(draw(st.floats(0, 500, allow_nan=False).map(lambda x: round(x, 2)))))
+    if kind == "text":
+        return Text(draw(st.text(min_size=1, max_size=10)))
+    if kind == "date":
+        return Text(draw(st.dates(date(1940, 1, 1), TODAY + timedelta(days=3))).isoformat())
+    if kind == "photo":
+        return draw(st.sampled_from([Photo("photo-id"), Skip()]))
+    if kind == "location":
+        return Location(draw(st.floats(-90, 90)), draw(st.floats(-180, 180)))
+    if kind == "repeat":
+        return draw(st.sampled_from([Done(), Done(), Done(), AddItem(), RemoveItem(0)]))
+    return Done()
+
+
+def check_json(state: CheckState) -> None:
+    text = json.dumps(state.to_json(), allow_nan=False)
+    assert CheckState.from_json(json.loads(text)) == state
+
+
+def check_events(events: list[Event]) -> None:
+    assert events
+    for event in events:
+        assert isinstance(event, Prompt | Invalid | Summary | Finished)
+        if isinstance(event, Prompt):
+            assert 1 <= event.position <= event.total
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data(), context=st.sampled_from(CONTEXTS), fitting=st.floats(0.55, 0.97))
+def test_random_inputs_never_break_a_check(data: st.DataObject, context: Context, fitting: float) -> None:
+    state, events = start(FORM, context)
+    check_json(state)
+    check_events(events)
+    shown: Event = events[-1]
+    for _ in range(120):
+        if data.draw(st.floats(0, 1)) < fitting:
+            inp = fitting_input(data.draw, shown)
+        else:
+            inp = data.draw(any_input())
+        before = state
+        state, events = step(FORM, state, inp, context)
+        check_json(state)
+        check_events(events)
+        if len(events) == 1 and isinstance(events[0], Invalid):
+            assert state == before
+        for event in events:
+            if isinstance(event, Finished):
+                check_record(FORM, event.record, context)
+        if state.phase == "finished":
+            event("finished")
+            return
+        shown = next(e for e in reversed(events) if not isinstance(e, Invalid)) if any(
+            not isinstance(e, Invalid) for e in events
+        ) else shown
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), context=st.sampled_from(CONTEXTS))
+def test_answering_what_is_asked_always_reaches_a_valid_record(
+    data: st.DataObject, context: Context
+) -> None:
+    state, events = start(FORM, context)
+    for _ in range(400):
+        shown = events[-1]
+        state, events = step(FORM, state, fitting_input(data.draw, shown), context)
+        check_json(state)
+        if isinstance(events[0], Finished):
+            check_record(FORM, events[0].record, context)
+            return
+        if isinstance(events[-1], Invalid):
+            events = [shown]
+
+
+# ---------------------------------------------------------------- independent re-validation
+
+
+def check_record(form: Form, record: Record, context: Context) -> None:
+    """Every relevant question is answered, required ones not skipped, each value fits its
+    question and its constraint; irrelevant questions are absent. Written apart from the
+    engine, from the form definition and the expression language only."""
+    json.dumps(record.answers, allow_nan=False)
+    params = {**form.params, **context.params}
+    answers = record.answers
+    scope = Scope(answers, params=params, today=context.today)
+    for question in form.questions:
+        relevant = _holds(question.relevant, scope)
+        if not relevant:
+            assert question.id not in answers, question.id
+            continue
+        if question.type == "calculate":
+            assert question.id in answers
+            continue
+        if question.type == "repeat":
+            items = answers[question.id]
+            assert isinstance(items, list) and len(items) >= question.min_items
+            roster_fields = set(form.rosters.get(question.source or "", ()))
+            for item in items:
+                _check_item(question, item, scope, roster_fields)
+            continue
+        if question.type == "note":
+            continue
+        assert question.id in answers, question.id
+        _check_value(question, answers[question.id], scope)
+    rule_ids = {rule.id for rule in form.rules}
+    assert all(problem.rule_id in rule_ids for problem in record.problems)
+    flagged = {rule.id for rule in form.rules if rule.flags_risk}
+    assert record.at_risk == any(problem.rule_id in flagged for problem in record.problems)
+
+
+def _check_item(
+    group: Question, item: Mapping[str, Any], scope: Scope, roster_fields: set[str]
+) -> None:
+    assert isinstance(item, dict)
+    assert not any(key.startswith("_") for key in item)
+    item_scope = scope.for_item(item)
+    from_roster = "member_id" in item
+    for child in group.children:
+        if not _holds(child.relevant, item_scope):
+            assert child.id not in item, (group.id, child.id)
+            continue
+        if child.type in ("calculate", "note"):
+            continue
+        assert child.id in item, (group.id, child.id, item)
+        if from_roster and child.id in roster_fields and item[child.id] is not None:
+            continue  # roster data, not an answer given in this check
+        _check_value(child, item[child.id], item_scope)
+
+
+def _holds(source: str | None, scope: Scope) -> bool:
+    return source is None or bool(compile_expression(source).evaluate(scope))
+
+
+def _check_value(question: Question, value: Any, scope: Scope) -> None:
+    if value is None:
+        assert not question.required, question.id
+        return
+    assert _fits(question, value, scope.today or TODAY), (question.id, value)
+    if question.constraint:
+        constraint = compile_expression(question.constraint)
+        assert constraint.evaluate(Scope(scope.answers, scope.item, scope.params, scope.today, value))
+
+
+def _fits(question: Question, value: Any, today: date) -> bool:
+    kind = question.type
+    values = [choice.value for choice in question.choices]
+    if kind == "yes_no":
+        return value in (values or ["yes", "no"])
+    if kind == "select_one":
+        return value in values
+    if kind == "select_many":
+        ok = isinstance(value, list) and set(value) <= set(values) and len(set(value)) == len(value)
+        return ok and (bool(value) or not question.required)
+    if kind in ("integer", "decimal"):
+        number_ok = isinstance(value, int) if kind == "integer" else isinstance(value, int | float)
+        if not number_ok or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        low, high = question.minimum, question.maximum
+        return (low is None or value >= low) and (high is None or value <= high)
+    if kind == "text":
+        return isinstance(value, str) and value == value.strip() and 0 < len(value) <= 1000
+    if kind == "date":
+        return isinstance(value, str) and date(1900, 1, 1) <= date.fromisoformat(value) <= today
+    if kind == "photo":
+        return isinstance(value, str) and bool(value)
+    if kind == "location":
+        return -90 <= value["latitude"] <= 90 and -180 <= value["longitude"] <= 180
+    return False

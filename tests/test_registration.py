@@ -1,0 +1,149 @@
+"""Who gets in: invitations, deep links, and what an unknown user sees."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from storage import AuditEntry, User
+from tests.harness import OTHER_VILLAGE, VILLAGE, Harness
+
+
+async def test_cadre_registers_with_invitation_code(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1001, "王芳", language_code="zh-hans")
+    code = await harness.invitation("cadre", VILLAGE)
+    await user.send_command("start", code)
+    reply = await user.next_message()
+    assert "王芳" in reply.content and "幸福村" in reply.content and "村干部" in reply.content
+    async with harness.sessionmaker() as s:
+        registered = await s.scalar(select(User).where(User.telegram_id == 1001))
+        assert registered is not None
+        assert (registered.role, registered.area_code, registered.language) == (
+            "cadre",
+            VILLAGE,
+            "zh_CN",
+        )
+        assert await s.scalar(select(AuditEntry).limit(1)) is not None
+
+
+async def test_english_client_registers_in_english(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1002, "Li", language_code="en-US")
+    code = await harness.invitation("leader", VILLAGE)
+    await user.send_command("start", code)
+    reply = await user.next_message()
+    assert "Welcome, Li" in reply.content and "team leader" in reply.content
+
+
+async def test_used_invitation_is_refused_with_reason(harness: Harness) -> None:
+    await harness.seed()
+    code = await harness.invitation()
+    first = harness.emulator.user(1003, "A", language_code="zh-hans")
+    await first.send_command("start", code)
+    await first.next_message()
+    second = harness.emulator.user(1004, "B", language_code="zh-hans")
+    await second.send_command("start", code)
+    reply = await second.next_message()
+    assert "已被使用" in reply.content
+
+
+async def test_expired_invitation_is_refused_with_reason(harness: Harness) -> None:
+    await harness.seed()
+    code = await harness.invitation(ttl_days=1)
+    harness.clock.advance(timedelta(days=2))
+    user = harness.emulator.user(1005, "C", language_code="en")
+    await user.send_command("start", code)
+    reply = await user.next_message()
+    assert "expired" in reply.content
+
+
+async def test_unknown_code_is_refused(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1006, "D", language_code="zh-hans")
+    await user.send_command("start", "NOPE2345")
+    reply = await user.next_message()
+    assert "邀请码无效" in reply.content
+
+
+async def test_deep_link_with_lowercase_code_works(harness: Harness) -> None:
+    await harness.seed()
+    code = await harness.invitation()
+    user = harness.emulator.user(1007, "E", language_code="zh-hans")
+    await user.send_command("start", code.lower())
+    reply = await user.next_message()
+    assert "✅" in reply.content
+
+
+async def test_user_without_invitation_sees_no_household(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1008, "F", language_code="zh-hans")
+    for command in ("check", "households", "help"):
+        await user.send_command(command)
+        reply = await user.next_message()
+        assert "邀请码" in reply.content
+        assert "张建国" not in reply.content
+    await user.send_text("张建国")
+    reply = await user.next_message()
+    assert "邀请码" in reply.content and not reply.buttons
+    answer = await user.press(reply.message_id, f"1o:{harness.households['zhang']}")
+    assert answer.text == "您还没有注册。"
+    reply = await user.next_message()
+    assert "张建国" not in reply.content
+
+
+async def test_households_lists_only_own_village(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1009, "G", language_code="zh-hans")
+    await harness.register(user)
+    await user.send_command("households")
+    reply = await user.next_message()
+    assert "张建国" in reply.content and "王秀兰" in reply.content
+    assert "赵大海" not in reply.content
+    assert "尚未核查" in reply.content
+
+
+async def test_leader_of_township_sees_both_villages(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1010, "H", language_code="zh-hans")
+    await harness.register(user, "leader", "320705001")
+    await user.send_command("households")
+    reply = await user.next_message()
+    assert "张建国" in reply.content and "赵大海" in reply.content
+
+
+async def test_commands_are_registered_per_language(harness: Harness) -> None:
+    chinese = dict(harness.emulator.commands())
+    english = dict(harness.emulator.commands("en"))
+    assert chinese["check"] == "入户核查"
+    assert english["check"] == "Check a household"
+    assert dict(harness.emulator.commands("zh"))["households"] == "本村农户"
+
+
+async def test_language_switch_changes_replies(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1011, "I", language_code="zh-hans")
+    await harness.register(user)
+    await user.send_command("lang")
+    menu = await user.next_message()
+    await user.press(menu.message_id, menu.callback_data("English"))
+    reply = await user.next_message()
+    assert reply.content == "Language set to English."
+    await user.send_command("households")
+    reply = await user.next_message()
+    assert "Households of your area" in reply.content
+
+
+async def test_cadre_cannot_open_household_of_another_village(harness: Harness) -> None:
+    households = await harness.seed()
+    user = harness.emulator.user(1012, "J", language_code="zh-hans")
+    await harness.register(user, "cadre", VILLAGE)
+    await user.send_command("check")
+    picker = await user.next_message()
+    assert "赵大海" not in str(picker)
+    await user.press(picker.message_id, f"1o:{households['other']}")
+    reply = await user.next_message()
+    assert "不在您的辖区" in reply.content
+    assert await harness.cursor(1012) is None
+    assert OTHER_VILLAGE != VILLAGE
