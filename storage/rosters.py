@@ -566,7 +566,7 @@ class _Tally:
             updated_households=self.updated_households,
             unchanged=self.unchanged,
             members_added=self.members_added,
-            errors=sorted(self.errors, key=lambda error: (error.line, error.column or "")),
+            errors=sorted(self.errors, key=lambda error: error.line),
             members_updated=self.members_updated,
             members_removed=self.members_removed,
         )

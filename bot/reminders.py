@@ -1,0 +1,435 @@
+"""The reminder sweep (提醒): every minute, derive what fell due from the database, record it in
+the outbox, and deliver it: merged per person, held in quiet hours, retried on RetryAfter and
+network errors, handed to the leader when a person blocked the bot.
+
+One repeating job (APScheduler through PTB's JobQueue, UTC, generous misfire grace time)
+rather than one job per item: the database is the schedule, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from html import escape
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application, ContextTypes
+
+from bot.i18n import Translator, format_day
+from bot.sending import Blocked, send
+from bot.services import KEY, Services
+from storage.monitoring import open_cases_for_flagged
+from storage.progress import load_schedules
+from storage.reminders import (
+    Deliverable,
+    DueReminder,
+    claim_deliverable,
+    due_reminders,
+    mark,
+    mark_sent,
+    postpone,
+    record_due,
+    reroute_blocked,
+    retry_delay,
+    still_applying,
+)
+from storage.schedule import Schedules
+
+log = logging.getLogger(__name__)
+
+SWEEP_JOB = "reminder-sweep"
+MISFIRE_GRACE_SECONDS = 300  # APScheduler's default of 1 s would silently skip a late sweep
+LEASE = timedelta(minutes=10)
+ROUNDS = 5  # claim rounds per sweep: reroutes to leaders go out in the same sweep
+MAX_LINES = 20  # reminders shown in one merged message; the rest are counted
+PARALLEL_SENDS = 30
+
+Sender = Callable[[Bot, int, str, InlineKeyboardMarkup | None], Awaitable[Message]]
+
+
+def worker_name() -> str:
+    """Names this process in the outbox's claims."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _step_name(t: Translator, lang: str, step: str) -> str:
+    names = {
+        "home_verification": t(lang, "Home verification"),
+        "village_review": t(lang, "Village review"),
+        "public_notice": t(lang, "Public notice"),
+        "township_review": t(lang, "Township review"),
+        "county_approval": t(lang, "County approval"),
+    }
+    return names.get(step, step)
+
+
+def _problem_text(payload: Mapping[str, Any], lang: str) -> str:
+    labels = payload.get("text_i18n") or {}
+    return str(labels.get(lang) or payload.get("text") or "")
+
+
+def _day(value: Any) -> date:
+    return date.fromisoformat(str(value))
+
+
+def render_line(
+    t: Translator, lang: str, kind: str, payload: Mapping[str, Any], today: date
+) -> str:
+    """One reminder as an HTML line in the recipient's language."""
+    p = {key: escape(str(value)) for key, value in payload.items() if isinstance(value, str)}
+    text = ""
+    if kind == "report":
+        text = "📋 " + t(
+            lang,
+            "Monthly report due {day}: {unchecked} of {total} households of {village} are "
+            "not checked yet.",
+            day=format_day(_day(payload["reporting_day"]), lang),
+            unchecked=payload["unchecked"],
+            total=payload["total"],
+            village=p.get("village", ""),
+        )
+    elif kind == "report_status":
+        lines = [
+            "📋 "
+            + t(
+                lang,
+                "Monthly report due {day}. Households checked so far:",
+                day=format_day(_day(payload["reporting_day"]), lang),
+            )
+        ]
+        for village in payload.get("villages", []):
+            lines.append(
+                f"{escape(str(village['village']))}: {village['checked']}/{village['total']} "
+                f"{bar(village['checked'], village['total'])}"
+            )
+        text = "\n".join(lines)
+    elif kind == "deadline":
+        deadline = _day(payload["deadline"])
+        days = (deadline - today).days
+        what = f"{p.get('household', '')}, {p.get('category', '')}: " + escape(
+            _problem_text(payload, lang)
+        )
+        if days <= 0:
+            text = "⏰ " + t(lang, "Rectification due today: {what}", what=what)
+        else:
+            text = "⏰ " + t(
+                lang,
+                "Rectification due in {days} days ({day}): {what}",
+                days=days,
+                day=format_day(deadline, lang),
+                what=what,
+            )
+    elif kind == "overdue":
+        lines = [
+            "⚠️ "
+            + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
+        ]
+        for item in payload.get("oldest", []):
+            lines.append(
+                "• "
+                + t(
+                    lang,
+                    "{household}, {category}: {days} days overdue",
+                    household=escape(str(item["household"])),
+                    category=escape(str(item["category"])),
+                    days=item["days"],
+                )
+            )
+        if payload.get("case_steps"):
+            lines.append(
+                "🛡 "
+                + t(
+                    lang,
+                    "{count} monitoring case steps are overdue.",
+                    count=payload["case_steps"],
+                )
+            )
+        lines.append(t(lang, "Send /problems to see them."))
+        text = "\n".join(lines)
+    elif kind == "escalation":
+        deadline = _day(payload["deadline"])
+        text = "🚨 " + t(
+            lang,
+            "Overdue for {days} days (deadline {day}): {household}, {category}: {text}",
+            days=(today - deadline).days,
+            day=format_day(deadline, lang),
+            household=p.get("household", ""),
+            category=p.get("category", ""),
+            text=escape(_problem_text(payload, lang)),
+        )
+    elif kind == "contact":
+        names = "、".join(escape(str(name)) for name in payload.get("households", []))
+        text = "📞 " + t(
+            lang,
+            "{count} households of {village} have not been contacted this month: {names}",
+            count=payload["count"],
+            village=p.get("village", ""),
+            names=names + ("…" if payload["count"] > len(payload.get("households", [])) else ""),
+        )
+    elif kind == "case_step":
+        text = "🛡 " + t(
+            lang,
+            "Monitoring step \u201c{step}\u201d for {household} is due {day}.",
+            step=_step_name(t, lang, str(payload.get("step", ""))),
+            household=p.get("household", ""),
+            day=format_day(_day(payload["due_on"]), lang),
+        )
+    else:
+        text = escape(kind)
+    if payload.get("for_user"):
+        text = (
+            t(lang, "For {name}, who cannot be reached:", name=p.get("for_user", "")) + "\n" + text
+        )
+    return text
+
+
+def bar(done: int, total: int, width: int = 10) -> str:
+    """A small text bar: ▓▓▓▓░░░░░░."""
+    filled = 0 if total <= 0 else round(width * min(done, total) / total)
+    return "▓" * filled + "░" * (width - filled)
+
+
+def render_message(
+    t: Translator, lang: str, entries: Sequence[Deliverable], today: date
+) -> str:
+    """Every reminder for one person merged into one message (one per second per chat)."""
+    lines = [render_line(t, lang, e.kind, e.payload, today) for e in entries[:MAX_LINES]]
+    if len(entries) == 1:
+        return lines[0]
+    header = "🔔 <b>" + escape(t(lang, "{count} reminders", count=len(entries))) + "</b>"
+    body = "\n\n".join(lines)
+    if len(entries) > MAX_LINES:
+        body += "\n\n" + t(lang, "… and {count} more.", count=len(entries) - MAX_LINES)
+    return header + "\n\n" + body
+
+
+def dry_run_line(reminder: DueReminder) -> str:
+    return (
+        f"{reminder.not_before:%Y-%m-%d %H:%M} UTC  {reminder.kind:<13} to {reminder.target:<10} "
+        f"about {reminder.subject:<22} [{reminder.period}]  {reminder.reason}"
+    )
+
+
+# ---------------------------------------------------------------- delivery
+
+
+@dataclass
+class DeliveryReport:
+    sent_messages: int = 0
+    sent_reminders: int = 0
+    held: int = 0
+    cancelled: int = 0
+    rerouted: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+@dataclass
+class SweepReport:
+    cases_opened: int = 0
+    due: int = 0
+    recorded: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+async def _deliver_to(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    t: Translator,
+    schedules: Schedules,
+    entries: list[Deliverable],
+    now: datetime,
+    default_language: str,
+    sender: Sender,
+    report: DeliveryReport,
+) -> None:
+    first = entries[0]
+    ids = [entry.id for entry in entries]
+    schedule = schedules.of(first.area_code)
+    if schedule.in_quiet_hours(now):
+        async with sessionmaker.begin() as s:
+            await postpone(s, ids, schedule.release(now), count_attempt=False)
+        report.held += len(ids)
+        return
+    if not first.active:
+        async with sessionmaker.begin() as s:
+            report.rerouted += await reroute_blocked(s, first.user_id, ids, now)
+        return
+    lang = first.language or default_language
+    text = render_message(t, lang, entries, schedule.local(now).date())
+    try:
+        await sender(bot, first.telegram_id, text, None)
+    except Blocked:
+        log.info("user %s blocked the bot; reminders go to their leader", first.user_id)
+        async with sessionmaker.begin() as s:
+            report.rerouted += await reroute_blocked(s, first.user_id, ids, now)
+        return
+    except RetryAfter as error:
+        async with sessionmaker.begin() as s:
+            wait = timedelta(seconds=_seconds(error.retry_after))
+            await postpone(s, ids, now + wait, "RetryAfter")
+        report.retried += len(ids)
+        return
+    except BadRequest as error:
+        log.warning("reminders to user %s refused: %s", first.user_id, error)
+        async with sessionmaker.begin() as s:
+            await mark(s, ids, "failed", str(error))
+        report.failed += len(ids)
+        return
+    except (TimedOut, NetworkError) as error:
+        log.warning("network error sending reminders to user %s: %s", first.user_id, error)
+        attempts = max(entry.attempts for entry in entries)
+        async with sessionmaker.begin() as s:
+            await postpone(s, ids, now + retry_delay(attempts), type(error).__name__)
+        report.retried += len(ids)
+        return
+    async with sessionmaker.begin() as s:
+        await mark_sent(s, ids, now)
+    report.sent_messages += 1
+    report.sent_reminders += len(ids)
+
+
+async def deliver(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    t: Translator,
+    now: datetime,
+    worker: str,
+    default_language: str = "zh_CN",
+    sender: Sender = send,
+) -> DeliveryReport:
+    """Send what the outbox holds for `now`: claim, drop what no longer applies, merge per
+    person, send, record the outcome. A row is only ever marked, never deleted."""
+    report = DeliveryReport()
+    for _ in range(ROUNDS):
+        async with sessionmaker.begin() as s:
+            claimed = await claim_deliverable(s, now, worker, LEASE)
+        if not claimed:
+            break
+        async with sessionmaker() as s:
+            keep = await still_applying(s, claimed)
+            schedules = await load_schedules(s)
+        dropped = [entry.id for entry in claimed if entry.id not in keep]
+        if dropped:
+            async with sessionmaker.begin() as s:
+                await mark(s, dropped, "cancelled", "no longer applies")
+            report.cancelled += len(dropped)
+        by_user: dict[int, list[Deliverable]] = {}
+        for entry in claimed:
+            if entry.id in keep:
+                by_user.setdefault(entry.user_id, []).append(entry)
+        gate = asyncio.Semaphore(PARALLEL_SENDS)
+
+        async def one(entries: list[Deliverable], gate: asyncio.Semaphore = gate) -> None:
+            async with gate:
+                await _deliver_to(
+                    bot, sessionmaker, t, schedules, entries, now, default_language, sender,
+                    report,
+                )
+
+        await asyncio.gather(*(one(entries) for entries in by_user.values()))
+    return report
+
+
+async def sweep(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    t: Translator,
+    now: datetime,
+    worker: str,
+    default_language: str = "zh_CN",
+    sender: Sender = send,
+) -> SweepReport:
+    """One sweep: open monitoring cases for flagged checks, record what fell due, deliver."""
+    report = SweepReport()
+    async with sessionmaker.begin() as s:
+        schedules = await load_schedules(s)
+        report.cases_opened = await open_cases_for_flagged(s, schedules, now)
+    async with sessionmaker() as s:
+        due = await due_reminders(s, now)
+    report.due = len(due)
+    if due:
+        async with sessionmaker.begin() as s:
+            report.recorded = await record_due(s, due, now)
+    report.delivery = await deliver(bot, sessionmaker, t, now, worker, default_language, sender)
+    return report
+
+
+# ---------------------------------------------------------------- the job
+
+_WORKER = "reminder_worker"
+_LOCK = "reminder_lock"
+
+
+async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The repeating job: one sweep at the services' clock; overlapping runs are skipped."""
+    application = context.application
+    svc: Services = application.bot_data[KEY]
+    lock: asyncio.Lock = application.bot_data.setdefault(_LOCK, asyncio.Lock())
+    if lock.locked():
+        return
+    async with lock:
+        worker = application.bot_data.setdefault(_WORKER, worker_name())
+        try:
+            report = await sweep(
+                context.bot,
+                svc.sessionmaker,
+                svc.t,
+                svc.clock(),
+                worker,
+                svc.settings.default_language,
+            )
+        except Exception:  # the job must keep running next minute; log what escaped
+            log.exception("reminder sweep failed")
+            return
+        if report.recorded or report.delivery.sent_messages:
+            log.info("reminder sweep: %s", report)
+
+
+def schedule_sweep(application: Application, interval_seconds: float) -> None:  # type: ignore[type-arg]
+    """Run the sweep every `interval_seconds` (0 turns it off, as tests that drive it do)."""
+    if interval_seconds <= 0 or application.job_queue is None:
+        return
+    application.job_queue.run_repeating(
+        sweep_job,
+        interval=interval_seconds,
+        first=interval_seconds,
+        name=SWEEP_JOB,
+        job_kwargs={
+            "timezone": UTC,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+            "coalesce": True,
+            "max_instances": 1,
+        },
+    )
+
+
+async def run_sweep(application: Application, now: datetime | None = None) -> SweepReport:  # type: ignore[type-arg]
+    """One sweep now (or at `now`) with the application's bot and services: for tests and the
+    CLI."""
+    svc: Services = application.bot_data[KEY]
+    worker = application.bot_data.setdefault(_WORKER, worker_name())
+    return await sweep(
+        application.bot,
+        svc.sessionmaker,
+        svc.t,
+        now or svc.clock(),
+        worker,
+        svc.settings.default_language,
+    )

@@ -1,0 +1,922 @@
+"""Reminders (提醒) derived from the database, and the outbox that sends each exactly once.
+
+`due_reminders(s, now)` reads what has fallen due by `now` (monthly report 月报, rectification
+deadlines 整改期限, the leaders' overdue digest, escalation to the office, monthly contact,
+monitoring-case steps) and leaves out what the outbox holds already. `record_due()` inserts
+them under the unique key (kind, target, subject, period): whoever inserts a key first owns
+it, so a restart, a second sweep or a second instance never sends it twice. Delivery claims
+rows with a lease, and marks them sent, postponed (quiet hours, network trouble) or rerouted
+(the person blocked the bot) without ever deleting one.
+
+A series of reminders about one subject (3 days before, on the day) sends only its latest
+stage: after downtime the stage that applies now goes out, the superseded one does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.audit import audit
+from storage.documents import json_document
+from storage.models import (
+    CheckRecord,
+    Household,
+    MonitoringCase,
+    MonitoringStep,
+    OutboxEntry,
+    Problem,
+    User,
+)
+from storage.problems import OPEN_STATUSES
+from storage.progress import PHONE_VISIT, load_schedules
+from storage.schedule import AreaSchedule, Schedules
+
+KINDS = ("report", "report_status", "deadline", "overdue", "escalation", "contact", "case_step")
+TOP_LINES = 5  # problems or households named in a digest; the rest are counted
+BATCH = 500
+RETRY_CAP = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """A reminder that has fallen due, with its outbox key, recipient and what it says."""
+
+    kind: str
+    target: str  # "user:<id>"
+    subject: str  # "problem:<id>", "village:<code>", "area:<code>", "case:<id>:<step>"
+    period: str
+    user_id: int
+    not_before: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.target, self.subject, self.period)
+
+
+# ---------------------------------------------------------------- people
+
+
+class People:
+    """The registered people, read once per sweep, and who stands in for whom."""
+
+    def __init__(self, users: Iterable[User], schedules: Schedules) -> None:
+        self.by_id = {user.id: user for user in users}
+        self._schedules = schedules
+        self._active = [user for user in self.by_id.values() if user.active]
+
+    def cadres_of(self, village: str) -> list[User]:
+        return [
+            user
+            for user in self._active
+            if user.role == "cadre" and self._schedules.village_of(user.area_code) == village
+        ]
+
+    def _over(self, role: str, code: str) -> list[User]:
+        return [
+            user
+            for user in self._active
+            if user.role == role and self._schedules.contains(user.area_code, code)
+        ]
+
+    def leaders_over(self, code: str) -> list[User]:
+        """The leaders nearest above (or at) an area: a village's work team before the
+        township's officers."""
+        found = self._over("leader", code)
+        if not found:
+            return []
+        depth = {user.id: len(self._schedules.chain(user.area_code)) for user in found}
+        deepest = max(depth.values())
+        return [user for user in found if depth[user.id] == deepest]
+
+    def offices_over(self, code: str) -> list[User]:
+        return self._over("office", code)
+
+    def leaders(self) -> list[User]:
+        return [user for user in self._active if user.role == "leader"]
+
+    def stand_ins(self, user: User) -> list[User]:
+        """Who gets a person's reminders when they cannot: their leader, else the office."""
+        found = [u for u in self.leaders_over(user.area_code) if u.id != user.id]
+        return found or [u for u in self.offices_over(user.area_code) if u.id != user.id]
+
+    def recipients(self, user_id: int | None, village: str) -> list[User]:
+        """The person, when active; else their stand-ins (or the village's leaders)."""
+        user = self.by_id.get(user_id) if user_id is not None else None
+        if user is not None and user.active:
+            return [user]
+        if user is not None:
+            return self.stand_ins(user)
+        return self.leaders_over(village)
+
+    def schedule_of(self, user: User) -> AreaSchedule:
+        return self._schedules.of(user.area_code)
+
+
+def _due(
+    people: People,
+    now: datetime,
+    kind: str,
+    user: User,
+    subject: str,
+    period: str,
+    payload: Mapping[str, Any],
+    reason: str,
+) -> DueReminder:
+    release = people.schedule_of(user).release(now)
+    return DueReminder(
+        kind, f"user:{user.id}", subject, period, user.id, release, dict(payload), reason
+    )
+
+
+def _stage(offsets: Sequence[int], days_left: int) -> int | None:
+    """The latest stage of a series (offsets: days before) that has begun `days_left` before."""
+    if days_left < 0:
+        return None
+    begun = [offset for offset in offsets if offset >= days_left]
+    return min(begun) if begun else None
+
+
+# ---------------------------------------------------------------- groups of villages
+
+
+@dataclass
+class _Group:
+    schedule: AreaSchedule
+    villages: list[str]
+
+
+def _groups(schedules: Schedules) -> list[_Group]:
+    """Villages sharing one schedule, so that each kind runs one query per schedule."""
+    groups: dict[str, _Group] = {}
+    for village in schedules.villages():
+        schedule = schedules.of(village.code)
+        key = repr(schedule)
+        if key not in groups:
+            groups[key] = _Group(schedule, [])
+        groups[key].villages.append(village.code)
+    return list(groups.values())
+
+
+def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _existing(
+    s: AsyncSession, kind: str, subjects: Iterable[str]
+) -> set[tuple[str, str, str, str]]:
+    """The outbox keys of `kind` about these subjects."""
+    found: set[tuple[str, str, str, str]] = set()
+    for chunk in _chunks(sorted(set(subjects))):
+        rows = await s.execute(
+            select(OutboxEntry.kind, OutboxEntry.target, OutboxEntry.subject, OutboxEntry.period)
+            .where(OutboxEntry.kind == kind, OutboxEntry.subject.in_(chunk))
+        )
+        found.update((k, t, sub, p) for k, t, sub, p in rows)
+    return found
+
+
+async def _existing_in_period(
+    s: AsyncSession, kind: str, period: str
+) -> set[tuple[str, str, str, str]]:
+    rows = await s.execute(
+        select(OutboxEntry.kind, OutboxEntry.target, OutboxEntry.subject, OutboxEntry.period)
+        .where(OutboxEntry.kind == kind, OutboxEntry.period == period)
+    )
+    return {(k, t, sub, p) for k, t, sub, p in rows}
+
+
+def _problem_payload(row: Any) -> dict[str, Any]:
+    return {
+        "problem_id": row.id,
+        "household": row.head_name,
+        "number": row.number,
+        "category": row.category,
+        "text": row.text,
+        "text_i18n": dict(row.text_i18n or {}),
+        "deadline": row.deadline.isoformat(),
+    }
+
+
+# ---------------------------------------------------------------- each kind
+
+
+async def _deadline_reminders(
+    s: AsyncSession, groups: list[_Group], people: People, now: datetime
+) -> list[DueReminder]:
+    """Rectification deadlines: the responsible cadre, some days before and on the day."""
+    due: list[DueReminder] = []
+    for group in groups:
+        schedule = group.schedule
+        if not schedule.deadline_offsets:
+            continue
+        today = schedule.effective_day(now, schedule.remind_time)
+        latest = today + timedelta(days=max(schedule.deadline_offsets))
+        for villages in _chunks(group.villages):
+            rows = (
+                await s.execute(
+                    select(
+                        Problem.id,
+                        Problem.deadline,
+                        Problem.category,
+                        Problem.text,
+                        Problem.text_i18n,
+                        func.coalesce(Problem.assignee_user_id, Problem.created_by_user_id).label(
+                            "responsible"
+                        ),
+                        Household.head_name,
+                        Household.number,
+                        Household.village_code,
+                    )
+                    .join(Household, Household.id == Problem.household_id)
+                    .where(
+                        Household.village_code.in_(villages),
+                        Problem.status.in_(OPEN_STATUSES),
+                        Problem.deadline >= today,
+                        Problem.deadline <= latest,
+                    )
+                )
+            ).all()
+            for row in rows:
+                stage = _stage(schedule.deadline_offsets, (row.deadline - today).days)
+                if stage is None:
+                    continue
+                for user in people.recipients(row.responsible, row.village_code):
+                    due.append(
+                        _due(
+                            people,
+                            now,
+                            "deadline",
+                            user,
+                            f"problem:{row.id}",
+                            f"{row.deadline.isoformat()}/{stage}",
+                            _problem_payload(row),
+                            f"deadline {row.deadline.isoformat()}, {stage} days before",
+                        )
+                    )
+    return due
+
+
+async def _escalations(
+    s: AsyncSession, groups: list[_Group], people: People, now: datetime
+) -> list[DueReminder]:
+    """Problems overdue for `escalation_days`: the office is told, once per problem."""
+    due: list[DueReminder] = []
+    for group in groups:
+        schedule = group.schedule
+        today = schedule.effective_day(now, schedule.remind_time)
+        cutoff = today - timedelta(days=schedule.escalation_days)
+        subject = literal("problem:") + cast(Problem.id, String)
+        told = exists().where(
+            OutboxEntry.subject == subject,
+            OutboxEntry.kind == "escalation",
+            OutboxEntry.period == cast(Problem.deadline, String),
+        )
+        for villages in _chunks(group.villages):
+            rows = (
+                await s.execute(
+                    select(
+                        Problem.id,
+                        Problem.deadline,
+                        Problem.category,
+                        Problem.text,
+                        Problem.text_i18n,
+                        Household.head_name,
+                        Household.number,
+                        Household.village_code,
+                    )
+                    .join(Household, Household.id == Problem.household_id)
+                    .where(
+                        Household.village_code.in_(villages),
+                        Problem.status.in_(OPEN_STATUSES),
+                        Problem.deadline <= cutoff,
+                        ~told,
+                    )
+                )
+            ).all()
+            for row in rows:
+                for user in people.offices_over(row.village_code):
+                    payload = _problem_payload(row)
+                    payload["village"] = row.village_code
+                    due.append(
+                        _due(
+                            people,
+                            now,
+                            "escalation",
+                            user,
+                            f"problem:{row.id}",
+                            row.deadline.isoformat(),
+                            payload,
+                            f"overdue since {row.deadline.isoformat()}",
+                        )
+                    )
+    return due
+
+
+async def _overdue_digests(
+    s: AsyncSession, schedules: Schedules, people: People, now: datetime
+) -> list[DueReminder]:
+    """Once a day at the digest time, each leader hears of the overdue problems and case
+    steps in their area."""
+    due: list[DueReminder] = []
+    leaders = people.leaders()
+    by_day: dict[date, list[User]] = {}
+    for leader in leaders:
+        schedule = people.schedule_of(leader)
+        by_day.setdefault(schedule.effective_day(now, schedule.digest_time), []).append(leader)
+    for day, group in by_day.items():
+        told = await _existing_in_period(s, "overdue", day.isoformat())
+        for leader in group:
+            key = ("overdue", f"user:{leader.id}", f"area:{leader.area_code}", day.isoformat())
+            if key in told:
+                continue
+            villages = [
+                v.code for v in schedules.villages() if schedules.contains(leader.area_code, v.code)
+            ]
+            if not villages:
+                continue
+            condition = and_(
+                Household.village_code.in_(villages),
+                Problem.status.in_(OPEN_STATUSES),
+                Problem.deadline < day,
+            )
+            count = (
+                await s.scalar(
+                    select(func.count())
+                    .select_from(Problem)
+                    .join(Household, Household.id == Problem.household_id)
+                    .where(condition)
+                )
+                or 0
+            )
+            steps = (
+                await s.scalar(
+                    select(func.count())
+                    .select_from(MonitoringStep)
+                    .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
+                    .join(Household, Household.id == MonitoringCase.household_id)
+                    .where(
+                        Household.village_code.in_(villages),
+                        MonitoringCase.status == "open",
+                        MonitoringStep.done_at.is_(None),
+                        MonitoringStep.due_on < day,
+                    )
+                )
+                or 0
+            )
+            if not count and not steps:
+                continue
+            oldest = (
+                await s.execute(
+                    select(Problem.id, Problem.deadline, Problem.category, Household.head_name)
+                    .join(Household, Household.id == Problem.household_id)
+                    .where(condition)
+                    .order_by(Problem.deadline, Problem.id)
+                    .limit(TOP_LINES)
+                )
+            ).all()
+            payload = {
+                "count": count,
+                "case_steps": steps,
+                "day": day.isoformat(),
+                "oldest": [
+                    {
+                        "problem_id": pid,
+                        "household": head,
+                        "category": category,
+                        "days": (day - deadline).days,
+                    }
+                    for pid, deadline, category, head in oldest
+                ],
+            }
+            due.append(
+                _due(
+                    people,
+                    now,
+                    "overdue",
+                    leader,
+                    f"area:{leader.area_code}",
+                    day.isoformat(),
+                    payload,
+                    f"daily digest: {count} overdue problems, {steps} overdue case steps",
+                )
+            )
+    return due
+
+
+async def _report_reminders(
+    s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
+) -> list[DueReminder]:
+    """Before the reporting day (月报): cadres of villages with households not yet checked in
+    this period; leaders get each village's status."""
+    due: list[DueReminder] = []
+    for group in groups:
+        schedule = group.schedule
+        today = schedule.effective_day(now, schedule.remind_time)
+        reporting_day = schedule.next_reporting_date(today + timedelta(days=1))
+        stage = _stage(schedule.report_offsets, (reporting_day - today).days)
+        if stage is None or (reporting_day - today).days == 0:
+            continue
+        period = f"{reporting_day.isoformat()}/{stage}"
+        told = await _existing_in_period(s, "report", period)
+        told |= await _existing_in_period(s, "report_status", period)
+        start, _ = schedule.reporting_period(today)
+        since = schedule.at(start, datetime.min.time())
+        status: dict[str, tuple[int, int]] = {}
+        for villages in _chunks(group.villages):
+            totals = dict(
+                (
+                    await s.execute(
+                        select(Household.village_code, func.count())
+                        .where(Household.village_code.in_(villages))
+                        .group_by(Household.village_code)
+                    )
+                ).tuples()
+            )
+            checked = dict(
+                (
+                    await s.execute(
+                        select(
+                            Household.village_code,
+                            func.count(func.distinct(CheckRecord.household_id)),
+                        )
+                        .join(Household, Household.id == CheckRecord.household_id)
+                        .where(
+                            Household.village_code.in_(villages),
+                            CheckRecord.submitted_at >= since,
+                            or_(
+                                CheckRecord.visit_type.is_(None),
+                                CheckRecord.visit_type != PHONE_VISIT,
+                            ),
+                        )
+                        .group_by(Household.village_code)
+                    )
+                ).tuples()
+            )
+            for village in villages:
+                status[village] = (checked.get(village, 0), totals.get(village, 0))
+        for village, (done, total) in status.items():
+            if done >= total:
+                continue
+            area = schedules.area(village)
+            for user in people.cadres_of(village):
+                reminder = _due(
+                    people,
+                    now,
+                    "report",
+                    user,
+                    f"village:{village}",
+                    period,
+                    {
+                        "village": area.name if area else village,
+                        "unchecked": total - done,
+                        "total": total,
+                        "reporting_day": reporting_day.isoformat(),
+                    },
+                    f"report due {reporting_day.isoformat()}, {stage} days before: "
+                    f"{total - done} of {total} households not checked",
+                )
+                if reminder.key not in told:
+                    due.append(reminder)
+        for leader in people.leaders():
+            mine = [v for v in status if schedules.contains(leader.area_code, v)]
+            if not mine:
+                continue
+            lines = []
+            for village in sorted(mine):
+                area = schedules.area(village)
+                done, total = status[village]
+                lines.append({"village": area.name if area else village, "checked": done,
+                              "total": total})
+            reminder = _due(
+                people,
+                now,
+                "report_status",
+                leader,
+                f"area:{leader.area_code}",
+                period,
+                {"reporting_day": reporting_day.isoformat(), "villages": lines},
+                f"report due {reporting_day.isoformat()}: status of {len(lines)} villages",
+            )
+            if reminder.key not in told:
+                due.append(reminder)
+    return due
+
+
+async def _contact_reminders(
+    s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
+) -> list[DueReminder]:
+    """From the contact day on, each cadre hears of their households not contacted (visit or
+    phone) this month; households without a known help cadre go to all the village's cadres."""
+    due: list[DueReminder] = []
+    for group in groups:
+        schedule = group.schedule
+        today = schedule.effective_day(now, schedule.remind_time)
+        if today.day < schedule.contact_day:
+            continue
+        period = f"{today:%Y-%m}"
+        told = await _existing_in_period(s, "contact", period)
+        pending = [
+            village
+            for village in group.villages
+            if any(
+                ("contact", f"user:{cadre.id}", f"village:{village}", period) not in told
+                for cadre in people.cadres_of(village)
+            )
+        ]
+        since = schedule.at(today.replace(day=1), datetime.min.time())
+        contacted = exists().where(
+            CheckRecord.household_id == Household.id, CheckRecord.submitted_at >= since
+        )
+        for villages in _chunks(pending):
+            rows = (
+                await s.execute(
+                    select(
+                        Household.village_code, Household.head_name, Household.help_cadre
+                    )
+                    .where(Household.village_code.in_(villages), ~contacted)
+                    .order_by(Household.village_code, Household.number)
+                )
+            ).all()
+            owed: dict[tuple[int, str], list[str]] = {}
+            for village, head, helper in rows:
+                cadres = people.cadres_of(village)
+                named = [cadre for cadre in cadres if helper and cadre.name == helper]
+                for cadre in named or cadres:
+                    owed.setdefault((cadre.id, village), []).append(head)
+            for (cadre_id, village), heads in owed.items():
+                user = people.by_id[cadre_id]
+                area = schedules.area(village)
+                reminder = _due(
+                    people,
+                    now,
+                    "contact",
+                    user,
+                    f"village:{village}",
+                    period,
+                    {
+                        "village": area.name if area else village,
+                        "count": len(heads),
+                        "households": heads[:TOP_LINES],
+                        "month": period,
+                    },
+                    f"monthly contact: {len(heads)} households not contacted in {period}",
+                )
+                if reminder.key not in told:
+                    due.append(reminder)
+    return due
+
+
+async def _case_step_reminders(
+    s: AsyncSession, groups: list[_Group], people: People, now: datetime
+) -> list[DueReminder]:
+    """Monitoring-case steps (防返贫监测): the case's cadre, before and on the step's day."""
+    due: list[DueReminder] = []
+    for group in groups:
+        schedule = group.schedule
+        if not schedule.deadline_offsets:
+            continue
+        today = schedule.effective_day(now, schedule.remind_time)
+        latest = today + timedelta(days=max(schedule.deadline_offsets))
+        earlier_open = (
+            select(MonitoringStep.id)
+            .where(
+                MonitoringStep.case_id == MonitoringCase.id,
+                MonitoringStep.done_at.is_(None),
+            )
+            .correlate(MonitoringCase)
+        )
+        first_open = earlier_open.order_by(MonitoringStep.position).limit(1).scalar_subquery()
+        for villages in _chunks(group.villages):
+            rows = (
+                await s.execute(
+                    select(
+                        MonitoringCase.id,
+                        MonitoringCase.responsible_user_id,
+                        MonitoringStep.step,
+                        MonitoringStep.due_on,
+                        Household.head_name,
+                        Household.village_code,
+                    )
+                    .join(MonitoringStep, MonitoringStep.case_id == MonitoringCase.id)
+                    .join(Household, Household.id == MonitoringCase.household_id)
+                    .where(
+                        Household.village_code.in_(villages),
+                        MonitoringCase.status == "open",
+                        MonitoringStep.id == first_open,
+                        MonitoringStep.due_on >= today,
+                        MonitoringStep.due_on <= latest,
+                    )
+                )
+            ).all()
+            for case_id, responsible, step, due_on, head, village in rows:
+                stage = _stage(schedule.deadline_offsets, (due_on - today).days)
+                if stage is None:
+                    continue
+                for user in people.recipients(responsible, village):
+                    due.append(
+                        _due(
+                            people,
+                            now,
+                            "case_step",
+                            user,
+                            f"case:{case_id}:{step}",
+                            f"{due_on.isoformat()}/{stage}",
+                            {
+                                "case_id": case_id,
+                                "step": step,
+                                "household": head,
+                                "due_on": due_on.isoformat(),
+                            },
+                            f"case step {step} due {due_on.isoformat()}, {stage} days before",
+                        )
+                    )
+    return due
+
+
+async def due_reminders(
+    s: AsyncSession, now: datetime, schedules: Schedules | None = None
+) -> list[DueReminder]:
+    """Every reminder that has fallen due by `now` and is not in the outbox yet."""
+    if schedules is None:
+        schedules = await load_schedules(s)
+    people = People(await s.scalars(select(User)), schedules)
+    groups = _groups(schedules)
+    found: list[DueReminder] = []
+    found += await _report_reminders(s, groups, schedules, people, now)
+    found += await _deadline_reminders(s, groups, people, now)
+    found += await _overdue_digests(s, schedules, people, now)
+    found += await _escalations(s, groups, people, now)
+    found += await _contact_reminders(s, groups, schedules, people, now)
+    found += await _case_step_reminders(s, groups, people, now)
+    for kind in ("deadline", "case_step"):
+        subjects = [reminder.subject for reminder in found if reminder.kind == kind]
+        if subjects:
+            told = await _existing(s, kind, subjects)
+            found = [r for r in found if r.kind != kind or r.key not in told]
+    unique: dict[tuple[str, str, str, str], DueReminder] = {}
+    for reminder in found:
+        unique.setdefault(reminder.key, reminder)
+    return list(unique.values())
+
+
+# ---------------------------------------------------------------- the outbox
+
+
+def _insert(s: AsyncSession) -> Any:
+    dialect = s.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboxEntry)
+
+
+async def record_due(s: AsyncSession, reminders: Sequence[DueReminder], now: datetime) -> int:
+    """Insert reminders into the outbox; keys already there are skipped. Returns how many
+    were new."""
+    inserted = 0
+    for chunk in _chunks(list(reminders)):
+        rows = [
+            {
+                "kind": r.kind,
+                "target": r.target,
+                "subject": r.subject,
+                "period": r.period,
+                "user_id": r.user_id,
+                "payload": json_document(r.payload),
+                "status": "pending",
+                "created_at": now,
+                "not_before": r.not_before,
+                "attempts": 0,
+            }
+            for r in chunk
+        ]
+        statement = (
+            _insert(s)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["kind", "target", "subject", "period"])
+            .returning(OutboxEntry.id)
+        )
+        inserted += len((await s.execute(statement)).all())
+    return inserted
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    """A claimed outbox row with what delivery needs to know of its recipient."""
+
+    id: int
+    kind: str
+    subject: str
+    period: str
+    payload: Mapping[str, Any]
+    attempts: int
+    user_id: int
+    telegram_id: int
+    language: str | None
+    area_code: str
+    user_name: str
+    active: bool
+
+
+async def claim_deliverable(
+    s: AsyncSession, now: datetime, worker: str, lease: timedelta, limit: int = 1000
+) -> list[Deliverable]:
+    """Claim pending rows due by `now` for `worker` until `now + lease`, in one statement:
+    two workers never claim the same row (PostgreSQL skips rows another is claiming)."""
+    claimable = and_(
+        OutboxEntry.status == "pending",
+        OutboxEntry.not_before <= now,
+        or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
+    )
+    chosen = (
+        select(OutboxEntry.id)
+        .where(claimable)
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = await s.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(chosen), claimable)
+        .values(claimed_by=worker, claimed_until=now + lease)
+        .returning(OutboxEntry.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = [row[0] for row in claimed]
+    if not ids:
+        return []
+    rows = await s.execute(
+        select(OutboxEntry, User)
+        .join(User, User.id == OutboxEntry.user_id)
+        .where(OutboxEntry.id.in_(ids))
+        .order_by(OutboxEntry.id)
+    )
+    return [
+        Deliverable(
+            entry.id,
+            entry.kind,
+            entry.subject,
+            entry.period,
+            dict(entry.payload or {}),
+            entry.attempts,
+            user.id,
+            user.telegram_id,
+            user.language,
+            user.area_code,
+            user.name,
+            user.active,
+        )
+        for entry, user in rows
+    ]
+
+
+async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
+    """The ids of entries whose subject still calls for the reminder: a problem verified or
+    reported rectified meanwhile, or a case step done, sends nothing."""
+    problem_ids = {
+        int(e.subject.split(":")[1]) for e in entries if e.kind in ("deadline", "escalation")
+    }
+    live: dict[int, date] = {}
+    if problem_ids:
+        rows = await s.execute(
+            select(Problem.id, Problem.deadline).where(
+                Problem.id.in_(problem_ids), Problem.status.in_(OPEN_STATUSES)
+            )
+        )
+        live = {pid: deadline for pid, deadline in rows}
+    case_ids = {int(e.subject.split(":")[1]) for e in entries if e.kind == "case_step"}
+    open_steps: set[tuple[int, str]] = set()
+    if case_ids:
+        rows2 = await s.execute(
+            select(MonitoringStep.case_id, MonitoringStep.step)
+            .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
+            .where(
+                MonitoringStep.case_id.in_(case_ids),
+                MonitoringStep.done_at.is_(None),
+                MonitoringCase.status == "open",
+            )
+        )
+        open_steps = {(cid, step) for cid, step in rows2}
+    keep: set[int] = set()
+    for entry in entries:
+        if entry.kind in ("deadline", "escalation"):
+            deadline = live.get(int(entry.subject.split(":")[1]))
+            if deadline is None or not entry.period.startswith(deadline.isoformat()):
+                continue
+        elif entry.kind == "case_step":
+            _, case_id, step = entry.subject.split(":", 2)
+            if (int(case_id), step) not in open_steps:
+                continue
+        keep.add(entry.id)
+    return keep
+
+
+async def mark_sent(s: AsyncSession, ids: Iterable[int], now: datetime) -> None:
+    for chunk in _chunks(sorted(ids)):
+        await s.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(chunk))
+            .values(status="sent", sent_at=now, claimed_until=None, attempts=OutboxEntry.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def mark(s: AsyncSession, ids: Iterable[int], status: str, error: str | None = None) -> None:
+    """Close rows without sending: "cancelled" (no longer applies), "failed" (Telegram
+    refuses for good). The row stays, with its reason."""
+    for chunk in _chunks(sorted(ids)):
+        await s.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(chunk))
+            .values(status=status, claimed_until=None, last_error=error and error[:200])
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def postpone(
+    s: AsyncSession,
+    ids: Iterable[int],
+    until: datetime,
+    error: str | None = None,
+    count_attempt: bool = True,
+) -> None:
+    """Give rows back, pending, not before `until` (quiet hours, RetryAfter, network trouble)."""
+    values: dict[str, Any] = {"not_before": until, "claimed_by": None, "claimed_until": None}
+    if count_attempt:
+        values["attempts"] = OutboxEntry.attempts + 1
+        values["last_error"] = error[:200] if error else None
+    for chunk in _chunks(sorted(ids)):
+        await s.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(chunk), OutboxEntry.status == "pending")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff after a failed delivery: 30 s, 1, 2, 4 … minutes, at most an hour."""
+    return min(timedelta(seconds=30 * 2 ** max(attempts, 0)), RETRY_CAP)
+
+
+async def reroute_blocked(
+    s: AsyncSession, user_id: int, entry_ids: Sequence[int], now: datetime
+) -> int:
+    """The person blocked the bot: mark them inactive and hand their reminders to their
+    stand-ins (leader, else office). The original rows stay, marked "rerouted"."""
+    await s.execute(update(User).where(User.id == user_id).values(active=False))
+    schedules = await load_schedules(s)
+    people = People(await s.scalars(select(User)), schedules)
+    user = people.by_id.get(user_id)
+    entries = list(
+        await s.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(list(entry_ids))))
+    )
+    stand_ins = people.stand_ins(user) if user is not None else []
+    rerouted = [
+        DueReminder(
+            entry.kind,
+            f"user:{stand_in.id}",
+            entry.subject,
+            entry.period,
+            stand_in.id,
+            people.schedule_of(stand_in).release(now),
+            {**(entry.payload or {}), "for_user": user.name if user else ""},
+        )
+        for entry in entries
+        for stand_in in stand_ins
+    ]
+    added = await record_due(s, rerouted, now)
+    await mark(s, entry_ids, "rerouted", "blocked")
+    await audit(
+        s,
+        "user.blocked_bot",
+        f"user:{user_id}",
+        now,
+        details={"rerouted": len(entry_ids), "to": [u.id for u in stand_ins]},
+    )
+    return added
+
+
+async def outbox_counts(s: AsyncSession) -> dict[str, int]:
+    rows = await s.execute(
+        select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)
+    )
+    return {status: count for status, count in rows}
+
+
+async def pending_entries(s: AsyncSession, until: datetime) -> list[OutboxEntry]:
+    """Pending rows that would go out by `until` (for the dry run)."""
+    result = await s.scalars(
+        select(OutboxEntry)
+        .where(OutboxEntry.status == "pending", OutboxEntry.not_before <= until)
+        .order_by(OutboxEntry.id)
+    )
+    return list(result)
