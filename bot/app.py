@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bot import reminders
 from bot.handlers import routes
 from bot.i18n import Translator
 from bot.services import KEY, Services, utc_now
@@ -50,8 +51,9 @@ def build_application(
     if settings.proxy:
         builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
     if settings.rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     application = builder.build()
     application.bot_data[KEY] = build_services(settings, sessionmaker, clock)
     routes.register(application)
+    reminders.schedule_sweep(application, settings.reminder_interval)
     return application

@@ -45,6 +45,13 @@ def parser() -> argparse.ArgumentParser:
     roster.add_argument("--lang", choices=LANGUAGES, default="zh_CN", help="language of the report")
     roster.add_argument("--area", help="refuse villages outside this area code")
 
+    remind = commands.add_parser("remind", help="what the reminder sweep sends at a time")
+    remind.add_argument("--at", required=True, help='local time, e.g. "2026-12-01 08:30"')
+    remind.add_argument("--zone", default="Asia/Shanghai", help="time zone of --at")
+    remind.add_argument(
+        "--dry-run", action="store_true", help="print what would be sent, to whom and why"
+    )
+
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     return root
@@ -75,7 +82,9 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-async def invite(settings: Settings, role: str, area: str, days: int | None, bot: str | None) -> int:
+async def invite(
+    settings: Settings, role: str, area: str, days: int | None, bot: str | None
+) -> int:
     from storage import StorageError, create_invitation, make_engine, make_sessionmaker, upgrade
 
     await upgrade(settings.database_url)
@@ -106,9 +115,44 @@ async def import_roster(
     return await import_roster_command(settings, file, lang, area)
 
 
+async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
+    """Print what a reminder sweep at `at` would send; the running bot does the sending."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from bot.i18n import Translator
+    from bot.reminders import dry_run as reminder_dry_run
+    from storage import make_engine, make_sessionmaker, upgrade
+
+    if not dry_run:
+        print("Only --dry-run is offered: the running bot sends reminders.", file=sys.stderr)
+        return 2
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(zone))
+    except (ValueError, ZoneInfoNotFoundError) as error:
+        print(f"Cannot read the time {at!r}: {error}", file=sys.stderr)
+        return 2
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        lines = await reminder_dry_run(
+            make_sessionmaker(engine), Translator(), moment, settings.default_language
+        )
+    finally:
+        await engine.dispose()
+    print(f"reminders due by {moment:%Y-%m-%d %H:%M %Z}:")
+    for line in lines:
+        print(line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = settings_from(args)
     if args.command == "run":
         return run_bot(settings)
@@ -120,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(invite(settings, args.role, args.area, args.days, args.bot_username))
     if args.command == "import-roster":
         return asyncio.run(import_roster(settings, args.file, args.lang, args.area))
+    if args.command == "remind":
+        return asyncio.run(remind(settings, args.at, args.zone, args.dry_run))
     if args.command == "db":
         from storage import upgrade
 

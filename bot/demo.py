@@ -7,7 +7,6 @@ embedded SQLite file, and the person at the keyboard is a registered demo cadre.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import struct
 import zlib
@@ -22,7 +21,7 @@ from storage import create_invitation, make_engine, make_sessionmaker, seed_demo
 
 DEMO_DATABASE = "sqlite+aiosqlite:///hucha-demo.db"
 DEMO_USER_ID = 900001
-REPLY_WAIT = 3.0
+REPLY_QUIET = 0.2
 _TAGS = re.compile(r"<[^>]+>")
 
 HELP = (
@@ -41,7 +40,9 @@ def sample_photo() -> bytes:
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00\x80\x80\x80")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def plain(message: ChatMessage) -> str:
@@ -51,7 +52,8 @@ def plain(message: ChatMessage) -> str:
 class Terminal:
     """Prints what the bot says; numbers the buttons of the latest message that has some."""
 
-    def __init__(self, user: EmulatedUser) -> None:
+    def __init__(self, emulator: BotApiEmulator, user: EmulatedUser) -> None:
+        self.emulator = emulator
         self.user = user
         self.buttons: list[tuple[int, str]] = []  # (message id, callback data) per number
 
@@ -72,25 +74,15 @@ class Terminal:
         print()
 
     async def drain(self) -> None:
-        """Print every message and edit until the bot falls quiet."""
-        while True:
-            message_task = asyncio.ensure_future(self.user.next_message(REPLY_WAIT))
-            edit_task = asyncio.ensure_future(self.user.next_edit(REPLY_WAIT))
-            done, pending = await asyncio.wait(
-                {message_task, edit_task}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-            shown = False
-            for task in done:
-                with contextlib.suppress(TimeoutError):
-                    message = task.result()
-                    self.show(message, edited=task is edit_task)
-                    shown = True
-            if not shown:
-                return
+        """Print every message and edit the bot made, once it has fallen quiet."""
+        await self.emulator.wait_until_idle(timeout=30, quiet=REPLY_QUIET)
+        for read, edited in ((self.user.next_message, False), (self.user.next_edit, True)):
+            while True:
+                try:
+                    message = await read(0.001)
+                except TimeoutError:
+                    break
+                self.show(message, edited)
 
     async def act(self, line: str) -> bool:
         """Do what the person typed; False to quit."""
@@ -150,7 +142,7 @@ async def run_demo(database_url: str | None = None, script: str | None = None) -
     await application.updater.start_polling(poll_interval=0, timeout=1)
     await application.start()
     user = emulator.user(DEMO_USER_ID, "演示干部", language_code="zh-hans")
-    terminal = Terminal(user)
+    terminal = Terminal(emulator, user)
     print("户查 Hucha demo\n" + HELP + "\n")
     try:
         await terminal.act(f"/start {code}")

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from html import escape
+from html import escape, unescape
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
@@ -27,6 +29,7 @@ from telegram.ext import Application, ContextTypes
 from bot.i18n import Translator, format_day
 from bot.sending import Blocked, send
 from bot.services import KEY, Services
+from storage.models import User
 from storage.monitoring import open_cases_for_flagged
 from storage.progress import load_schedules
 from storage.reminders import (
@@ -36,6 +39,7 @@ from storage.reminders import (
     due_reminders,
     mark,
     mark_sent,
+    pending_entries,
     postpone,
     record_due,
     reroute_blocked,
@@ -133,8 +137,7 @@ def render_line(
             )
     elif kind == "overdue":
         lines = [
-            "⚠️ "
-            + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
+            "⚠️ " + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
         ]
         for item in payload.get("oldest", []):
             lines.append(
@@ -201,9 +204,7 @@ def bar(done: int, total: int, width: int = 10) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
-def render_message(
-    t: Translator, lang: str, entries: Sequence[Deliverable], today: date
-) -> str:
+def render_message(t: Translator, lang: str, entries: Sequence[Deliverable], today: date) -> str:
     """Every reminder for one person merged into one message (one per second per chat)."""
     lines = [render_line(t, lang, e.kind, e.payload, today) for e in entries[:MAX_LINES]]
     if len(entries) == 1:
@@ -336,10 +337,21 @@ async def deliver(
                 by_user.setdefault(entry.user_id, []).append(entry)
         gate = asyncio.Semaphore(PARALLEL_SENDS)
 
-        async def one(entries: list[Deliverable], gate: asyncio.Semaphore = gate) -> None:
+        async def one(
+            entries: list[Deliverable],
+            gate: asyncio.Semaphore = gate,
+            schedules: Schedules = schedules,
+        ) -> None:
             async with gate:
                 await _deliver_to(
-                    bot, sessionmaker, t, schedules, entries, now, default_language, sender,
+                    bot,
+                    sessionmaker,
+                    t,
+                    schedules,
+                    entries,
+                    now,
+                    default_language,
+                    sender,
                     report,
                 )
 
@@ -433,3 +445,56 @@ async def run_sweep(application: Application, now: datetime | None = None) -> Sw
         worker,
         svc.settings.default_language,
     )
+
+
+# ---------------------------------------------------------------- the dry run
+
+
+async def dry_run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    t: Translator,
+    at: datetime,
+    default_language: str = "zh_CN",
+) -> list[str]:
+    """What a sweep at `at` would send, to whom and why, without writing anything.
+
+    Lists reminders falling due by then and not yet in the outbox, and rows already waiting
+    in the outbox (held for quiet hours or a retry) that would go out by then.
+    """
+    async with sessionmaker() as s:
+        schedules = await load_schedules(s)
+        due = await due_reminders(s, at, schedules)
+        waiting = await pending_entries(s, at)
+        users = {user.id: user for user in await s.scalars(select(User))}
+    lines: list[str] = []
+    by_user: dict[int, list[tuple[str, str, Mapping[str, Any], str]]] = {}
+    for reminder in due:
+        by_user.setdefault(reminder.user_id, []).append(
+            (reminder.kind, reminder.subject, reminder.payload, reminder.reason)
+        )
+    for entry in waiting:
+        by_user.setdefault(entry.user_id, []).append(
+            (entry.kind, entry.subject, entry.payload, f"waiting in the outbox (#{entry.id})")
+        )
+    for user_id, items in sorted(by_user.items()):
+        user = users[user_id]
+        schedule = schedules.of(user.area_code)
+        lang = user.language or default_language
+        when = schedule.release(at)
+        held = " (held for quiet hours)" if when > at else ""
+        lines.append(
+            f"→ {user.name} ({user.role}, {user.area_code}, user {user.id}) "
+            f"at {schedule.local(when):%Y-%m-%d %H:%M %Z}{held}: {len(items)} reminder(s)"
+        )
+        today = schedule.local(when).date()
+        for kind, subject, payload, reason in items:
+            text = _plain(render_line(t, lang, kind, payload, today))
+            lines.append(f"    [{kind} {subject}] {reason}")
+            lines.extend(f"      {line}" for line in text.splitlines())
+    if not lines:
+        lines.append("nothing would be sent")
+    return lines
+
+
+def _plain(html_text: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", html_text))

@@ -28,6 +28,8 @@ class Settings:
     rate_limit: bool = True
     concurrent_updates: int = 32
     bot_username: str | None = None
+    # Seconds between reminder sweeps; 0 turns the sweep off (tests drive it themselves).
+    reminder_interval: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -56,4 +58,5 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         default_language=env.get("HUCHA_LANGUAGE", "zh_CN"),
         invitation_ttl_days=int(env.get("HUCHA_INVITATION_TTL_DAYS", "7")),
         bot_username=env.get("HUCHA_BOT_USERNAME") or None,
+        reminder_interval=float(env.get("HUCHA_REMINDER_INTERVAL", "60")),
     )

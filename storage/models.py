@@ -317,9 +317,7 @@ class MonitoringCase(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
     # A check opens at most one case; hand-opened cases have none.
-    check_record_id: Mapped[int | None] = mapped_column(
-        ForeignKey("check_records.id"), unique=True
-    )
+    check_record_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="identify")
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     opened_on: Mapped[date] = mapped_column(Date)
@@ -329,7 +327,8 @@ class MonitoringCase(Base):
 
 
 class MonitoringStep(Base):
-    """One step of a monitoring case (入户核实, 村级评议, 公示, 乡镇审核, 县级审批), due on its day."""
+    """One step of a monitoring case (入户核实, 村级评议, 公示, 乡镇审核, 县级审批), due on its
+    own day."""
 
     __tablename__ = "monitoring_steps"
     __table_args__ = (UniqueConstraint("case_id", "step"),)

@@ -41,8 +41,13 @@ async def open_cases_for_flagged(s: AsyncSession, schedules: Schedules, now: dat
     down) gets its case; the unique check_record_id keeps it to one.
     """
     flagged = await s.execute(
-        select(CheckRecord.id, CheckRecord.household_id, CheckRecord.cadre_user_id,
-               CheckRecord.submitted_at, Household.village_code)
+        select(
+            CheckRecord.id,
+            CheckRecord.household_id,
+            CheckRecord.cadre_user_id,
+            CheckRecord.submitted_at,
+            Household.village_code,
+        )
         .join(Household, Household.id == CheckRecord.household_id)
         .outerjoin(MonitoringCase, MonitoringCase.check_record_id == CheckRecord.id)
         .where(CheckRecord.at_risk.is_(True), MonitoringCase.id.is_(None))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -344,7 +344,7 @@ def _responsible() -> ColumnElement[int | None]:
     return func.coalesce(Problem.assignee_user_id, Problem.created_by_user_id)
 
 
-def _filtered(user: User, flt: ProblemFilter, today: date) -> Select[tuple[Problem]]:
+def _filtered(user: User, flt: ProblemFilter, today: date) -> Select[Any]:
     query = (
         select(Problem)
         .join(Household, Household.id == Problem.household_id)

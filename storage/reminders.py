@@ -178,8 +178,9 @@ async def _existing(
     found: set[tuple[str, str, str, str]] = set()
     for chunk in _chunks(sorted(set(subjects))):
         rows = await s.execute(
-            select(OutboxEntry.kind, OutboxEntry.target, OutboxEntry.subject, OutboxEntry.period)
-            .where(OutboxEntry.kind == kind, OutboxEntry.subject.in_(chunk))
+            select(
+                OutboxEntry.kind, OutboxEntry.target, OutboxEntry.subject, OutboxEntry.period
+            ).where(OutboxEntry.kind == kind, OutboxEntry.subject.in_(chunk))
         )
         found.update((k, t, sub, p) for k, t, sub, p in rows)
     return found
@@ -189,8 +190,9 @@ async def _existing_in_period(
     s: AsyncSession, kind: str, period: str
 ) -> set[tuple[str, str, str, str]]:
     rows = await s.execute(
-        select(OutboxEntry.kind, OutboxEntry.target, OutboxEntry.subject, OutboxEntry.period)
-        .where(OutboxEntry.kind == kind, OutboxEntry.period == period)
+        select(OutboxEntry.kind, OutboxEntry.target, OutboxEntry.subject, OutboxEntry.period).where(
+            OutboxEntry.kind == kind, OutboxEntry.period == period
+        )
     )
     return {(k, t, sub, p) for k, t, sub, p in rows}
 
@@ -495,8 +497,9 @@ async def _report_reminders(
             for village in sorted(mine):
                 area = schedules.area(village)
                 done, total = status[village]
-                lines.append({"village": area.name if area else village, "checked": done,
-                              "total": total})
+                lines.append(
+                    {"village": area.name if area else village, "checked": done, "total": total}
+                )
             reminder = _due(
                 people,
                 now,
@@ -540,9 +543,7 @@ async def _contact_reminders(
         for villages in _chunks(pending):
             rows = (
                 await s.execute(
-                    select(
-                        Household.village_code, Household.head_name, Household.help_cadre
-                    )
+                    select(Household.village_code, Household.head_name, Household.help_cadre)
                     .where(Household.village_code.in_(villages), ~contacted)
                     .order_by(Household.village_code, Household.number)
                 )
@@ -824,7 +825,9 @@ async def mark_sent(s: AsyncSession, ids: Iterable[int], now: datetime) -> None:
         await s.execute(
             update(OutboxEntry)
             .where(OutboxEntry.id.in_(chunk))
-            .values(status="sent", sent_at=now, claimed_until=None, attempts=OutboxEntry.attempts + 1)
+            .values(
+                status="sent", sent_at=now, claimed_until=None, attempts=OutboxEntry.attempts + 1
+            )
             .execution_options(synchronize_session=False)
         )
 
@@ -876,9 +879,7 @@ async def reroute_blocked(
     schedules = await load_schedules(s)
     people = People(await s.scalars(select(User)), schedules)
     user = people.by_id.get(user_id)
-    entries = list(
-        await s.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(list(entry_ids))))
-    )
+    entries = list(await s.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(list(entry_ids)))))
     stand_ins = people.stand_ins(user) if user is not None else []
     rerouted = [
         DueReminder(
@@ -906,9 +907,7 @@ async def reroute_blocked(
 
 
 async def outbox_counts(s: AsyncSession) -> dict[str, int]:
-    rows = await s.execute(
-        select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)
-    )
+    rows = await s.execute(select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status))
     return {status: count for status, count in rows}
 
 

@@ -169,14 +169,10 @@ def schedule_from(settings: Mapping[str, Any], zone: str | None) -> AreaSchedule
         contact_day=_int(settings.get("contact_day"), base.contact_day, 1, 28),
         quiet_start=quiet_start,
         quiet_end=quiet_end,
-        deadline_tiers={
-            str(k): v for k, v in (tiers or {}).items() if v in TIERS
-        }
+        deadline_tiers={str(k): v for k, v in (tiers or {}).items() if v in TIERS}
         if isinstance(tiers, Mapping)
         else {},
-        deadline_days={
-            str(k): v for k, v in (days or {}).items() if isinstance(v, int) and v > 0
-        }
+        deadline_days={str(k): v for k, v in (days or {}).items() if isinstance(v, int) and v > 0}
         if isinstance(days, Mapping)
         else {},
         case_step_days=step_days,

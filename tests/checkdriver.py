@@ -89,7 +89,9 @@ async def answer(user: EmulatedUser, question: Question, value: Any) -> ChatMess
         await user.press_button(choice_label(question, value))
     elif question.type == "select_many":
         for item in value:
-            await user.press_button(lambda text, item=item: text.endswith(choice_label(question, item)))
+            await user.press_button(
+                lambda text, item=item: text.endswith(choice_label(question, item))
+            )
             await user.next_edit()
         await user.press_button(DONE if value else SKIP)
     elif question.type == "photo":
@@ -104,7 +106,7 @@ async def answer(user: EmulatedUser, question: Question, value: Any) -> ChatMess
 async def open_check(h: Harness, user: EmulatedUser, head_name: str) -> ChatMessage:
     """/check, then pick the household by its head's name; return the first prompt."""
     await user.send_command("check")
-    picker = await user.next_message()
+    await user.next_message()  # the household picker
     await user.press_button(lambda text: head_name in text)
     title = await user.next_message()
     assert head_name in title.content, title

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from bot.emulator import BotApiEmulator
 from bot.settings import Settings
 from storage import make_engine, make_sessionmaker, upgrade
 from tests.harness import Clock, Harness
+from tests.storage_fixtures import postgres_url
+
+__all__ = ["postgres_url"]
 
 
 @pytest.fixture
@@ -37,10 +41,11 @@ async def emulator() -> AsyncIterator[BotApiEmulator]:
         await emu.stop()
 
 
-@pytest.fixture
-async def harness(
+@asynccontextmanager
+async def running_bot(
     emulator: BotApiEmulator, database_url: str, clock: Clock
 ) -> AsyncIterator[Harness]:
+    """The bot Application polling the emulator, on the given database."""
     settings = Settings(
         token=emulator.token,
         database_url=database_url,
@@ -58,4 +63,19 @@ async def harness(
         await engine.dispose()
 
 
-__all__ = ["Clock", "timedelta"]
+@pytest.fixture
+async def harness(
+    emulator: BotApiEmulator, database_url: str, clock: Clock
+) -> AsyncIterator[Harness]:
+    async with running_bot(emulator, database_url, clock) as h:
+        yield h
+
+
+@pytest.fixture
+async def postgres_harness(
+    emulator: BotApiEmulator, postgres_url: str, clock: Clock
+) -> AsyncIterator[Harness]:
+    """The same bot on a fresh PostgreSQL database (skipped where no server answers)."""
+    await upgrade(postgres_url)
+    async with running_bot(emulator, postgres_url, clock) as h:
+        yield h

@@ -80,7 +80,12 @@ class Harness:
             await add_area(s, VILLAGE, "幸福村", "village", parent_code=TOWNSHIP)
             await add_area(s, OTHER_VILLAGE, "和平村", "village", parent_code=TOWNSHIP)
             families = {
-                "zhang": (VILLAGE, "001", "张建国", [("张建国", "户主", 45), ("李秀英", "配偶", 43), ("张小明", "之子", 12)]),
+                "zhang": (
+                    VILLAGE,
+                    "001",
+                    "张建国",
+                    [("张建国", "户主", 45), ("李秀英", "配偶", 43), ("张小明", "之子", 12)],
+                ),
                 "wang": (VILLAGE, "002", "王秀兰", [("王秀兰", "户主", 71)]),
                 "li": (VILLAGE, "003", "李志强", [("李志强", "户主", 38), ("李文", "之女", 9)]),
                 "other": (OTHER_VILLAGE, "001", "赵大海", [("赵大海", "户主", 50)]),

@@ -110,7 +110,7 @@ async def test_command_in_the_middle_keeps_the_check(harness: Harness) -> None:
     reminder = await user.next_message()
     assert "尚未完成" in reminder.content
     await user.send_command("check")
-    offer = await user.next_message()
+    await user.next_message()  # the resume offer
     await user.press_button(lambda text: text.startswith("▶"))
     await user.next_message()
     await user.next_message()
@@ -138,7 +138,9 @@ async def test_back_skip_and_change_from_summary(harness: Harness) -> None:
     await user.press_button("⬅ 上一步")
     await user.next_message()
     assert await harness.cursor(3009) == "respondent"
-    summary = await answer_until(harness, user, {"respondent": "other", "respondent_name": "跳过 ⏭"})
+    summary = await answer_until(
+        harness, user, {"respondent": "other", "respondent_name": "跳过 ⏭"}
+    )
     assert summary is not None
     await user.press(summary.message_id, summary.callback_data("✏️ 修改答案"))
     menu = await user.next_edit()

@@ -57,10 +57,34 @@ MEMBERS = (
         "sex": "男",
         "id_number": "530000197504020000",
     },
-    {"member_id": "m2", "name": "李秀英", "relation": "配偶", "birth_date": "1978-09-10", "sex": "女"},
-    {"member_id": "m3", "name": "王小明", "relation": "之子", "birth_date": "2013-06-01", "sex": "男"},
-    {"member_id": "m4", "name": "王小红", "relation": "之女", "birth_date": "2019-02-01", "sex": "女"},
-    {"member_id": "m5", "name": "王大伟", "relation": "之子", "birth_date": date(2008, 1, 1), "sex": "男"},
+    {
+        "member_id": "m2",
+        "name": "李秀英",
+        "relation": "配偶",
+        "birth_date": "1978-09-10",
+        "sex": "女",
+    },
+    {
+        "member_id": "m3",
+        "name": "王小明",
+        "relation": "之子",
+        "birth_date": "2013-06-01",
+        "sex": "男",
+    },
+    {
+        "member_id": "m4",
+        "name": "王小红",
+        "relation": "之女",
+        "birth_date": "2019-02-01",
+        "sex": "女",
+    },
+    {
+        "member_id": "m5",
+        "name": "王大伟",
+        "relation": "之子",
+        "birth_date": date(2008, 1, 1),
+        "sex": "男",
+    },
 )
 CONTEXT = Context(
     today=TODAY,
@@ -419,7 +443,9 @@ def test_a_required_question_cannot_be_skipped(form) -> None:
 
 
 def test_summary_lists_answers_in_order_with_item_labels(form) -> None:
-    state, events = walk(form, overrides={"risk_factors": Text("1,4"), "disaster_type": Pick("flood")})
+    state, events = walk(
+        form, overrides={"risk_factors": Text("1,4"), "disaster_type": Pick("flood")}
+    )
     summary = summary_of(events)
     assert (state.phase, state.cursor) == ("summary", "#summary")
     keys = [item.key for item in summary.items]
@@ -525,7 +551,9 @@ def test_an_answered_question_that_stays_relevant_is_not_asked_again(form) -> No
     assert submit(form, state).record.answers["children"][0]["school_aid"] == "yes"
 
 
-@pytest.mark.parametrize("key", ["nope", "income_per_person", "members[0].name", "children[7].grade"])
+@pytest.mark.parametrize(
+    "key", ["nope", "income_per_person", "members[0].name", "children[7].grade"]
+)
 def test_only_answered_questions_can_be_edited(form, key: str) -> None:
     state, _ = walk(form)
     after, events = step(form, state, Edit(key), CONTEXT)
@@ -568,9 +596,7 @@ def test_submit_revalidates_and_sends_back_to_what_is_missing(form) -> None:
 )
 def test_submit_rejects_a_tampered_record(form, key: str, value: Any, message_id) -> None:
     state, _ = walk(form)
-    tampered = CheckState.from_json(
-        {**state.to_json(), "answers": {**state.answers, key: value}}
-    )
+    tampered = CheckState.from_json({**state.to_json(), "answers": {**state.answers, key: value}})
     state, events = step(form, tampered, Submit(), CONTEXT)
     if message_id is None:
         assert isinstance(events[0], Finished)
@@ -584,7 +610,9 @@ def test_submit_checks_constraints_again(form) -> None:
     state, _ = walk(form)
     children = [dict(item) for item in state.answers["children"]]
     children.append({"name": "老人", "birth_date": "1950-01-01", "school_status": "in_school"})
-    tampered = CheckState.from_json({**state.to_json(), "answers": {**state.answers, "children": children}})
+    tampered = CheckState.from_json(
+        {**state.to_json(), "answers": {**state.answers, "children": children}}
+    )
     state, events = step(form, tampered, Submit(), CONTEXT)
     assert invalid_of(events).labels["zh_CN"] == "该儿童不在义务教育年龄段内。"
     assert prompt_of(events).key == "children[1].birth_date"
@@ -985,7 +1013,9 @@ def test_display_value_for_the_bot(form) -> None:
     assert display_value(form, "housing_grade", "C", "en") == "C (locally unsafe)"
     assert display_value(form, "food_staple", "no", "en") == "No"
     assert display_value(form, "children[0].school_status", "dropped_out", "zh_CN") == "失学辍学"
-    assert display_value(form, "risk_factors", ["illness", "water"], "en") == "Illness, Drinking water"
+    assert (
+        display_value(form, "risk_factors", ["illness", "water"], "en") == "Illness, Drinking water"
+    )
     assert display_value(form, "risk_factors", [], "zh_CN") == "无"
     assert display_value(form, "floor_area", 80.0, "en") == "80"
     assert display_value(form, "water_lpd", 35, "zh_CN") == "35"

@@ -47,9 +47,27 @@ from conversations.expressions import Scope, compile_expression
 FORM = load_form(FORMS_DIRECTORY / "household_check.toml")
 TODAY = date(2024, 5, 1)
 MEMBERS = (
-    {"member_id": "m1", "name": "王建国", "relation": "户主", "birth_date": "1975-04-02", "sex": "男"},
-    {"member_id": "m2", "name": "王小明", "relation": "之子", "birth_date": "2013-06-01", "sex": "男"},
-    {"member_id": "m3", "name": "王小红", "relation": "之女", "birth_date": "2016-02-29", "sex": "女"},
+    {
+        "member_id": "m1",
+        "name": "王建国",
+        "relation": "户主",
+        "birth_date": "1975-04-02",
+        "sex": "男",
+    },
+    {
+        "member_id": "m2",
+        "name": "王小明",
+        "relation": "之子",
+        "birth_date": "2013-06-01",
+        "sex": "男",
+    },
+    {
+        "member_id": "m3",
+        "name": "王小红",
+        "relation": "之女",
+        "birth_date": "2016-02-29",
+        "sex": "女",
+    },
 )
 ODD_MEMBERS = (
     {"member_id": "m9", "name": "", "birth_date": None},
@@ -74,7 +92,9 @@ def any_input() -> st.SearchStrategy[Input]:
     numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-1000, 1000)
     return st.one_of(
         st.builds(Text, st.sampled_from(WORDS) | st.text(max_size=12)),
-        st.builds(Pick, st.sampled_from(["yes", "no", "A", "C", "illness", "x"]) | st.text(max_size=6)),
+        st.builds(
+            Pick, st.sampled_from(["yes", "no", "A", "C", "illness", "x"]) | st.text(max_size=6)
+        ),
         st.just(Done()),
         st.builds(Photo, st.sampled_from(["", "file"]) | st.text(max_size=4)),
         st.builds(Location, numbers, numbers),
@@ -102,7 +122,9 @@ def fitting_input(draw: st.DrawFn, event: Event) -> Input:
     if kind in ("yes_no", "select_one"):
         values = [choice.value for choice in event.choices]
         numbers = [str(n) for n in range(1, len(values) + 1)]
-        return draw(st.builds(Pick, st.sampled_from(values)) | st.builds(Text, st.sampled_from(numbers)))
+        return draw(
+            st.builds(Pick, st.sampled_from(values)) | st.builds(Text, st.sampled_from(numbers))
+        )
     if kind == "select_many":
         values = [choice.value for choice in event.choices]
         return draw(st.builds(Pick, st.sampled_from(values)) | st.just(Done()))
@@ -142,7 +164,9 @@ def check_events(events: list[Event]) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data(), context=st.sampled_from(CONTEXTS), fitting=st.floats(0.55, 0.97))
-def test_random_inputs_never_break_a_check(data: st.DataObject, context: Context, fitting: float) -> None:
+def test_random_inputs_never_break_a_check(
+    data: st.DataObject, context: Context, fitting: float
+) -> None:
     state, events = start(FORM, context)
     check_json(state)
     check_events(events)
@@ -164,9 +188,11 @@ def test_random_inputs_never_break_a_check(data: st.DataObject, context: Context
         if state.phase == "finished":
             event("finished")
             return
-        shown = next(e for e in reversed(events) if not isinstance(e, Invalid)) if any(
-            not isinstance(e, Invalid) for e in events
-        ) else shown
+        shown = (
+            next(e for e in reversed(events) if not isinstance(e, Invalid))
+            if any(not isinstance(e, Invalid) for e in events)
+            else shown
+        )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -252,7 +278,9 @@ def _check_value(question: Question, value: Any, scope: Scope) -> None:
     assert _fits(question, value, scope.today or TODAY), (question.id, value)
     if question.constraint:
         constraint = compile_expression(question.constraint)
-        assert constraint.evaluate(Scope(scope.answers, scope.item, scope.params, scope.today, value))
+        assert constraint.evaluate(
+            Scope(scope.answers, scope.item, scope.params, scope.today, value)
+        )
 
 
 def _fits(question: Question, value: Any, today: date) -> bool:

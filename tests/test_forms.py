@@ -192,7 +192,16 @@ def test_default_rules_follow_the_ledger_mapping(household_check) -> None:
     for rule_ in rules.values():
         units[rule_.category].add(rule_.responsible_unit)
         tiers[rule_.category].add(rule_.deadline_tier)
-    assert set(units) == {"不愁吃", "不愁穿", "义务教育", "基本医疗", "住房安全", "饮水安全", "收入", "帮扶"}
+    assert set(units) == {
+        "不愁吃",
+        "不愁穿",
+        "义务教育",
+        "基本医疗",
+        "住房安全",
+        "饮水安全",
+        "收入",
+        "帮扶",
+    }
     assert units["住房安全"] == {"县住房和城乡建设局"}
     assert units["义务教育"] == {"县教育局"}
     assert units["基本医疗"] == {"县医疗保障局", "县卫生健康局"}
@@ -214,15 +223,18 @@ def test_default_rules_follow_the_ledger_mapping(household_check) -> None:
 
 def test_a_small_form_with_repeat_rules_and_choice_lists_loads(tmp_path: Path) -> None:
     text = (
-        HEADER.replace("[[sections]]", '[choice_lists]\nyn = [{ value = "a", label = '
-        '{ zh_CN = "甲", en = "A" } }]\n\n[[sections]]')
+        HEADER.replace(
+            "[[sections]]",
+            '[choice_lists]\nyn = [{ value = "a", label = '
+            '{ zh_CN = "甲", en = "A" } }]\n\n[[sections]]',
+        )
         + SOURCE
         + trip()
         + children("name != None and water_source == 'well'")
         + rule("count(children, status == 'dropped_out') > 0 and param.line > 1")
-        + rule(
-            "status == 'dropped_out'", 'deadline_days = 30\neach = "children"'
-        ).replace("water_far", "child_out")
+        + rule("status == 'dropped_out'", 'deadline_days = 30\neach = "children"').replace(
+            "water_far", "child_out"
+        )
         + """
 [[questions]]
 id = "pick"
@@ -267,18 +279,24 @@ def test_unknown_name_names_file_question_and_reason(tmp_path: Path) -> None:
 BROKEN = [
     (
         "forward reference",
-        lambda: HEADER
-        + SOURCE.replace('section = "water"', 'section = "water"\nrelevant = "water_trip_minutes > 1"')
-        + trip(),
+        lambda: (
+            HEADER
+            + SOURCE.replace(
+                'section = "water"', 'section = "water"\nrelevant = "water_trip_minutes > 1"'
+            )
+            + trip()
+        ),
         "question 'water_source': relevant: 'water_trip_minutes' is defined later",
     ),
     (
         "unknown param",
-        lambda: HEADER
-        + SOURCE
-        + trip().replace(
-            'relevant = "water_source == \'well\'"',
-            'constraint = "value < param.nope"\nconstraint_message = { zh_CN = "太长", en = "Too long" }',
+        lambda: (
+            HEADER
+            + SOURCE
+            + trip().replace(
+                "relevant = \"water_source == 'well'\"",
+                'constraint = "value < param.nope"\nconstraint_message = { zh_CN = "太长", en = "Too long" }',
+            )
         ),
         "question 'water_trip_minutes': constraint: unknown parameter 'param.nope'",
     ),
@@ -304,25 +322,29 @@ BROKEN = [
     ),
     (
         "select without choices",
-        lambda: HEADER
-        + """
+        lambda: (
+            HEADER
+            + """
 [[questions]]
 id = "kind"
 type = "select_one"
 label = { zh_CN = "类型", en = "Kind" }
-""",
+"""
+        ),
         "question 'kind': select_one without choices",
     ),
     (
         "empty choices",
-        lambda: HEADER
-        + """
+        lambda: (
+            HEADER
+            + """
 [[questions]]
 id = "kind"
 type = "select_many"
 label = { zh_CN = "类型", en = "Kind" }
 choices = []
-""",
+"""
+        ),
         "question 'kind': select_many without choices",
     ),
     (
@@ -337,14 +359,16 @@ choices = []
     ),
     (
         "repeat without children",
-        lambda: HEADER
-        + """
+        lambda: (
+            HEADER
+            + """
 [[questions]]
 id = "children"
 type = "repeat"
 source = "members"
 label = { zh_CN = "儿童", en = "Children" }
-""",
+"""
+        ),
         "question 'children': a repeat group needs [[questions.children]]",
     ),
     (
@@ -374,7 +398,9 @@ label = { zh_CN = "儿童", en = "Children" }
     ),
     (
         "rule each on a non-group",
-        lambda: HEADER + SOURCE + trip() + rule(extra='deadline_tier = "staged"\neach = "water_source"'),
+        lambda: (
+            HEADER + SOURCE + trip() + rule(extra='deadline_tier = "staged"\neach = "water_source"')
+        ),
         "rule 'water_far': each: 'water_source' is not a repeat group",
     ),
     (
@@ -409,8 +435,12 @@ label = { zh_CN = "儿童", en = "Children" }
     ),
     (
         "filter with an unknown roster field",
-        lambda: HEADER
-        + children().replace('source = "members"', 'source = "members"\nfilter = "age(birthday) > 6"'),
+        lambda: (
+            HEADER
+            + children().replace(
+                'source = "members"', 'source = "members"\nfilter = "age(birthday) > 6"'
+            )
+        ),
         "question 'children': filter: unknown name 'birthday'",
     ),
     (
@@ -430,14 +460,16 @@ label = { zh_CN = "儿童", en = "Children" }
     ),
     (
         "unknown choice list",
-        lambda: HEADER
-        + """
+        lambda: (
+            HEADER
+            + """
 [[questions]]
 id = "kind"
 type = "select_one"
 label = { zh_CN = "类型", en = "Kind" }
 choices = "kinds"
-""",
+"""
+        ),
         "question 'kind': choices: unknown choice list 'kinds'",
     ),
     (
@@ -447,9 +479,11 @@ choices = "kinds"
     ),
     (
         "constraint without message",
-        lambda: HEADER
-        + SOURCE
-        + trip().replace('relevant = "water_source == \'well\'"', 'constraint = "value < 60"'),
+        lambda: (
+            HEADER
+            + SOURCE
+            + trip().replace("relevant = \"water_source == 'well'\"", 'constraint = "value < 60"')
+        ),
         "question 'water_trip_minutes': constraint_message: missing for the constraint",
     ),
     (
@@ -464,24 +498,28 @@ choices = "kinds"
     ),
     (
         "repeat inside a repeat",
-        lambda: HEADER
-        + children()
-        + '\n[[questions.children]]\nid = "inner"\ntype = "repeat"\n'
-        + 'label = { zh_CN = "内", en = "Inner" }\n'
-        + '[[questions.children.children]]\nid = "x"\ntype = "text"\n'
-        + 'label = { zh_CN = "x", en = "x" }\n',
+        lambda: (
+            HEADER
+            + children()
+            + '\n[[questions.children]]\nid = "inner"\ntype = "repeat"\n'
+            + 'label = { zh_CN = "内", en = "Inner" }\n'
+            + '[[questions.children.children]]\nid = "x"\ntype = "text"\n'
+            + 'label = { zh_CN = "x", en = "x" }\n'
+        ),
         "question 'children.inner': a repeat group cannot be inside another repeat group",
     ),
     (
         "child id shadows a top-level id",
-        lambda: HEADER
-        + """
+        lambda: (
+            HEADER
+            + """
 [[questions]]
 id = "name"
 type = "text"
 label = { zh_CN = "户主", en = "Head" }
 """
-        + children(),
+            + children()
+        ),
         "question 'children.name': id 'name' is already used by a top-level question",
     ),
     (

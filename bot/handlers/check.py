@@ -76,7 +76,6 @@ from storage import (
     save_session,
     start_session,
     submit_check,
-    user_by_telegram_id,
 )
 
 FORM_ID = "household_check"
@@ -274,7 +273,9 @@ async def on_open_session(
         valid = row is not None and row.user_id == user.id and row.status == "open"
         if not valid or row is None:
             await query.answer(svc.t(lang, "This button is no longer valid."))
-            await edit(context.bot, query.message.chat.id if query.message else 0, _message_id(query))
+            await edit(
+                context.bot, query.message.chat.id if query.message else 0, _message_id(query)
+            )
             return
         await query.answer()
         await edit(context.bot, row.chat_id, _message_id(query))
@@ -373,12 +374,21 @@ async def on_check_button(
             return
         inp = input_for(action, event)
         if inp is None:
-            await reshow(update, context, visit, event, lang, svc.t(lang, "Please choose one of the buttons."))
+            await reshow(
+                update,
+                context,
+                visit,
+                event,
+                lang,
+                svc.t(lang, "Please choose one of the buttons."),
+            )
             return
         await advance(update, context, s, user, visit, event, inp, lang)
 
 
-async def pause(context: ContextTypes.DEFAULT_TYPE, visit: Visit, lang: str, message_id: int | None) -> None:
+async def pause(
+    context: ContextTypes.DEFAULT_TYPE, visit: Visit, lang: str, message_id: int | None
+) -> None:
     svc = services(context)
     await edit(context.bot, visit.row.chat_id, message_id)
     await send(
@@ -482,9 +492,7 @@ async def finish(
     if not problems:
         lines.append(escape(svc.t(lang, "No problems were found.")))
     else:
-        lines.append(
-            escape(svc.t(lang, "{count} problems were raised:", count=len(problems)))
-        )
+        lines.append(escape(svc.t(lang, "{count} problems were raised:", count=len(problems))))
         for number, problem in enumerate(problems, start=1):
             text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
             subject = f" ({problem.subject})" if problem.subject else ""
@@ -538,7 +546,9 @@ async def on_unreadable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> b
         visit = await load_visit(s, svc, row)
     if visit is None:
         return False
-    notice = svc.t(lang, "I cannot read this kind of message here. Please answer the question below.")
+    notice = svc.t(
+        lang, "I cannot read this kind of message here. Please answer the question below."
+    )
     await reshow(update, context, visit, current_event(visit), lang, notice)
     return True
 
@@ -554,7 +564,9 @@ def message_input(message: Message) -> Input | None:
     return None
 
 
-async def resume_after_command(update: Update, context: ContextTypes.DEFAULT_TYPE, user: User) -> None:
+async def resume_after_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user: User
+) -> None:
     """After a command in the middle of a check: remind where the check stands."""
     svc = services(context)
     lang = language(user, update, svc)

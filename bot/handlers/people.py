@@ -15,7 +15,6 @@ from bot.services import services
 from storage import InvitationError, get_area, redeem_invitation, set_language, user_by_telegram_id
 
 
-
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start CODE binds this Telegram user to the invitation's role and area."""
     svc = services(context)
@@ -35,7 +34,9 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = client_language(update, svc)
     reasons = {
         "unknown": svc.t(lang, "This invitation code is not known. Please check it and try again."),
-        "used": svc.t(lang, "This invitation code has already been used. Ask your office for a new one."),
+        "used": svc.t(
+            lang, "This invitation code has already been used. Ask your office for a new one."
+        ),
         "expired": svc.t(lang, "This invitation code has expired. Ask your office for a new one."),
     }
     name = " ".join(p for p in (sender.first_name, sender.last_name) if p)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.ext import (
@@ -22,10 +23,11 @@ from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.sending import send
 from bot.services import KEY, services
+from storage import user_by_telegram_id
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 def one_at_a_time(handler: Handler) -> Handler:
@@ -136,7 +138,9 @@ async def on_idle_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    chat = (
+        update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    )
     log.error("unhandled error (chat %s)", chat, exc_info=context.error)
 
 
@@ -168,7 +172,7 @@ def then_remind(handler: Handler) -> Handler:
         if update.effective_user is None:
             return
         async with svc.sessionmaker() as s:
-            user = await check.user_by_telegram_id(s, update.effective_user.id)
+            user = await user_by_telegram_id(s, update.effective_user.id)
         if user is not None and user.active:
             await check.resume_after_command(update, context, user)
 
@@ -190,9 +194,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, one_at_a_time(on_message))
     )
-    application.add_handler(
-        MessageHandler(filters.COMMAND, one_at_a_time(on_unknown_command))
-    )
+    application.add_handler(MessageHandler(filters.COMMAND, one_at_a_time(on_unknown_command)))
     application.add_error_handler(on_error)
 
 
