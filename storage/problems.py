@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.areas import area_contains, codes_within
+from storage.areas import area_codes_within, area_contains, codes_within
 from storage.audit import audit
 from storage.deadlines import deadline_from
 from storage.errors import StorageError
@@ -344,7 +344,9 @@ def _responsible() -> ColumnElement[int | None]:
     return func.coalesce(Problem.assignee_user_id, Problem.created_by_user_id)
 
 
-def _filtered(user: User, flt: ProblemFilter, today: date) -> Select[Any]:
+def _filtered(
+    user: User, flt: ProblemFilter, today: date, village_codes: list[str] | None
+) -> Select[Any]:
     query = (
         select(Problem)
         .join(Household, Household.id == Problem.household_id)
@@ -358,8 +360,8 @@ def _filtered(user: User, flt: ProblemFilter, today: date) -> Select[Any]:
         query = query.where(_responsible() == user.id)
     if flt.category:
         query = query.where(Problem.category == flt.category)
-    if flt.village_code:
-        query = query.where(Household.village_code.in_(codes_within(flt.village_code)))
+    if village_codes is not None:
+        query = query.where(Household.village_code.in_(village_codes))
     return query
 
 
@@ -374,7 +376,8 @@ async def problems_page(
     """A page of the problems in the user's area, newest first."""
     offset = max(offset, 0)
     limit = min(max(limit, 1), MAX_PAGE)
-    base = _filtered(user, flt, today)
+    codes = await area_codes_within(s, flt.village_code) if flt.village_code else None
+    base = _filtered(user, flt, today, codes)
     total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
     village = aliased(Area)
     rows = await s.execute(

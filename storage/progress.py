@@ -35,6 +35,10 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+def next_month_start(day: date) -> date:
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
 def _utc_range(schedule: AreaSchedule, start: date, end: date) -> tuple[datetime, datetime]:
     return schedule.at(start, datetime.min.time()), schedule.at(end, datetime.min.time())
 
@@ -105,8 +109,8 @@ async def village_progress(
         schedule = schedules.of(group[0])
         since, until = _utc_range(schedule, start, end)
         checked.update(await _count_by_village(s, group, since, until, home_visits=True))
-        since, _ = _utc_range(schedule, month, month)
-        contacted.update(await _count_by_village(s, group, since, now, home_visits=False))
+        since, until = _utc_range(schedule, month, next_month_start(month))
+        contacted.update(await _count_by_village(s, group, since, until, home_visits=False))
     result = []
     for village in villages:
         schedule = schedules.of(village.code)

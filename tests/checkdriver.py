@@ -138,3 +138,11 @@ async def answer_until(
                 message = await user.next_message()
             return message
     raise AssertionError("the check did not end")
+
+
+async def edit_of(user: EmulatedUser, message_id: int) -> ChatMessage:
+    """The next edit of one message (older edits of other messages are passed over)."""
+    while True:
+        edited = await user.next_edit()
+        if edited.message_id == message_id:
+            return edited

@@ -1,0 +1,87 @@
+"""Repeat groups pre-filled from the roster and corrected in the chat; multiple choice."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storage import CheckRecord, Household, Member, Problem
+from tests.checkdriver import CONTINUE, SUBMIT, answer_until, edit_of, open_check
+from tests.harness import VILLAGE, Harness
+
+
+async def test_children_list_can_be_corrected_and_risks_chosen(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(5001, "王芳", language_code="zh-hans")
+    await harness.register(user)
+    await open_check(harness, user, "李志强")
+    await answer_until(harness, user, {}, stop_at="children")
+    group = user.bot_messages[-1]
+    assert "李文" in group.content  # the school-age child from the roster
+    await user.press_button("✖ 删除 李文")
+    edited = await edit_of(user, group.message_id)
+    assert "李文" not in edited.content
+    await user.press_button("➕ 添加")
+    edited = await edit_of(user, group.message_id)
+    assert "1." in edited.content
+    await user.press_button(CONTINUE)
+    await user.next_message()
+    assert await harness.cursor(5001) == "children[0].name"
+    await user.send_text("李武")
+    await user.next_message()
+    await user.send_text("2016/9/1")
+    prompt = await user.next_message()
+    assert "⚠️" not in prompt.content and "李武" in prompt.content
+    summary = await answer_until(
+        harness,
+        user,
+        {"risk_factors": ["illness", "disaster"], "disaster_type": "flood", "income_wages": "8000"},
+    )
+    assert summary is not None
+    await user.press(summary.message_id, summary.callback_data(SUBMIT))
+    await user.next_message()
+    async with harness.sessionmaker() as s:
+        record = await s.scalar(select(CheckRecord))
+        assert record is not None
+        children = record.answers["children"]
+        assert [c["name"] for c in children] == ["李武"]
+        assert children[0]["birth_date"] == "2016-09-01"
+        assert sorted(record.answers["risk_factors"]) == ["disaster", "illness"]
+        assert record.answers["disaster_type"] == "flood"
+        # 8000 + 3000 + 1200 yuan for two people is above 6000 a head but near the line.
+        assert record.at_risk
+        rules = set((await s.scalars(select(Problem.rule_id))).all())
+        assert "risk_near_line" in rules
+
+
+async def test_household_picker_pages_and_searches(harness: Harness) -> None:
+    await harness.seed()
+    async with harness.sessionmaker.begin() as s:
+        for number in range(10, 22):
+            household = Household(
+                village_code=VILLAGE,
+                number=f"0{number}",
+                head_name=f"周{number}",
+                created_at=harness.clock(),
+                updated_at=harness.clock(),
+            )
+            s.add(household)
+            await s.flush()
+            s.add(Member(household_id=household.id, name=f"周{number}", relation="户主"))
+    user = harness.emulator.user(5002, "李", language_code="zh-hans")
+    await harness.register(user)
+    await user.send_command("check")
+    picker = await user.next_message()
+    assert "共 15 户" in picker.content
+    await user.press(picker.message_id, picker.callback_data("下一页 ▶"))
+    page = await edit_of(user, picker.message_id)
+    assert "第 9–15 户" in page.content
+    await user.send_text("周15")
+    found = await user.next_message()
+    labels = [text for text, _ in found.buttons]
+    assert len(labels) == 1 and "周15" in labels[0]
+    await user.send_text("003")
+    found = await user.next_message()
+    assert any("李志强" in text for text, _ in found.buttons)
+    await user.send_text("没有这个人")
+    found = await user.next_message()
+    assert "没有找到" in found.content
