@@ -47,7 +47,70 @@ class ChooseLanguage:
     language: str
 
 
-Callback = HouseholdPage | OpenHousehold | CheckAction | OpenSession | ChooseLanguage
+@dataclass(frozen=True)
+class ProblemList:
+    """A page of /problems. `scope`: o open, d overdue, a all; `category` indexes the sorted
+    categories of the area (-1: any); `menu`: "c" or "v" shows category or village choices."""
+
+    scope: str = "o"
+    mine: bool = False
+    category: int = -1
+    village: str = ""
+    offset: int = 0
+    menu: str = ""
+
+
+@dataclass(frozen=True)
+class OpenProblem:
+    problem_id: int
+
+
+# Problem statuses and actions in one letter, to keep callback data short.
+STATUS_CODES = {"open": "o", "in_progress": "i", "rectified": "r", "verified": "v"}
+ACTION_CODES = {
+    "progress": "g",
+    "rectify": "r",
+    "verify": "v",
+    "return": "b",
+    "deadline": "d",
+    "unit": "u",
+}
+
+
+@dataclass(frozen=True)
+class ProblemAction:
+    """A button of a problem card, made for the status the card showed."""
+
+    problem_id: int
+    status: str  # a STATUS_CODES value
+    action: str  # an ACTION_CODES value
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    case_id: int
+
+
+@dataclass(frozen=True)
+class CaseStep:
+    """Record a step of a monitoring case; `position` is the step the card offered."""
+
+    case_id: int
+    position: int
+
+
+Callback = (
+    HouseholdPage
+    | OpenHousehold
+    | CheckAction
+    | OpenSession
+    | ChooseLanguage
+    | ProblemList
+    | OpenProblem
+    | ProblemAction
+    | OpenCase
+    | CaseStep
+)
 
 
 def prompt_token(cursor: str, phase: str) -> str:
@@ -76,6 +139,16 @@ def encode(callback: Callback) -> str:
             return f"{VERSION}r:{session_id}:{choice}"
         case ChooseLanguage(language):
             return f"{VERSION}l:{language}"
+        case ProblemList(scope, mine, category, village, offset, menu):
+            return _fit(f"{VERSION}P:{scope}{int(mine)}{menu or '-'}:{offset}:{category}:", village)
+        case OpenProblem(problem_id):
+            return f"{VERSION}K:{problem_id}"
+        case ProblemAction(problem_id, status, action):
+            return f"{VERSION}A:{problem_id}:{status}:{action}"
+        case OpenCase(case_id):
+            return f"{VERSION}C:{case_id}"
+        case CaseStep(case_id, position):
+            return f"{VERSION}S:{case_id}:{position}"
     raise TypeError(callback)
 
 
@@ -97,6 +170,24 @@ def decode(data: str | None) -> Callback | None:
             return OpenSession(int(parts[0]), parts[1])
         if kind == "l" and len(parts) == 1:
             return ChooseLanguage(parts[0])
+        if kind == "P" and len(parts) == 4 and len(parts[0]) == 3:
+            flags = parts[0]
+            return ProblemList(
+                flags[0],
+                flags[1] == "1",
+                int(parts[2]),
+                parts[3],
+                int(parts[1]),
+                "" if flags[2] == "-" else flags[2],
+            )
+        if kind == "K" and len(parts) == 1:
+            return OpenProblem(int(parts[0]))
+        if kind == "A" and len(parts) == 3:
+            return ProblemAction(int(parts[0]), parts[1], parts[2])
+        if kind == "C" and len(parts) == 1:
+            return OpenCase(int(parts[0]))
+        if kind == "S" and len(parts) == 2:
+            return CaseStep(int(parts[0]), int(parts[1]))
     except ValueError:
         return None
     return None

@@ -45,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
     roster.add_argument("--lang", choices=LANGUAGES, default="zh_CN", help="language of the report")
     roster.add_argument("--area", help="refuse villages outside this area code")
 
+    from bot.office_cli import add_export_parser
+
+    add_export_parser(commands)
+
     remind = commands.add_parser("remind", help="what the reminder sweep sends at a time")
     remind.add_argument("--at", required=True, help='local time, e.g. "2026-12-01 08:30"')
     remind.add_argument("--zone", default="Asia/Shanghai", help="time zone of --at")
@@ -162,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_demo(args.database_url, args.script))
     if args.command == "invite":
         return asyncio.run(invite(settings, args.role, args.area, args.days, args.bot_username))
+    if args.command == "export":
+        from bot.office_cli import export_command
+
+        return asyncio.run(export_command(settings, args))
     if args.command == "import-roster":
         return asyncio.run(import_roster(settings, args.file, args.lang, args.area))
     if args.command == "remind":

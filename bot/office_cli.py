@@ -3,14 +3,18 @@ language (Chinese unless `--lang en`)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from bot.i18n import Translator
 from bot.office_texts import import_report_lines
 from bot.services import utc_now
 from bot.settings import Settings
+from storage.exports import EXPORT_FORMATS, EXPORT_KINDS
 
 
 async def import_roster_command(
@@ -34,3 +38,83 @@ async def import_roster_command(
     for line in import_report_lines(report, lang, t):
         print(line)
     return 0 if not report.errors else 1
+
+
+def add_export_parser(commands: Any) -> None:
+    """`hucha export`: check records, the problem ledger or the monthly report of an area."""
+    export = commands.add_parser(
+        "export", help="export check records, the problem ledger or the monthly report"
+    )
+    export.add_argument("--kind", choices=EXPORT_KINDS, required=True)
+    export.add_argument("--area", required=True, help="area code, e.g. 320705001")
+    export.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    export.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (default: today)")
+    export.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="xlsx")
+    export.add_argument("--out", type=Path, required=True, help="file to write")
+    export.add_argument("--all-versions", action="store_true", help="amended checks: all versions")
+    export.add_argument(
+        "--unmasked", action="store_true", help="full ID numbers (recorded in the audit log)"
+    )
+    export.add_argument("--form", default="household_check", help="questionnaire id")
+    export.add_argument("--lang", choices=("zh_CN", "en"), default="zh_CN")
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+async def export_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Write an export; print where it went, in the user's language."""
+    from conversations import load_forms
+    from storage import get_area, make_engine, make_sessionmaker, upgrade
+    from storage.exports import ExportScope, export_checks, export_ledger
+    from storage.reports import export_monthly
+
+    t = Translator()
+    lang: str = args.lang
+    now = utc_now()
+    start = _day(args.start)
+    end = _day(args.end) if args.end else now.date()
+    if start is None or end is None or end < start:
+        print(t(lang, "Give the dates as YYYY-MM-DD, the first before the last."), file=sys.stderr)
+        return 2
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine).begin() as s:
+            area = await get_area(s, args.area)
+            if area is None:
+                print(t(lang, "Unknown area {code}.", code=args.area), file=sys.stderr)
+                return 2
+            scope = ExportScope(
+                args.area,
+                start,
+                end,
+                zone=area.timezone,
+                all_versions=args.all_versions,
+                unmasked=args.unmasked,
+            )
+            if args.kind == "checks":
+                form = (await asyncio.to_thread(load_forms, settings.forms_dir))[args.form]
+                result = await export_checks(s, form, scope, args.out, args.fmt, now)
+            elif args.kind == "problems":
+                result = await export_ledger(s, scope, args.out, args.fmt, now)
+            else:
+                result = await export_monthly(
+                    s,
+                    args.area,
+                    start.year,
+                    start.month,
+                    args.out,
+                    args.fmt,
+                    now,
+                    zone=area.timezone,
+                )
+    finally:
+        await engine.dispose()
+    files = ", ".join(str(path) for path in result.files)
+    print(t(lang, "Exported {rows} rows to {files}.", rows=result.rows, files=files))
+    return 0

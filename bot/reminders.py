@@ -68,7 +68,7 @@ def worker_name() -> str:
 # ---------------------------------------------------------------- rendering
 
 
-def _step_name(t: Translator, lang: str, step: str) -> str:
+def step_name(t: Translator, lang: str, step: str) -> str:
     names = {
         "home_verification": t(lang, "Home verification"),
         "village_review": t(lang, "Village review"),
@@ -185,7 +185,7 @@ def render_line(
         text = "🛡 " + t(
             lang,
             "Monitoring step \u201c{step}\u201d for {household} is due {day}.",
-            step=_step_name(t, lang, str(payload.get("step", ""))),
+            step=step_name(t, lang, str(payload.get("step", ""))),
             household=p.get("household", ""),
             day=format_day(_day(payload["due_on"]), lang),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, Message
@@ -74,3 +75,14 @@ async def edit(
             )
     except BadRequest as error:
         log.debug("edit of message %s in chat %s skipped: %s", message_id, chat_id, error)
+
+
+async def send_document(bot: Bot, chat_id: int, path: Path, caption: str | None = None) -> Message:
+    """Send a file as a document; raises Blocked when the user blocked the bot."""
+    content = await asyncio.to_thread(path.read_bytes)
+    message: Message = await _with_retries(
+        lambda: bot.send_document(
+            chat_id, content, filename=path.name, caption=caption, parse_mode=ParseMode.HTML
+        )
+    )
+    return message

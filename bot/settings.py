@@ -24,6 +24,8 @@ class Settings:
     forms_dir: Path = FORMS_DIR
     default_language: str = "zh_CN"
     invitation_ttl_days: int = 7
+    # Days a cadre may amend (更正) a check they submitted; offices may amend any time.
+    amendment_days: int = 7
     page_size: int = 8
     rate_limit: bool = True
     concurrent_updates: int = 32
@@ -57,6 +59,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         forms_dir=Path(env.get("HUCHA_FORMS_DIR", str(FORMS_DIR))),
         default_language=env.get("HUCHA_LANGUAGE", "zh_CN"),
         invitation_ttl_days=int(env.get("HUCHA_INVITATION_TTL_DAYS", "7")),
+        amendment_days=int(env.get("HUCHA_AMENDMENT_DAYS", "7")),
         bot_username=env.get("HUCHA_BOT_USERNAME") or None,
         reminder_interval=float(env.get("HUCHA_REMINDER_INTERVAL", "60")),
     )

@@ -263,7 +263,7 @@ def stored_value_fits(question: Question, value: Any, today: date) -> bool:
     if kind in ("yes_no", "select_one"):
         return any(choice.value == value for choice in choices_of(question))
     if kind == "select_many":
-        values = {choice.value for choice in question.choices}
+        values = [choice.value for choice in question.choices]
         return isinstance(value, list) and all(v in values for v in value)
     if kind in ("integer", "decimal"):
         whole = isinstance(value, int) and not isinstance(value, bool)

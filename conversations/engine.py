@@ -9,6 +9,7 @@ An input that does not fit gives Invalid and leaves the state as it was.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from conversations import messages as m
@@ -60,6 +61,7 @@ Outcome = tuple[CheckState, list[Event]]
 def start(form: Form, context: Context) -> Outcome:
     """Begin a check: the state at the first relevant question and its Prompt."""
     state = CheckState(answers={}, cursor="")
+    context = _plain_day(context)
     current = walk(form, state, context)
     first = current.first_unanswered()
     if first is None:
@@ -71,6 +73,7 @@ def step(form: Form, state: CheckState, inp: Input, context: Context) -> Outcome
     """Apply one input to a check."""
     if state.phase == "finished":
         return state, [Invalid(m.ALREADY_SUBMITTED)]
+    state, context = _sanitised(state), _plain_day(context)
     current = walk(form, state, context)
     if state.phase == "summary":
         return _step_summary(form, state, current, inp, context)
@@ -78,6 +81,26 @@ def step(form: Form, state: CheckState, inp: Input, context: Context) -> Outcome
     if slot is None:
         return _recover(form, state, current)
     return _step_asking(form, state, current, slot, inp, context)
+
+
+def _sanitised(state: CheckState) -> CheckState:
+    """The state with its key lists holding only strings (a state restored from a damaged
+    JSON document must not make the engine fail)."""
+    lists = (state.history, state.pending, state.done_groups)
+    if all(isinstance(entry, str) for entries in lists for entry in entries):
+        return state
+    return replace(
+        state,
+        history=tuple(key for key in state.history if isinstance(key, str)),
+        pending=tuple(value for value in state.pending if isinstance(value, str)),
+        done_groups=tuple(group for group in state.done_groups if isinstance(group, str)),
+    )
+
+
+def _plain_day(context: Context) -> Context:
+    if isinstance(context.today, datetime):
+        return replace(context, today=context.today.date())
+    return context
 
 
 # ---------------------------------------------------------------- asking

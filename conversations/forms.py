@@ -584,6 +584,7 @@ class _Visible:
 
     outer: dict[str, Question]
     item: set[str] = field(default_factory=set)
+    later: set[str] = field(default_factory=set)  # the same item's fields not yet defined
 
 
 class _ReferenceCheck:
@@ -623,9 +624,10 @@ class _ReferenceCheck:
         labelled = _Visible(dict(known), roster | children)
         self.check(where, "item_label", question.item_label, labelled)
         earlier: set[str] = set(roster)
-        for child in question.children:
+        for position, child in enumerate(question.children):
             child_where = f"question '{question.id}.{child.id}'"
-            scope = _Visible(dict(known), set(earlier))
+            later = {c.id for c in question.children[position:]} - earlier
+            scope = _Visible(dict(known), set(earlier), later)
             self.check(child_where, "relevant", child.relevant, scope)
             self.check(child_where, "constraint", child.constraint, scope, allow_value=True)
             self.check(child_where, "calculation", child.calculation, scope)
@@ -679,8 +681,13 @@ class _ReferenceCheck:
     def name_problem(self, name: str, visible: _Visible) -> str | None:
         if name in visible.item or name in visible.outer:
             return None
-        if name in self.all_ids:
+        if name in self.top or name in visible.later:
             return f"'{name}' is defined later (a question may only use questions before it)"
+        if name in self.all_ids:
+            return (
+                f"'{name}' is a question of another repeat group "
+                "(use count, sum, any or all over that group)"
+            )
         return f"unknown name '{name}'"
 
     def group_problem(self, group_id: str, names: frozenset[str], visible: _Visible) -> str | None:

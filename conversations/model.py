@@ -315,6 +315,7 @@ class CheckState:
     `history` holds earlier cursor keys for Back. `pending` holds a select_many selection
     not yet confirmed with Done. `return_to_summary` is set while editing from the summary.
     `done_groups` (added) lists the repeat groups whose item list was confirmed with Done.
+    While the summary is shown (phase "summary" or "finished") the cursor is "#summary".
     """
 
     answers: Mapping[str, Any]

@@ -4,7 +4,8 @@ limits, read from a data file and looked up as the `param.NAME` values of a chec
 A row applies to an area path, "全国" (the whole country), a province ("云南") or a county
 within a province ("云南/元谋"), from its year on. For each parameter the value is the
 one set by the most recent applicable row (year ≤ the check's year); at equal years the
-more specific area wins; with no row the table's default applies.
+more specific area wins; with no row the table's default applies. Area names match with
+or without their administrative suffix: "云南省/元谋县" finds the rows of "云南/元谋".
 """
 
 from __future__ import annotations
@@ -18,6 +19,21 @@ from typing import Any
 
 THRESHOLDS_PATH = Path(__file__).parent / "forms" / "thresholds.toml"
 NATIONAL = "全国"
+# Longest first, so that "自治区" is removed whole rather than as "区".
+_SUFFIXES = (
+    "特别行政区",
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "省",
+    "市",
+    "州",
+    "县",
+    "区",
+)
 
 
 class ThresholdError(ValueError):
@@ -78,12 +94,24 @@ def params_for(table: ThresholdTable, province: str | None, year: int) -> dict[s
 def _area_chain(area: str | None) -> list[str]:
     """The area and the areas containing it, widest first: 全国, 云南, 云南/元谋."""
     chain = [NATIONAL]
-    if not area:
-        return chain
-    parts = [part.strip() for part in area.split("/") if part.strip()]
+    parts = _area_path(area or "").split("/") if area else []
     for end in range(1, len(parts) + 1):
-        chain.append("/".join(parts[:end]))
+        if parts[end - 1]:
+            chain.append("/".join(parts[:end]))
     return chain
+
+
+def _area_path(area: str) -> str:
+    """ "云南省 / 元谋县" → "云南/元谋": parts trimmed, administrative suffixes dropped."""
+    return "/".join(_area_name(part) for part in area.split("/") if part.strip())
+
+
+def _area_name(name: str) -> str:
+    name = name.strip()
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
 
 
 def _row(raw: Any, where: str) -> ThresholdRow:
@@ -95,8 +123,7 @@ def _row(raw: Any, where: str) -> ThresholdRow:
     if not isinstance(year, int) or isinstance(year, bool):
         raise ThresholdError(f"{where}: year: must be a year such as 2024")
     values = {key: value for key, value in raw.items() if key not in ("area", "year")}
-    normalised = "/".join(part.strip() for part in area.split("/") if part.strip())
-    return ThresholdRow(area=normalised, year=year, values=_numbers(values, where))
+    return ThresholdRow(area=_area_path(area), year=year, values=_numbers(values, where))
 
 
 def _numbers(raw: Any, where: str) -> dict[str, float]:

@@ -149,6 +149,14 @@ async def submit_check(
     problem, and an audit entry. A second submit of the same check is refused."""
     if await s.get(User, cadre_user_id) is None:
         raise StorageError("Unknown user.")
+    opened = await s.get(CheckSession, session_id)
+    if opened is not None and opened.amends_record_id is not None:
+        # An amendment (更正): a new version of the record it reopened. Imported here because
+        # storage.amendments builds on this module.
+        from storage.amendments import submit_amendment
+
+        amended = await submit_amendment(s, session_id, record, cadre_user_id, now, deadline_for)
+        return amended.record, amended.problems
     # The status guard in the UPDATE itself makes a concurrent double submit lose cleanly.
     claimed = await s.execute(
         update(CheckSession)

@@ -578,7 +578,7 @@ async def _batches(s: AsyncSession, statement: Select[Any]) -> Any:
         yield partition
 
 
-async def _audit_export(
+async def audit_export(
     s: AsyncSession,
     kind: ExportKind,
     scope: ExportScope,
@@ -624,7 +624,7 @@ async def export_checks(
     async for partition in _batches(s, problems_of_checks_statement(scope)):
         await asyncio.to_thread(writer.add_problems, [_problem_row(row) for row in partition])
     files = await asyncio.to_thread(sink.close)
-    await _audit_export(s, "checks", scope, done, now, user_id)
+    await audit_export(s, "checks", scope, done, now, user_id)
     return ExportResult(files, done, "checks")
 
 
@@ -791,7 +791,7 @@ async def export_ledger(
         if progress is not None:
             await progress(done, total)
     files = await asyncio.to_thread(sink.close)
-    await _audit_export(s, "problems", scope, done, now, user_id)
+    await audit_export(s, "problems", scope, done, now, user_id)
     return ExportResult(files, done, "problems")
 
 
@@ -811,6 +811,19 @@ __all__ = [
     "authorize_export",
     "choice_label",
     "deadline_text",
+    "export_areas",
     "export_checks",
     "export_ledger",
 ]
+
+
+async def export_areas(s: AsyncSession, area_code: str) -> list[Area]:
+    """The areas a user of `area_code` can export: their own, then those just below it
+    (villages of a township, townships of a county), by code."""
+    own = await s.get(Area, area_code)
+    if own is None:
+        return []
+    below = await s.scalars(
+        select(Area).where(Area.parent_code == area_code, Area.level != "group").order_by(Area.code)
+    )
+    return [own, *below]

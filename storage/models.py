@@ -207,6 +207,7 @@ class CheckSession(Base):
         # use_alter: check_records points back at check_sessions, a cycle to create in two steps.
         ForeignKey("check_records.id", use_alter=True)
     )
+    amendment_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -239,6 +240,7 @@ class CheckRecord(Base):
     latest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"))
     amended_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     amendment_reason: Mapped[str | None] = mapped_column(Text)
 
 
@@ -387,3 +389,16 @@ class HouseholdChange(Base):
     action: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(200))
     changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class PendingInput(Base):
+    """What the bot waits for from a person after a button (a note, a reason, a new deadline):
+    kept in the database so that a restart or another instance knows it too."""
+
+    __tablename__ = "pending_inputs"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -435,35 +435,33 @@ async def _report_reminders(
         since = schedule.at(start, datetime.min.time())
         status: dict[str, tuple[int, int]] = {}
         for villages in _chunks(group.villages):
-            totals = dict(
-                (
-                    await s.execute(
-                        select(Household.village_code, func.count())
-                        .where(Household.village_code.in_(villages))
-                        .group_by(Household.village_code)
+            totals: dict[str, int] = {
+                code: n
+                for code, n in await s.execute(
+                    select(Household.village_code, func.count())
+                    .where(Household.village_code.in_(villages))
+                    .group_by(Household.village_code)
+                )
+            }
+            checked: dict[str, int] = {
+                code: n
+                for code, n in await s.execute(
+                    select(
+                        Household.village_code,
+                        func.count(func.distinct(CheckRecord.household_id)),
                     )
-                ).tuples()
-            )
-            checked = dict(
-                (
-                    await s.execute(
-                        select(
-                            Household.village_code,
-                            func.count(func.distinct(CheckRecord.household_id)),
-                        )
-                        .join(Household, Household.id == CheckRecord.household_id)
-                        .where(
-                            Household.village_code.in_(villages),
-                            CheckRecord.submitted_at >= since,
-                            or_(
-                                CheckRecord.visit_type.is_(None),
-                                CheckRecord.visit_type != PHONE_VISIT,
-                            ),
-                        )
-                        .group_by(Household.village_code)
+                    .join(Household, Household.id == CheckRecord.household_id)
+                    .where(
+                        Household.village_code.in_(villages),
+                        CheckRecord.submitted_at >= since,
+                        or_(
+                            CheckRecord.visit_type.is_(None),
+                            CheckRecord.visit_type != PHONE_VISIT,
+                        ),
                     )
-                ).tuples()
-            )
+                    .group_by(Household.village_code)
+                )
+            }
             for village in villages:
                 status[village] = (checked.get(village, 0), totals.get(village, 0))
         for village, (done, total) in status.items():

@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.areas import codes_within
 from storage.audit import audit
-from storage.models import HEAD_RELATION, Area, Household, HouseholdChange, Member
+from storage.models import HEAD_RELATION, Area, AuditEntry, Household, HouseholdChange, Member
 
 # The canonical column names (the Chinese headers offices use) and what else they may be called.
 VILLAGE = "村"
@@ -118,6 +118,9 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_DIGITS = "10X98765432"
 # Villages looked at per round trip when comparing with what the database holds.
 VILLAGES_PER_BATCH = 200
+# Audit actions: an office asked to import (/import), a roster was imported.
+IMPORT_REQUESTED = "roster.import_requested"
+IMPORT_DONE = "roster.imported"
 
 Cell = str | date
 
@@ -946,7 +949,7 @@ async def import_roster(
     report = tally.report()
     await audit(
         s,
-        "roster.imported",
+        IMPORT_DONE,
         "roster",
         now,
         user_id=user_id,
@@ -969,3 +972,26 @@ async def import_roster_csv(
 ) -> ImportReport:
     """The first importer's name, kept for its callers: `import_roster` without a user."""
     return await import_roster(s, path_or_text, now)
+
+
+async def request_roster_import(s: AsyncSession, user_id: int, now: datetime) -> None:
+    """Note that an office asked to import (/import): its next file is a roster. Kept in the
+    database, so that whichever bot instance receives the file knows."""
+    await audit(s, IMPORT_REQUESTED, f"user:{user_id}", now, user_id=user_id)
+
+
+async def roster_import_requested(
+    s: AsyncSession, user_id: int, now: datetime, within: timedelta = timedelta(minutes=30)
+) -> bool:
+    """Whether the user asked to import within `within` and has not imported since."""
+    latest = await s.execute(
+        select(AuditEntry.action)
+        .where(
+            AuditEntry.user_id == user_id,
+            AuditEntry.action.in_([IMPORT_REQUESTED, IMPORT_DONE]),
+            AuditEntry.at >= now - within,
+        )
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(1)
+    )
+    return latest.scalar_one_or_none() == IMPORT_REQUESTED

@@ -206,7 +206,7 @@ def round_trip(state: CheckState) -> CheckState:
 
 
 def test_household_walk_through_raises_exactly_housing_education_and_water_problems(form) -> None:
-    state, events = walk(
+    state, _ = walk(
         form,
         overrides={
             "housing_grade": Pick("C"),
@@ -270,7 +270,7 @@ def test_household_without_problems_finishes_clean(form) -> None:
 
 
 def test_income_below_the_area_line_flags_the_household_at_risk(form) -> None:
-    low_income = {"income_wages": Text("20000"), "income_business": Text("0")}
+    low_income: dict[str, Input] = {"income_wages": Text("20000"), "income_business": Text("0")}
     state, _ = walk(form, overrides=low_income)
     record = submit(form, state).record
     assert [p.rule_id for p in record.problems] == ["income_below_line"]
@@ -280,7 +280,7 @@ def test_income_below_the_area_line_flags_the_household_at_risk(form) -> None:
 
 
 def test_a_risk_with_income_near_the_line_is_flagged(form) -> None:
-    near = {
+    near: dict[str, Input] = {
         "income_wages": Text("43000"),
         "income_business": Text("0"),
         "income_transfer": Text("2000"),

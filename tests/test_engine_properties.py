@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -69,7 +69,7 @@ MEMBERS = (
         "sex": "女",
     },
 )
-ODD_MEMBERS = (
+ODD_MEMBERS: tuple[Any, ...] = (
     {"member_id": "m9", "name": "", "birth_date": None},
     {"member_id": "m8", "name": "无生日"},
     "not a member",
@@ -79,7 +79,7 @@ CONTEXTS = [
     Context(TODAY, {}, {"members": MEMBERS}),
     Context(TODAY, {"water_scarce": 1, "school_age_max": 16}, {"members": MEMBERS[:1]}),
     Context(TODAY, {}, {}),
-    Context(TODAY, {"monitoring_line": 8700}, {"members": MEMBERS + ODD_MEMBERS}),  # type: ignore[operator]
+    Context(TODAY, {"monitoring_line": 8700}, {"members": (*MEMBERS, *ODD_MEMBERS)}),
 ]
 WORDS = ["1", "2", "3", "是", "否", "没有", "yes", "n", "12", "１２", "3.5", "3,5", "1,234", "-7"]
 WORDS += ["2015-03-08", "2015年3月8日", "20150308", "2030-01-01", "abc", " ", "", "因病、因残"]
@@ -87,7 +87,7 @@ KEYS = ["visit_type", "children", "members", "children[0].school_status", "membe
 KEYS += ["members[9].health", "water_lpd", "#summary", "income_per_person", ""]
 
 
-def any_input() -> st.SearchStrategy[Input]:
+def any_input() -> st.SearchStrategy[Any]:
     """Inputs of every type, most of them wrong for wherever the check stands."""
     numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-1000, 1000)
     return st.one_of(
@@ -108,7 +108,10 @@ def any_input() -> st.SearchStrategy[Input]:
     )
 
 
-def fitting_input(draw: st.DrawFn, event: Event) -> Input:
+Draw = Callable[..., Any]
+
+
+def fitting_input(draw: Draw, event: Event) -> Input:
     """An input that looks like a real answer to the prompt (or the summary) on screen."""
     if isinstance(event, Summary):
         keys = [item.key for item in event.items] or ["visit_type"]
@@ -152,14 +155,14 @@ def check_json(state: CheckState) -> None:
 
 def check_events(events: list[Event]) -> None:
     assert events
-    for event in events:
-        assert isinstance(event, Prompt | Invalid | Summary | Finished)
-        if isinstance(event, Prompt):
-            assert 1 <= event.position <= event.total
+    for emitted in events:
+        assert isinstance(emitted, Prompt | Invalid | Summary | Finished)
+        if isinstance(emitted, Prompt):
+            assert 1 <= emitted.position <= emitted.total
 
 
 @settings(
-    max_examples=30,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -171,7 +174,7 @@ def test_random_inputs_never_break_a_check(
     check_json(state)
     check_events(events)
     shown: Event = events[-1]
-    for _ in range(120):
+    for _ in range(110):
         if data.draw(st.floats(0, 1)) < fitting:
             inp = fitting_input(data.draw, shown)
         else:
@@ -182,9 +185,9 @@ def test_random_inputs_never_break_a_check(
         check_events(events)
         if len(events) == 1 and isinstance(events[0], Invalid):
             assert state == before
-        for event in events:
-            if isinstance(event, Finished):
-                check_record(FORM, event.record, context)
+        for emitted in events:
+            if isinstance(emitted, Finished):
+                check_record(FORM, emitted.record, context)
         if state.phase == "finished":
             event("finished")
             return
@@ -195,7 +198,7 @@ def test_random_inputs_never_break_a_check(
         )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), context=st.sampled_from(CONTEXTS))
 def test_answering_what_is_asked_always_reaches_a_valid_record(
     data: st.DataObject, context: Context
@@ -210,6 +213,56 @@ def test_answering_what_is_asked_always_reaches_a_valid_record(
             return
         if isinstance(events[-1], Invalid):
             events = [shown]
+
+
+TOP_IDS = [question.id for question in FORM.questions]
+CHILD_IDS = sorted({child.id for q in FORM.questions for child in q.children})
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+ITEMS = st.lists(
+    st.dictionaries(st.sampled_from([*CHILD_IDS, "_prefilled", "member_id"]), JSON_VALUES)
+    | JSON_VALUES,
+    max_size=3,
+)
+DAMAGED_STATES = st.fixed_dictionaries(
+    {
+        "answers": st.dictionaries(st.sampled_from(TOP_IDS), JSON_VALUES | ITEMS, max_size=12),
+        "cursor": st.sampled_from([*KEYS, *TOP_IDS, "children[0].name", "members[1].health"]),
+        "phase": st.sampled_from(["asking", "summary", "finished", "lost"]),
+        "history": st.lists(st.sampled_from([*KEYS, *TOP_IDS]) | JSON_VALUES, max_size=4),
+        "pending": st.lists(st.sampled_from(["illness", "other"]) | JSON_VALUES, max_size=3),
+        "done_groups": st.lists(st.sampled_from(["children", "members"]) | JSON_VALUES, max_size=3),
+        "return_to_summary": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    saved=DAMAGED_STATES,
+    inputs=st.lists(any_input(), min_size=1, max_size=6),
+    context=st.sampled_from(CONTEXTS),
+)
+def test_a_damaged_saved_state_never_breaks_the_engine(
+    saved: dict[str, Any], inputs: list[Input], context: Context
+) -> None:
+    state = CheckState.from_json(saved)
+    for inp in inputs:
+        state, events = step(FORM, state, inp, context)
+        check_events(events)
+        json.dumps(state.to_json())
+        for emitted in events:
+            if isinstance(emitted, Finished):
+                check_record(FORM, emitted.record, context)
 
 
 # ---------------------------------------------------------------- independent re-validation

@@ -187,8 +187,8 @@ def test_default_form_has_both_languages_everywhere(household_check) -> None:
 
 def test_default_rules_follow_the_ledger_mapping(household_check) -> None:
     rules = {rule_.id: rule_ for rule_ in household_check.rules}
-    units = {rule_.category: set() for rule_ in rules.values()}
-    tiers = {rule_.category: set() for rule_ in rules.values()}
+    units: dict[str, set[str]] = {rule_.category: set() for rule_ in rules.values()}
+    tiers: dict[str, set[str | None]] = {rule_.category: set() for rule_ in rules.values()}
     for rule_ in rules.values():
         units[rule_.category].add(rule_.responsible_unit)
         tiers[rule_.category].add(rule_.deadline_tier)
@@ -295,7 +295,8 @@ BROKEN = [
             + SOURCE
             + trip().replace(
                 "relevant = \"water_source == 'well'\"",
-                'constraint = "value < param.nope"\nconstraint_message = { zh_CN = "太长", en = "Too long" }',
+                'constraint = "value < param.nope"\n'
+                'constraint_message = { zh_CN = "太长", en = "Too long" }',
             )
         ),
         "question 'water_trip_minutes': constraint: unknown parameter 'param.nope'",
@@ -377,9 +378,24 @@ label = { zh_CN = "儿童", en = "Children" }
         "question 'water_trip_minutes': relevant: 'value' can only be used in a constraint",
     ),
     (
-        "child refers to a later sibling",
+        "child refers to an unknown name",
         lambda: HEADER + children("grade == 1"),
         "question 'children.status': relevant: unknown name 'grade'",
+    ),
+    (
+        "child refers to a later sibling",
+        lambda: (
+            HEADER
+            + children("name != None").replace(
+                'relevant = "name != None"', "relevant = \"status == 'x'\""
+            )
+        ),
+        "question 'children.status': relevant: 'status' is defined later",
+    ),
+    (
+        "top-level question refers to an item field",
+        lambda: HEADER + children() + trip("status == 'in_school'"),
+        "relevant: 'status' is a question of another repeat group",
     ),
     (
         "child refers to a later top-level question",
@@ -554,7 +570,7 @@ def test_broken_form_is_rejected_naming_file_question_and_reason(
 
 
 def test_an_unreadable_file_is_a_form_error(tmp_path: Path) -> None:
-    with pytest.raises(FormError, match="missing.toml: cannot be read"):
+    with pytest.raises(FormError, match=r"missing\.toml: cannot be read"):
         load_form(tmp_path / "missing.toml")
 
 
@@ -562,7 +578,7 @@ def test_two_files_with_the_same_form_id_are_rejected(tmp_path: Path) -> None:
     write(tmp_path, HEADER + SOURCE, "a.toml")
     write(tmp_path, HEADER + SOURCE, "b.toml")
     write(tmp_path, "not a form", "thresholds.toml")
-    with pytest.raises(FormError, match="b.toml: form id 'mini' is already used by a.toml"):
+    with pytest.raises(FormError, match=r"b\.toml: form id 'mini' is already used by a\.toml"):
         load_forms(tmp_path)
 
 
@@ -595,6 +611,10 @@ def thresholds():
         ("云南/元谋", 2024, 8700),
         ("云南/元谋", 2022, 6000),
         ("西藏", 2024, 6000),
+        ("云南省", 2024, 8700),
+        ("云南省/元谋县", 2023, 8050),
+        ("江苏省/连云港市", 2019, 6000),
+        ("", 2024, 6000),
     ],
 )
 def test_monitoring_line_by_area_and_year(thresholds, area, year, line) -> None:
@@ -653,5 +673,5 @@ def test_a_broken_thresholds_table_is_rejected(data, reason: str) -> None:
 
 def test_unreadable_thresholds_file(tmp_path: Path) -> None:
     (tmp_path / "t.toml").write_text("[defaults\n", encoding="utf-8")
-    with pytest.raises(ThresholdError, match="t.toml: cannot be read"):
+    with pytest.raises(ThresholdError, match=r"t\.toml: cannot be read"):
         load_thresholds(tmp_path / "t.toml")

@@ -44,6 +44,7 @@ from tests.storage_fixtures import (
 pytest_plugins = ("tests.storage_fixtures",)
 
 Maker = async_sessionmaker[AsyncSession]
+STATE = "This cannot be done to the problem in its current state."
 
 
 async def _office(s: AsyncSession, world: World) -> User:
@@ -68,9 +69,7 @@ async def _counts(s: AsyncSession, problem_id: int) -> tuple[str, int, int]:
     problem = await s.get(Problem, problem_id)
     assert problem is not None
     await s.refresh(problem)
-    events = await s.scalar(
-        select(func.count()).where(ProblemEvent.problem_id == problem_id)
-    )
+    events = await s.scalar(select(func.count()).where(ProblemEvent.problem_id == problem_id))
     audits = await s.scalar(
         select(func.count()).where(AuditEntry.subject == f"problem:{problem_id}")
     )
@@ -126,7 +125,13 @@ async def test_a_problem_goes_open_in_progress_rectified_verified_with_history(
     [
         ("cadre", "verify", ["progress", "rectify"], None, "Your role cannot do this."),
         ("leader", "verify", [], None, "This cannot be done to the problem in its current state."),
-        ("cadre", "rectify", [], "done", "This cannot be done to the problem in its current state."),
+        (
+            "cadre",
+            "rectify",
+            [],
+            "done",
+            "This cannot be done to the problem in its current state.",
+        ),
         ("cadre", "rectify", ["progress"], " ", "Please give a note or a reason."),
         ("leader", "return", ["progress", "rectify"], None, "Please give a note or a reason."),
         ("cadre", "deadline", [], "reason", "Your role cannot do this."),
@@ -220,12 +225,14 @@ async def test_two_leaders_verifying_at_once_verify_once(
 async def test_an_office_moves_the_deadline_and_the_unit_with_a_reason(
     sqlite_maker: Maker, ledger: tuple[World, list[Problem], User]
 ) -> None:
-    world, problems, office = ledger
+    _, problems, office = ledger
     pid = problems[0].id
     new_day = NOW.date() + timedelta(days=90)
     async with sqlite_maker.begin() as s:
         await act(s, pid, office.id, "deadline", NOW, note="雨季施工困难", deadline=new_day)
-        problem = await act(s, pid, office.id, "unit", NOW, note="改由乡镇负责", unit="乡镇人民政府")
+        problem = await act(
+            s, pid, office.id, "unit", NOW, note="改由乡镇负责", unit="乡镇人民政府"
+        )
     assert (problem.deadline, problem.responsible_unit, problem.status) == (
         new_day,
         "乡镇人民政府",
@@ -233,9 +240,7 @@ async def test_an_office_moves_the_deadline_and_the_unit_with_a_reason(
     )
     async with sqlite_maker() as s:
         entries = list(
-            await s.scalars(
-                select(AuditEntry).where(AuditEntry.action == "problem.deadline")
-            )
+            await s.scalars(select(AuditEntry).where(AuditEntry.action == "problem.deadline"))
         )
     assert entries[0].details["to"] == new_day.isoformat()
     assert entries[0].user_id == office.id
@@ -287,14 +292,20 @@ async def test_a_leader_adds_a_problem_by_hand_and_a_cadre_cannot(
     }
     async with sqlite_maker.begin() as s:
         problem = await add_problem(
-            s, world.leader.id, world.seed.household_ids[1], assignee_user_id=world.cadre.id,
+            s,
+            world.leader.id,
+            world.seed.household_ids[1],
+            assignee_user_id=world.cadre.id,
             **fields,  # type: ignore[arg-type]
         )
     assert problem.check_record_id is None and problem.assignee_user_id == world.cadre.id
     with pytest.raises(ProblemError):
         async with sqlite_maker.begin() as s:
             await add_problem(
-                s, world.cadre.id, world.seed.household_ids[1], **fields  # type: ignore[arg-type]
+                s,
+                world.cadre.id,
+                world.seed.household_ids[1],
+                **fields,  # type: ignore[arg-type]
             )
     async with sqlite_maker() as s:
         mine = await problems_page(s, world.cadre, ProblemFilter(mine=True), NOW.date())
@@ -345,7 +356,10 @@ async def test_monthly_progress_counts_checks_contacts_and_problems(
     world, _, _ = ledger
     async with sqlite_maker() as s:
         schedules = await load_schedules(s)
-        villages = [schedules.area(world.seed.village_code), schedules.area(world.seed.other_village_code)]
+        villages = [
+            schedules.area(world.seed.village_code),
+            schedules.area(world.seed.other_village_code),
+        ]
         rows = await village_progress(
             s, [v for v in villages if v is not None], schedules, NOW + timedelta(days=40)
         )

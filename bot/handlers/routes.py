@@ -18,7 +18,7 @@ from telegram.ext import (
 
 from bot import callbacks
 from bot.callbacks import HouseholdPage
-from bot.handlers import check, households, people
+from bot.handlers import check, households, office, people, problems, progress
 from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.sending import send
@@ -60,6 +60,8 @@ async def on_check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cancel: pause the current check; nothing typed is lost."""
+    if await problems.cancel_pending(update, context):
+        return
     svc = services(context)
     user = await registered_user(update, context)
     if user is None or update.effective_chat is None:
@@ -78,6 +80,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
         return
+    if office.handles(query.data):
+        await office.on_export_button(update, context)
+        return
     decoded = callbacks.decode(query.data)
     match decoded:
         case callbacks.CheckAction():
@@ -94,6 +99,16 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await check.on_open_session(update, context, decoded)
         case callbacks.ChooseLanguage():
             await people.on_language_chosen(update, context, decoded)
+        case callbacks.ProblemList():
+            await problems.on_problem_list(update, context, decoded)
+        case callbacks.OpenProblem():
+            await problems.on_open_problem(update, context, decoded)
+        case callbacks.ProblemAction():
+            await problems.on_problem_action(update, context, decoded)
+        case callbacks.OpenCase():
+            await progress.on_open_case(update, context, decoded)
+        case callbacks.CaseStep():
+            await progress.on_case_step(update, context, decoded)
         case _:
             svc = services(context)
             user = await registered_user(update, context)
@@ -107,6 +122,9 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """Text, photo or location: an answer to the open check, or else a household search."""
     message = update.effective_message
     if message is None:
+        return
+    # A note the bot asked for after a problem card's button comes before a check's answer.
+    if await problems.on_pending_input(update, context):
         return
     inp = check.message_input(message)
     if inp is None:
@@ -148,6 +166,9 @@ def commands(lang: str, t: Translator) -> list[BotCommand]:
     return [
         BotCommand("check", t(lang, "Check a household")),
         BotCommand("households", t(lang, "Households of my village")),
+        BotCommand("problems", t(lang, "Problems to rectify")),
+        BotCommand("progress", t(lang, "Progress this month")),
+        BotCommand("cases", t(lang, "Monitoring cases")),
         BotCommand("cancel", t(lang, "Pause the current check")),
         BotCommand("lang", t(lang, "Change the language")),
         BotCommand("help", t(lang, "Help")),
@@ -186,11 +207,22 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "lang": then_remind(people.on_lang),
         "check": on_check,
         "households": then_remind(households.on_households),
+        "problems": then_remind(problems.on_problems),
+        "progress": then_remind(progress.on_progress),
+        "cases": then_remind(progress.on_cases),
         "cancel": on_cancel,
+        "export": then_remind(office.on_export),
+        "import": then_remind(office.on_import),
+        "amend": office.on_amend,
     }
     for name, handler in command_routes.items():
         application.add_handler(CommandHandler(name, one_at_a_time(handler)))
     application.add_handler(CallbackQueryHandler(one_at_a_time(on_button)))
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.Document.ALL, one_at_a_time(office.on_document)
+        )
+    )
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, one_at_a_time(on_message))
     )

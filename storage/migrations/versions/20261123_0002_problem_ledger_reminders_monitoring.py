@@ -89,6 +89,15 @@ def upgrade() -> None:
     with op.batch_alter_table('monitoring_steps', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_monitoring_steps_due_on'), ['due_on'], unique=False)
 
+    op.create_table('pending_inputs',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=16), nullable=False),
+    sa.Column('subject_id', sa.Integer(), nullable=False),
+    sa.Column('expected', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_pending_inputs_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_pending_inputs'))
+    )
     with op.batch_alter_table('problems', schema=None) as batch_op:
         batch_op.add_column(sa.Column('assignee_user_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_problems_assignee_user_id'), ['assignee_user_id'], unique=False)
@@ -104,6 +113,8 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f('fk_problems_assignee_user_id_users'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_problems_assignee_user_id'))
         batch_op.drop_column('assignee_user_id')
+
+    op.drop_table('pending_inputs')
 
     with op.batch_alter_table('monitoring_steps', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_monitoring_steps_due_on'))

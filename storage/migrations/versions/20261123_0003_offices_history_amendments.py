@@ -48,6 +48,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('latest', sa.Boolean(), server_default=sa.text('true'), nullable=False))
         batch_op.add_column(sa.Column('previous_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('amended_by_user_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('amended_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('amendment_reason', sa.Text(), nullable=True))
         batch_op.create_index(batch_op.f('ix_check_records_check_id'), ['check_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_check_records_previous_id_check_records'), 'check_records', ['previous_id'], ['id'])
@@ -56,6 +57,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('check_sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('amends_record_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('amendment_reason', sa.Text(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_check_sessions_amends_record_id_check_records'), 'check_records', ['amends_record_id'], ['id'])
 
     with op.batch_alter_table('problems', schema=None) as batch_op:
@@ -72,6 +74,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('check_sessions', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_check_sessions_amends_record_id_check_records'), type_='foreignkey')
+        batch_op.drop_column('amendment_reason')
         batch_op.drop_column('amends_record_id')
 
     with op.batch_alter_table('check_records', schema=None) as batch_op:
@@ -79,6 +82,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f('fk_check_records_previous_id_check_records'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_check_records_check_id'))
         batch_op.drop_column('amendment_reason')
+        batch_op.drop_column('amended_at')
         batch_op.drop_column('amended_by_user_id')
         batch_op.drop_column('previous_id')
         batch_op.drop_column('latest')

@@ -1,0 +1,483 @@
+"""Measure the household check (入户核查) through the real stack, against the transport's ceiling.
+
+    .venv/bin/python bench/check_flow.py [--cadres 50] [--database sqlite|URL]
+
+First the real bot (`build_application`) polls our Bot API emulator on a freshly migrated
+database (a temporary SQLite file by default; a URL such as `postgresql+asyncpg://…` is
+migrated and used as it is). One village gets N households of 2-4 members, each with a
+school-age child, so both repeat groups are walked; N cadres register by invitation and then
+all check their own household at once, answering every prompt as tests/checkdriver.py's GOOD
+plan says. Then a minimal python-telegram-bot echo Application (one reply per message or
+button) runs on a fresh emulator, and N users make the same round trips against it.
+
+A round trip is one user action (send or press) until the bot's next message arrives in that
+chat: /check, picking the household, every answer and the submit. Everything (users,
+emulator, bot) shares one event loop and one CPU, as in the end-to-end tests, so the figures
+are the whole stack's, the users' and the emulator's share included; the echo run shows what
+that share and PTB cost without any of our handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import callbacks
+from bot.app import build_application
+from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
+from bot.handlers import routes
+from bot.settings import Settings
+from conversations import Form, Question
+from storage import (
+    CheckRecord,
+    Household,
+    Member,
+    add_area,
+    create_invitation,
+    get_area,
+    make_engine,
+    make_sessionmaker,
+    upgrade,
+)
+
+# The answer plan lives with the tests, which are not an installed package: load it from the
+# checkout. By name, so that mypy does not type-check tests/ (CI does not either).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_driver = importlib.import_module("tests.checkdriver")
+FORM: Form = _driver.FORM
+GOOD: Mapping[str, Any] = _driver.GOOD
+CONTINUE: str = _driver.CONTINUE
+DONE: str = _driver.DONE
+SKIP: str = _driver.SKIP
+SUBMIT: str = _driver.SUBMIT
+choice_label: Callable[[Question, str], str] = _driver.choice_label
+
+COUNTY, TOWNSHIP = "320705", "320705001"
+VILLAGE_CODES = [f"{TOWNSHIP}{n:03d}" for n in range(900, 1000)]  # clear of tests and demo
+FIRST_USER_ID = 700_000
+REPLY_SECONDS = 60.0  # a guard against a hung bot, never a wait
+MAX_ITEMS = 8  # the most items a repeat group may hold in this benchmark's households
+SUMMARY = callbacks.prompt_token("", "summary")
+PHOTO = b"\x89PNG bench house photo"
+AGAIN = "again"
+
+log = logging.getLogger("bench.check_flow")
+
+Action = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Trip:
+    """One round trip: what the user did and how long until the bot's next message."""
+
+    kind: str  # command, press, text, photo or location
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A phase's round trips and the wall time of all users doing them at once."""
+
+    name: str
+    trips: Sequence[Trip]
+    wall: float
+
+    @property
+    def per_second(self) -> float:
+        return len(self.trips) / self.wall
+
+    def percentile_ms(self, fraction: float) -> float:
+        ordered = sorted(trip.seconds for trip in self.trips)
+        rank = max(math.ceil(fraction * len(ordered)) - 1, 0)
+        return ordered[rank] * 1000
+
+
+# The check bot
+
+
+def prompts_by_token(
+    questions: Sequence[Question], prefix: str = "", found: dict[str, Question] | None = None
+) -> dict[str, Question]:
+    """Every prompt the form can show, by the token its buttons carry, so the benchmark reads
+    the question off the message instead of asking the database where the cursor stands."""
+    found = {} if found is None else found
+    for question in questions:
+        key = f"{prefix}{question.id}"
+        token = callbacks.prompt_token(key, "asking")
+        if token in found and found[token].id != question.id:
+            raise RuntimeError(f"two prompts share the token {token}: {key}")
+        found[token] = question
+        for index in range(MAX_ITEMS if question.children else 0):
+            prompts_by_token(question.children, f"{key}[{index}].", found)
+    return found
+
+
+PROMPTS = prompts_by_token(FORM.questions)
+
+
+def token_of(message: ChatMessage) -> str | None:
+    """The prompt token of a check prompt or summary (every one has a button carrying it)."""
+    for _, data in message.buttons:
+        decoded = callbacks.decode(data)
+        if isinstance(decoded, callbacks.CheckAction):
+            return decoded.token
+    return None
+
+
+def button(message: ChatMessage, matches: Callable[[str], bool]) -> str:
+    for text, data in message.buttons:
+        if data is not None and matches(text):
+            return data
+    raise LookupError(f"no matching button on {message}")
+
+
+def answer_action(
+    user: EmulatedUser, prompt: ChatMessage, question: Question, value: Any
+) -> tuple[str, Action]:
+    """How a person answers this prompt: the round trip's kind and the action itself. Buttons
+    are pressed on the prompt in hand rather than looked up in the transcript, which would
+    copy the whole chat on every press and bill the users' side to the bot."""
+
+    def press(label: str, exact: bool = True) -> Action:
+        data = button(prompt, (lambda t: t == label) if exact else (lambda t: t.endswith(label)))
+        return lambda: user.press(prompt.message_id, data, REPLY_SECONDS)
+
+    if value in (CONTINUE, SKIP, DONE):
+        return "press", press(value)
+    if question.type in ("yes_no", "select_one"):
+        return "press", press(choice_label(question, value))
+    if question.type == "select_many":
+        toggles = [press(choice_label(question, item), exact=False) for item in value]
+        finish = press(DONE if value else SKIP)
+
+        async def pick_all() -> None:
+            for toggle in toggles:
+                await toggle()
+                await user.next_edit(REPLY_SECONDS)
+            await finish()
+
+        return "press", pick_all
+    if question.type == "photo":
+        return "photo", lambda: user.send_photo(PHOTO)
+    if question.type == "location":
+        return "location", lambda: user.send_location(34.6, 119.2)
+    return "text", lambda: user.send_text(str(value))
+
+
+async def round_trip(
+    user: EmulatedUser, trips: list[Trip], kind: str, action: Action
+) -> ChatMessage:
+    start = time.perf_counter()
+    await action()
+    message = await user.next_message(REPLY_SECONDS)
+    trips.append(Trip(kind, time.perf_counter() - start))
+    return message
+
+
+async def check_household(user: EmulatedUser, number: str) -> list[Trip]:
+    """/check NUMBER, pick the household, answer every prompt, submit."""
+    trips: list[Trip] = []
+    picker = await round_trip(user, trips, "command", lambda: user.send_command("check", number))
+    pick = button(picker, lambda text: text.startswith(f"{number} "))
+    title = await round_trip(
+        user, trips, "press", lambda: user.press(picker.message_id, pick, REPLY_SECONDS)
+    )
+    if number not in title.content:
+        raise AssertionError(f"cadre {user.user_id} opened the wrong check: {title}")
+    prompt = await user.next_message(REPLY_SECONDS)
+    while (token := token_of(prompt)) != SUMMARY:
+        if token is None or token not in PROMPTS:
+            raise AssertionError(f"cadre {user.user_id}: not a prompt of the check: {prompt}")
+        question = PROMPTS[token]
+        kind, action = answer_action(user, prompt, question, GOOD[question.id])
+        prompt = await round_trip(user, trips, kind, action)
+        if "⚠️" in prompt.content:
+            raise AssertionError(f"cadre {user.user_id}: {question.id} refused: {prompt}")
+        while not prompt.buttons:  # the summary may span several messages; buttons on the last
+            prompt = await user.next_message(REPLY_SECONDS)
+    submit = button(prompt, lambda text: text == SUBMIT)
+    done = await round_trip(
+        user, trips, "press", lambda: user.press(prompt.message_id, submit, REPLY_SECONDS)
+    )
+    if "已提交" not in done.content:
+        raise AssertionError(f"cadre {user.user_id}: the check was not submitted: {done}")
+    return trips
+
+
+@dataclass(frozen=True)
+class Village:
+    code: str
+    numbers: list[str]  # roster numbers, one household per cadre
+
+
+async def seed_village(
+    sessionmaker: async_sessionmaker[AsyncSession], households: int, today: date
+) -> Village:
+    """One village of `households` households of 2-4 members, each with a school-age child."""
+
+    def born(years: int) -> date:
+        return today.replace(year=today.year - years) - timedelta(days=40)
+
+    now = datetime.now(UTC)
+    async with sessionmaker.begin() as s:
+        if await get_area(s, COUNTY) is None:
+            await add_area(s, COUNTY, "示范县", "county", province="江苏")
+        if await get_area(s, TOWNSHIP) is None:
+            await add_area(s, TOWNSHIP, "示范镇", "township", parent_code=COUNTY)
+        code = None
+        for candidate in VILLAGE_CODES:
+            if await get_area(s, candidate) is None:
+                code = candidate
+                break
+        if code is None:
+            raise RuntimeError("no free village code left in this database")
+        await add_area(s, code, "测速村", "village", parent_code=TOWNSHIP)
+        numbers = [f"{n:04d}" for n in range(1, households + 1)]
+        rows = [
+            Household(
+                village_code=code,
+                number=number,
+                head_name=f"户主{number}",
+                created_at=now,
+                updated_at=now,
+            )
+            for number in numbers
+        ]
+        s.add_all(rows)
+        await s.flush()
+        for index, household in enumerate(rows):
+            people = [("户主", 45), ("之子", 10), ("配偶", 43), ("之母", 72)][: 2 + index % 3]
+            s.add_all(
+                Member(
+                    household_id=household.id,
+                    name=f"{relation}{household.number}",
+                    relation=relation,
+                    birth_date=born(age),
+                )
+                for relation, age in people
+            )
+    return Village(code, numbers)
+
+
+async def invitations(
+    sessionmaker: async_sessionmaker[AsyncSession], village: str, count: int
+) -> list[str]:
+    async with sessionmaker.begin() as s:
+        now = datetime.now(UTC)
+        return [(await create_invitation(s, "cadre", village, now)).code for _ in range(count)]
+
+
+async def register(user: EmulatedUser, code: str) -> None:
+    await user.send_command("start", code)
+    reply = await user.next_message(REPLY_SECONDS)
+    if "✅" not in reply.content:
+        raise AssertionError(f"cadre {user.user_id} was not registered: {reply}")
+
+
+async def count_records(sessionmaker: async_sessionmaker[AsyncSession], village: str) -> int:
+    async with sessionmaker() as s:
+        found = await s.scalar(
+            select(func.count(CheckRecord.id))
+            .join(Household, Household.id == CheckRecord.household_id)
+            .where(Household.village_code == village)
+        )
+    return int(found or 0)
+
+
+async def run_checks(database_url: str, cadres: int) -> tuple[Figures, int, list[list[str]]]:
+    """The check bot's figures, the check records saved, and each cadre's round-trip kinds."""
+    await upgrade(database_url)
+    engine = make_engine(database_url)
+    sessionmaker = make_sessionmaker(engine)
+    emulator = BotApiEmulator()
+    await emulator.start()
+    settings = Settings(
+        token=emulator.token,
+        database_url=database_url,
+        api_url=emulator.base_url,
+        file_url=emulator.base_file_url,
+        rate_limit=False,
+        reminder_interval=0,  # no sweep lands inside the measured window
+    )
+    app = build_application(settings, sessionmaker)
+    try:
+        village = await seed_village(sessionmaker, cadres, datetime.now(UTC).date())
+        codes = await invitations(sessionmaker, village.code, cadres)
+        await app.initialize()
+        await routes.register_commands(app)
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        await app.start()
+        users = [
+            emulator.user(FIRST_USER_ID + n, f"干部{n}", language_code="zh-hans")
+            for n in range(cadres)
+        ]
+        await asyncio.gather(*(register(u, c) for u, c in zip(users, codes, strict=True)))
+        start = time.perf_counter()
+        per_cadre = await asyncio.gather(
+            *(check_household(u, n) for u, n in zip(users, village.numbers, strict=True))
+        )
+        wall = time.perf_counter() - start
+        await app.updater.stop()
+        await app.stop()
+        records = await count_records(sessionmaker, village.code)
+    finally:
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        await emulator.stop()
+        await engine.dispose()
+    trips = [trip for cadre in per_cadre for trip in cadre]
+    kinds = [[trip.kind for trip in cadre] for cadre in per_cadre]
+    return Figures("check bot", trips, wall), records, kinds
+
+
+# The echo bot: the transport's ceiling
+
+
+async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One message back for every message or button, with a button to press next."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    chat = update.effective_chat
+    assert chat is not None
+    again = InlineKeyboardMarkup([[InlineKeyboardButton("再来", callback_data=AGAIN)]])
+    await context.bot.send_message(chat.id, "回声", reply_markup=again)
+
+
+def echo_application(emulator: BotApiEmulator, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
+    app = (
+        Application.builder()
+        .token(emulator.token)
+        .base_url(emulator.base_url)
+        .base_file_url(emulator.base_file_url)
+        .concurrent_updates(concurrent_updates)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.ALL, echo))
+    app.add_handler(CallbackQueryHandler(echo))
+    return app
+
+
+def echo_action(user: EmulatedUser, kind: str, shown: ChatMessage | None) -> Action:
+    """The echo user's counterpart of one of the cadre's actions."""
+    if kind == "press":
+        assert shown is not None, "a press needs a message to press on"
+        return lambda: user.press(shown.message_id, AGAIN, REPLY_SECONDS)
+    actions: dict[str, Action] = {
+        "command": lambda: user.send_command("check", "0001"),
+        "text": lambda: user.send_text("60"),
+        "photo": lambda: user.send_photo(PHOTO),
+        "location": lambda: user.send_location(34.6, 119.2),
+    }
+    return actions[kind]
+
+
+async def echo_trips(user: EmulatedUser, kinds: Sequence[str]) -> list[Trip]:
+    """The same kinds of round trips, in the same order, as one cadre's check."""
+    trips: list[Trip] = []
+    last: ChatMessage | None = None
+    for kind in kinds:
+        last = await round_trip(user, trips, kind, echo_action(user, kind, last))
+    return trips
+
+
+async def run_echo(kinds: Sequence[Sequence[str]], concurrent_updates: int) -> Figures:
+    emulator = BotApiEmulator()
+    await emulator.start()
+    app = echo_application(emulator, concurrent_updates)
+    try:
+        await app.initialize()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        await app.start()
+        users = [
+            emulator.user(FIRST_USER_ID + n, f"用户{n}", language_code="zh-hans")
+            for n in range(len(kinds))
+        ]
+        start = time.perf_counter()
+        per_user = await asyncio.gather(
+            *(echo_trips(u, k) for u, k in zip(users, kinds, strict=True))
+        )
+        wall = time.perf_counter() - start
+        await app.updater.stop()
+        await app.stop()
+    finally:
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        await emulator.stop()
+    return Figures("echo bot", [trip for user in per_user for trip in user], wall)
+
+
+# The report
+
+
+def print_table(rows: Sequence[Figures], cadres: int) -> None:
+    print(f"{cadres} concurrent users, one event loop")
+    print(f"{'':10} {'trips/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'trips':>7} {'wall s':>8}")
+    for row in rows:
+        print(
+            f"{row.name:10} {row.per_second:9.1f} {row.percentile_ms(0.5):8.1f}"
+            f" {row.percentile_ms(0.99):8.1f} {len(row.trips):7d} {row.wall:8.2f}"
+        )
+
+
+def print_ratios(check: Figures, echo_run: Figures) -> None:
+    throughput = check.per_second / echo_run.per_second
+    p50 = check.percentile_ms(0.5) / echo_run.percentile_ms(0.5)
+    print(f"check / echo: throughput {throughput:.2f}, p50 latency {p50:.1f}×")
+
+
+def database_url(choice: str, directory: Path) -> str:
+    if choice == "sqlite":
+        return f"sqlite+aiosqlite:///{directory / 'hucha-bench.db'}"
+    return choice
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cadres", type=int, default=50, help="concurrent cadres (default 50)")
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        help="'sqlite' for a temporary file (default), or a database URL to migrate and use",
+    )
+    args = parser.parse_args(argv)
+    if args.cadres < 1:
+        parser.error("--cadres must be at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with tempfile.TemporaryDirectory(prefix="hucha-bench-") as directory:
+        url = database_url(args.database, Path(directory))
+        check, records, kinds = await run_checks(url, args.cadres)
+    echo_run = await run_echo(kinds, Settings().concurrent_updates)
+    print_table([check, echo_run], args.cadres)
+    print_ratios(check, echo_run)
+    print(f"check records in the database: {records} of {args.cadres}")
+    return 0 if records == args.cadres else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

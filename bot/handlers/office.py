@@ -1,0 +1,518 @@
+"""Office work in the bot: /export (offices and leaders, their own area: kind, area and period
+picked with buttons, progress shown by editing one message, the file sent back) and /import
+(an office sends a roster file after /import) and /amend (reopen a submitted check; its
+submission becomes a new version).
+
+Exports and imports run as background tasks of the application: the writing itself happens
+in worker threads (see storage.exports), so other users, and the same user, are answered
+meanwhile.
+
+Callback data (under 64 bytes, checked again against the user's rights when it comes back):
+`1x:k:<kind>` kind chosen; `1x:a:<kind>:<area>` area chosen; `1x:p:<kind>:<area>:<period>`
+period chosen; `1x:f:<kind>:<area>:<period>:<format>` format chosen (checks only). `<kind>` is
+c (check records), p (problem ledger) or m (monthly report), with a trailing u when an office
+asked for full ID numbers (`/export full`)."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from html import escape
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot.handlers import check
+from bot.handlers.common import language, registered_user
+from bot.i18n import Translator, format_day
+from bot.office_texts import ROWS_SHOWN_IN_CHAT, import_report_lines
+from bot.sending import Blocked, edit, send, send_document
+from bot.services import Services, services
+from storage import StorageError, User, get_area
+from storage.amendments import amendable_records, latest_version, start_amendment
+from storage.exports import (
+    ExportFormat,
+    ExportKind,
+    ExportResult,
+    ExportScope,
+    authorize_export,
+    export_areas,
+    export_checks,
+    export_ledger,
+)
+from storage.reports import export_monthly
+from storage.rosters import import_roster, request_roster_import, roster_import_requested
+
+log = logging.getLogger(__name__)
+
+PREFIX = "1x:"
+KIND_CODES: dict[str, ExportKind] = {"c": "checks", "p": "problems", "m": "monthly"}
+PERIODS = ("m0", "m1", "q", "y")
+MONTHLY_PERIODS = ("m0", "m1")
+FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
+FORMAT_LABELS: tuple[tuple[ExportFormat, str], ...] = (("xlsx", "Excel (XLSX)"), ("csv", "CSV"))
+UNMASKED_WORDS = ("full", "unmasked", "完整", "完整身份证号")
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
+ROSTER_SUFFIXES = (".csv", ".xlsx", ".txt")
+# Edit the progress message at most this often (Telegram limits edits per chat).
+PROGRESS_EVERY = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What an /export button asks for, decoded."""
+
+    step: str  # k, a, p or f
+    kind: ExportKind
+    unmasked: bool
+    area: str | None = None
+    period: str | None = None
+    fmt: ExportFormat = "xlsx"
+
+    def kind_code(self) -> str:
+        code = next(code for code, kind in KIND_CODES.items() if kind == self.kind)
+        return code + ("u" if self.unmasked else "")
+
+
+def handles(data: str | None) -> bool:
+    """Whether callback data belongs to /export."""
+    return bool(data) and str(data).startswith(PREFIX)
+
+
+def encode_request(request: ExportRequest) -> str:
+    parts = [request.step, request.kind_code()]
+    if request.step in ("a", "p", "f"):
+        parts.append(request.area or "")
+    if request.step in ("p", "f"):
+        parts.append(request.period or "")
+    if request.step == "f":
+        parts.append(request.fmt)
+    return PREFIX + ":".join(parts)
+
+
+def decode_request(data: str | None) -> ExportRequest | None:
+    """The request behind callback data; None for anything malformed."""
+    if not data or not data.startswith(PREFIX):
+        return None
+    parts = data[len(PREFIX) :].split(":")
+    if len(parts) < 2 or parts[0] not in ("k", "a", "p", "f"):
+        return None
+    step, code = parts[0], parts[1]
+    kind = KIND_CODES.get(code.removesuffix("u"))
+    expected = {"k": 2, "a": 3, "p": 4, "f": 5}[step]
+    if kind is None or len(parts) != expected:
+        return None
+    area = parts[2] if expected >= 3 else None
+    period = parts[3] if expected >= 4 else None
+    fmt = parts[4] if expected == 5 else "xlsx"
+    if area is not None and not area.isalnum():
+        return None
+    if period is not None and period not in PERIODS:
+        return None
+    if fmt not in FORMATS:
+        return None
+    return ExportRequest(
+        step, kind, code.endswith("u"), area, period, "csv" if fmt == "csv" else "xlsx"
+    )
+
+
+def period_dates(period: str, today: date) -> tuple[date, date]:
+    """The first and last day of a period named by a button, seen from `today`."""
+    this_month = today.replace(day=1)
+    if period == "m1":
+        last = this_month - timedelta(days=1)
+        return last.replace(day=1), last
+    if period == "q":
+        start = this_month
+        for _ in range(2):
+            start = (start - timedelta(days=1)).replace(day=1)
+        return start, today
+    if period == "y":
+        return today.replace(month=1, day=1), today
+    end = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    return this_month, min(end, today)
+
+
+def _kind_names(lang: str, t: Translator) -> dict[ExportKind, str]:
+    return {
+        "checks": t(lang, "Check records"),
+        "problems": t(lang, "Problem ledger"),
+        "monthly": t(lang, "Monthly report"),
+    }
+
+
+def _period_names(lang: str, t: Translator) -> dict[str, str]:
+    return {
+        "m0": t(lang, "This month"),
+        "m1": t(lang, "Last month"),
+        "q": t(lang, "Last three months"),
+        "y": t(lang, "This year"),
+    }
+
+
+def _button(text: str, request: ExportRequest) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=encode_request(request))
+
+
+# ---------------------------------------------------------------- /export
+
+
+async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/export: what to export, as buttons. `/export full`: an office's full ID numbers."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    chat_id = update.effective_chat.id
+    unmasked = any(word in UNMASKED_WORDS for word in (context.args or []))
+    if user.role not in ("office", "leader"):
+        await send(
+            context.bot, chat_id, escape(svc.t(lang, "Only offices and team leaders can export."))
+        )
+        return
+    if unmasked and user.role != "office":
+        await send(
+            context.bot, chat_id, escape(svc.t(lang, "Only an office can export full ID numbers."))
+        )
+        return
+    names = _kind_names(lang, svc.t)
+    rows = [
+        [_button(names[kind], ExportRequest("k", kind, unmasked))]
+        for kind in ("checks", "problems", "monthly")
+    ]
+    text = svc.t(lang, "What do you want to export?")
+    if unmasked:
+        text += "\n" + svc.t(lang, "Full ID numbers will be shown; this export is recorded.")
+    await send(context.bot, chat_id, escape(text), InlineKeyboardMarkup(rows))
+
+
+async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button of /export: the next question, or the export itself."""
+    svc = services(context)
+    query = update.callback_query
+    user = await registered_user(update, context)
+    if query is None or user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    request = decode_request(query.data)
+    if request is None:
+        await query.answer(svc.t(lang, "This button is no longer valid."))
+        return
+    area_code = request.area or user.area_code
+    try:
+        async with svc.sessionmaker() as s:
+            area = await authorize_export(s, user, area_code, request.unmasked)
+            areas = await export_areas(s, user.area_code) if request.step == "k" else []
+    except StorageError as error:
+        await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
+        return
+    await query.answer()
+    message_id = query.message.message_id if query.message is not None else None
+    chat_id = update.effective_chat.id
+    if request.step == "k":
+        rows = [
+            [_button(a.name, ExportRequest("a", request.kind, request.unmasked, a.code))]
+            for a in areas
+        ]
+        text = svc.t(lang, "Which area?")
+        await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
+        return
+    if request.step == "a":
+        periods = MONTHLY_PERIODS if request.kind == "monthly" else PERIODS
+        names = _period_names(lang, svc.t)
+        rows = [
+            [
+                _button(
+                    names[period],
+                    ExportRequest("p", request.kind, request.unmasked, area.code, period),
+                )
+            ]
+            for period in periods
+        ]
+        text = svc.t(lang, "Which period for {area}?", area=area.name)
+        await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
+        return
+    if request.step == "p" and request.kind == "checks":
+        rows = [
+            [
+                _button(
+                    label,
+                    ExportRequest(
+                        "f", request.kind, request.unmasked, area.code, request.period, fmt
+                    ),
+                )
+                for fmt, label in FORMAT_LABELS
+            ]
+        ]
+        text = svc.t(lang, "Which file format?")
+        await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
+        return
+    text = svc.t(lang, "Exporting…")
+    await edit(context.bot, chat_id, message_id, escape(text), None)
+    context.application.create_task(
+        run_export(
+            svc, context, user, lang, request, area.code, area.timezone, chat_id, message_id
+        ),
+        update=update,
+    )
+
+
+def _progress_reporter(
+    context: ContextTypes.DEFAULT_TYPE,
+    svc: Services,
+    lang: str,
+    chat_id: int,
+    message_id: int | None,
+) -> Callable[[int, int], Awaitable[None]]:
+    """Edits the one progress message, no more often than PROGRESS_EVERY."""
+    last: list[datetime] = []
+
+    async def report(done: int, total: int) -> None:
+        now = svc.clock()
+        if last and now - last[0] < PROGRESS_EVERY and done < total:
+            return
+        last[:] = [now]
+        text = svc.t(lang, "Exporting… {done} of {total} rows", done=done, total=total)
+        await edit(context.bot, chat_id, message_id, escape(text), None)
+
+    return report
+
+
+async def run_export(
+    svc: Services,
+    context: ContextTypes.DEFAULT_TYPE,
+    user: User,
+    lang: str,
+    request: ExportRequest,
+    area_code: str,
+    zone: str,
+    chat_id: int,
+    message_id: int | None,
+) -> None:
+    """Write the export to a temporary folder, send the file(s), say it is done."""
+    now = svc.clock()
+    today = now.astimezone(ZoneInfo(zone)).date()
+    start, end = period_dates(request.period or "m0", today)
+    scope = ExportScope(area_code, start, end, zone=zone, unmasked=request.unmasked)
+    progress = _progress_reporter(context, svc, lang, chat_id, message_id)
+    names = _kind_names(lang, svc.t)
+    try:
+        with tempfile.TemporaryDirectory(prefix="hucha-export-") as folder:
+            path = Path(folder) / f"{request.kind}-{area_code}-{start:%Y%m%d}-{end:%Y%m%d}"
+            path = path.with_suffix(f".{request.fmt}")
+            async with svc.sessionmaker.begin() as s:
+                result = await _write(s, svc, request, scope, path, now, user.id, progress)
+                area = await get_area(s, area_code)
+            caption = svc.t(
+                lang,
+                "{kind}: {area}, {start} – {end}",
+                kind=names[request.kind],
+                area=area.name if area else area_code,
+                start=format_day(start, lang),
+                end=format_day(end, lang),
+            )
+            for file in result.files:
+                await send_document(context.bot, chat_id, file, escape(caption))
+    except Blocked:
+        return
+    except Exception:
+        log.exception("export failed (chat %s, area %s)", chat_id, area_code)
+        text = svc.t(lang, "The export failed. Please try again later.")
+        await edit(context.bot, chat_id, message_id, escape(text), None)
+        return
+    text = svc.t(lang, "Export finished: {rows} rows.", rows=result.rows)
+    await edit(context.bot, chat_id, message_id, escape(text), None)
+
+
+async def _write(
+    s: AsyncSession,
+    svc: Services,
+    request: ExportRequest,
+    scope: ExportScope,
+    path: Path,
+    now: datetime,
+    user_id: int,
+    progress: Callable[[int, int], Awaitable[None]],
+) -> ExportResult:
+    if request.kind == "checks":
+        form = svc.forms["household_check"]
+        return await export_checks(s, form, scope, path, request.fmt, now, user_id, progress)
+    if request.kind == "problems":
+        return await export_ledger(s, scope, path, request.fmt, now, user_id, progress)
+    return await export_monthly(
+        s,
+        scope.area_code,
+        scope.start.year,
+        scope.start.month,
+        path,
+        request.fmt,
+        now,
+        user_id,
+        zone=scope.zone,
+    )
+
+
+# ---------------------------------------------------------------- /import
+
+
+async def on_import(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/import: the office's next file is a roster."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    chat_id = update.effective_chat.id
+    if user.role != "office":
+        await send(context.bot, chat_id, escape(svc.t(lang, "Only an office can import rosters.")))
+        return
+    async with svc.sessionmaker.begin() as s:
+        await request_roster_import(s, user.id, svc.clock())
+    text = svc.t(
+        lang,
+        "Send the roster now as a CSV or XLSX file, one row per household member. Columns: "
+        "村 (village code), 户编号, 户主姓名, 身份证号, 与户主关系, 姓名, and if you have them "
+        "组, 性别, 出生日期, 健康状况, 在校生状况, 户类型, 帮扶责任人, 联系电话.",
+    )
+    await send(context.bot, chat_id, escape(text))
+
+
+def _is_import_caption(caption: str | None) -> bool:
+    return bool(caption) and str(caption).strip().split(" ")[0].split("@")[0] == "/import"
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A file: a roster when an office sent /import first (or puts /import in the caption)."""
+    svc = services(context)
+    message = update.effective_message
+    user = await registered_user(update, context)
+    if user is None or message is None or message.document is None:
+        return
+    lang = language(user, update, svc)
+    chat_id = message.chat_id
+    document = message.document
+    if user.role != "office":
+        await send(context.bot, chat_id, escape(svc.t(lang, "Only an office can import rosters.")))
+        return
+    async with svc.sessionmaker() as s:
+        asked = await roster_import_requested(s, user.id, svc.clock())
+    if not asked and not _is_import_caption(message.caption):
+        text = svc.t(lang, "To import a roster, send /import first, then the file.")
+        await send(context.bot, chat_id, escape(text))
+        return
+    name = document.file_name or "roster"
+    if not name.lower().endswith(ROSTER_SUFFIXES):
+        await send(context.bot, chat_id, escape(svc.t(lang, "Please send a CSV or XLSX file.")))
+        return
+    if (document.file_size or 0) > MAX_UPLOAD_BYTES:
+        text = svc.t(lang, "The file is too large: at most 20 MB.")
+        await send(context.bot, chat_id, escape(text))
+        return
+    status = await send(context.bot, chat_id, escape(svc.t(lang, "Importing the roster…")))
+    context.application.create_task(
+        run_import(svc, context, user, lang, document.file_id, name, chat_id, status.message_id),
+        update=update,
+    )
+
+
+async def run_import(
+    svc: Services,
+    context: ContextTypes.DEFAULT_TYPE,
+    user: User,
+    lang: str,
+    file_id: str,
+    name: str,
+    chat_id: int,
+    message_id: int,
+) -> None:
+    """Download the file, import it in the office's area, report the counts and bad rows."""
+    try:
+        file = await context.bot.get_file(file_id)
+        content = bytes(await file.download_as_bytearray())
+        async with svc.sessionmaker.begin() as s:
+            report = await import_roster(
+                s, content, svc.clock(), user_id=user.id, within=user.area_code, source_name=name
+            )
+    except Exception:
+        log.exception("roster import failed (chat %s)", chat_id)
+        text = svc.t(lang, "The import failed. Please try again later.")
+        await edit(context.bot, chat_id, message_id, escape(text), None)
+        return
+    lines = import_report_lines(report, lang, svc.t, limit=ROWS_SHOWN_IN_CHAT)
+    await edit(context.bot, chat_id, message_id, escape("\n".join(lines)), None)
+
+
+# ---------------------------------------------------------------- /amend
+
+
+async def on_amend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/amend CHECK REASON: reopen a submitted check at its summary; its submission becomes a
+    new version. Without arguments: the checks the cadre may still amend."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    chat_id = update.effective_chat.id
+    args = list(context.args or [])
+    window = timedelta(days=svc.settings.amendment_days)
+    if not args or not args[0].isdigit() or len(args) < 2:
+        async with svc.sessionmaker() as s:
+            records = await amendable_records(s, user, svc.clock(), window)
+        lines = [
+            svc.t(
+                lang,
+                "Send /amend CHECK REASON, for example: /amend 12 the child is back at school.",
+            )
+        ]
+        for record, household in records:
+            lines.append(
+                svc.t(
+                    lang,
+                    "Check {id}: household {number} {name}, {day}",
+                    id=record.check_id or record.id,
+                    number=household.number,
+                    name=household.head_name,
+                    day=format_day(record.submitted_at.date(), lang),
+                )
+            )
+        await send(context.bot, chat_id, escape("\n".join(lines)))
+        return
+    check_id, reason = int(args[0]), " ".join(args[1:])
+    form = svc.forms[check.FORM_ID]
+    async with svc.sessionmaker() as s:
+        try:
+            latest = await latest_version(s, check_id)
+            if latest is None:
+                raise StorageError("This check does not exist.")
+            row = await start_amendment(
+                s, latest.id, user, form, chat_id, reason, svc.clock(), window
+            )
+            await s.commit()
+        except StorageError as error:
+            await s.rollback()
+            text = svc.t(lang, error.message_id, **error.params)
+            await send(context.bot, chat_id, escape(text))
+            return
+        visit = await check.load_visit(s, svc, row)
+        if visit is None:
+            return
+        notice = svc.t(
+            lang,
+            "You are amending check {id}. Change what was wrong, then submit: the old "
+            "version is kept.",
+            id=check_id,
+        )
+        message_id = await check.show_screen(
+            update, context, visit, check.current_event(visit), lang
+        )
+        await send(context.bot, chat_id, escape(notice))
+        await check.remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)

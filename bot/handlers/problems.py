@@ -1,0 +1,590 @@
+"""The problem ledger (问题台账) in the chat: /problems with filters and paging, the problem card
+with the buttons the user's role and the problem's state allow, and the note, reason or new
+deadline the bot waits for after such a button. Every change goes through storage.problems.act.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import ContextTypes
+
+from bot.callbacks import (
+    ACTION_CODES,
+    STATUS_CODES,
+    OpenProblem,
+    ProblemAction,
+    ProblemList,
+    encode,
+)
+from bot.handlers.common import language, registered_user
+from bot.i18n import Translator, format_day, format_moment
+from bot.sending import edit, send
+from bot.services import Services, services
+from storage import User, get_area, user_by_telegram_id
+from storage.errors import StorageError
+from storage.problems import (
+    ProblemCard,
+    ProblemFilter,
+    act,
+    allowed_actions,
+    categories_in,
+    problem_card,
+    problems_page,
+    villages_in,
+)
+from storage.prompts import await_input, clear_input, pending_input
+
+PAGE = 8
+ACTIONS_BY_CODE = {code: name for name, code in ACTION_CODES.items()}
+STATUSES_BY_CODE = {code: name for name, code in STATUS_CODES.items()}
+NEEDS_INPUT = ("progress", "rectify", "return", "deadline", "unit")
+SCOPES = {"o": "open", "d": "overdue", "a": "all"}
+_DAYS = re.compile(r"^\d{1,4}$")
+
+
+def status_name(t: Translator, lang: str, status: str) -> str:
+    names = {
+        "open": t(lang, "Open"),
+        "in_progress": t(lang, "In progress"),
+        "rectified": t(lang, "Rectified, awaiting verification"),
+        "verified": t(lang, "Verified (closed)"),
+    }
+    return names.get(status, status)
+
+
+def action_label(t: Translator, lang: str, action: str) -> str:
+    labels = {
+        "progress": t(lang, "Add progress"),
+        "rectify": t(lang, "Report rectified"),
+        "verify": t(lang, "Verify (close)"),
+        "return": t(lang, "Return with a reason"),
+        "deadline": t(lang, "Change the deadline"),
+        "unit": t(lang, "Change the unit"),
+    }
+    return labels.get(action, action)
+
+
+def history_name(t: Translator, lang: str, action: str) -> str:
+    names = {
+        "raised": t(lang, "raised by a check"),
+        "added": t(lang, "added by hand"),
+        "progress": t(lang, "progress"),
+        "rectify": t(lang, "reported rectified"),
+        "verify": t(lang, "verified"),
+        "return": t(lang, "returned"),
+        "deadline": t(lang, "deadline changed"),
+        "unit": t(lang, "unit changed"),
+    }
+    return names.get(action, action)
+
+
+def prompt_for(t: Translator, lang: str, action: str) -> str:
+    prompts = {
+        "progress": t(
+            lang,
+            "Send the progress on this problem: a text, or a photo with a caption. "
+            "Send /cancel to stop.",
+        ),
+        "rectify": t(
+            lang,
+            "Send a note on how the problem was rectified (required). You may send a photo "
+            "with the note as its caption. Send /cancel to stop.",
+        ),
+        "return": t(lang, "Send the reason for returning this problem. Send /cancel to stop."),
+        "deadline": t(
+            lang,
+            "Send the new deadline (like 2026-12-31, or a number of days) followed by the "
+            "reason. Send /cancel to stop.",
+        ),
+        "unit": t(
+            lang,
+            "Send the new responsible unit on the first line and the reason on the next. "
+            "Send /cancel to stop.",
+        ),
+    }
+    return prompts[action]
+
+
+async def local_today(svc: Services, user: User) -> tuple[date, str]:
+    """Today in the user's area, and the area's zone."""
+    async with svc.sessionmaker() as s:
+        area = await get_area(s, user.area_code)
+    zone = area.timezone if area is not None else "Asia/Shanghai"
+    return svc.clock().astimezone(ZoneInfo(zone)).date(), zone
+
+
+def deadline_text(t: Translator, lang: str, deadline: date, status: str, today: date) -> str:
+    day = format_day(deadline, lang)
+    if status in ("rectified", "verified"):
+        return day
+    left = (deadline - today).days
+    if left < 0:
+        return t(lang, "{day}, {days} days overdue", day=day, days=-left)
+    if left == 0:
+        return t(lang, "{day}, due today", day=day)
+    return t(lang, "{day}, {days} days left", day=day, days=left)
+
+
+# ---------------------------------------------------------------- the list
+
+
+async def on_problems(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/problems: the problems of my area, newest first, open ones by default."""
+    user = await registered_user(update, context)
+    if user is None:
+        return
+    await show_problems(update, context, user, ProblemList())
+
+
+async def on_problem_list(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, page: ProblemList
+) -> None:
+    query = update.callback_query
+    user = await registered_user(update, context)
+    if user is None or query is None:
+        return
+    await query.answer()
+    message_id = query.message.message_id if query.message is not None else None
+    await show_problems(update, context, user, page, message_id)
+
+
+def _filter_button(text: str, page: ProblemList, chosen: bool) -> InlineKeyboardButton:
+    return InlineKeyboardButton(("• " if chosen else "") + text, callback_data=encode(page))
+
+
+async def show_problems(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    user: User,
+    page: ProblemList,
+    message_id: int | None = None,
+) -> None:
+    svc = services(context)
+    lang = language(user, update, svc)
+    chat = update.effective_chat
+    assert chat is not None
+    today, _ = await local_today(svc, user)
+    async with svc.sessionmaker() as s:
+        categories = await categories_in(s, user)
+        villages = await villages_in(s, user.area_code) if user.role != "cadre" else []
+        category = categories[page.category] if 0 <= page.category < len(categories) else None
+        # A button is a request: a village outside the user's area just matches nothing.
+        village = page.village if any(v.code == page.village for v in villages) else None
+        flt = ProblemFilter(SCOPES.get(page.scope, "open"), page.mine, category, village)  # type: ignore[arg-type]
+        found = await problems_page(s, user, flt, today, max(page.offset, 0), PAGE)
+    rows: list[list[InlineKeyboardButton]] = []
+    if page.menu == "c":
+        text = escape(svc.t(lang, "Show which category?"))
+        for index, name in enumerate(categories):
+            choice = ProblemList(page.scope, page.mine, index, page.village)
+            rows.append([_filter_button(name, choice, index == page.category)])
+        rows.append(
+            [
+                _filter_button(
+                    svc.t(lang, "Any category"),
+                    ProblemList(page.scope, page.mine, -1, page.village),
+                    page.category < 0,
+                )
+            ]
+        )
+    elif page.menu == "v":
+        text = escape(svc.t(lang, "Show which village?"))
+        for area in villages:
+            choice = ProblemList(page.scope, page.mine, page.category, area.code)
+            rows.append([_filter_button(area.name, choice, area.code == page.village)])
+        rows.append(
+            [
+                _filter_button(
+                    svc.t(lang, "All villages"),
+                    ProblemList(page.scope, page.mine, page.category, ""),
+                    not page.village,
+                )
+            ]
+        )
+    else:
+        text = _list_text(svc, lang, found.rows, found.total, page, today, category)
+        for row in found.rows:
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        f"{row.head_name} · {row.category} · {_short_status(row.status)}",
+                        callback_data=encode(OpenProblem(row.id)),
+                    )
+                ]
+            )
+        paging = []
+        if page.offset > 0:
+            back = ProblemList(
+                page.scope, page.mine, page.category, page.village, max(page.offset - PAGE, 0)
+            )
+            paging.append(
+                InlineKeyboardButton(svc.t(lang, "◀ Previous"), callback_data=encode(back))
+            )
+        if page.offset + PAGE < found.total:
+            more = ProblemList(
+                page.scope, page.mine, page.category, page.village, page.offset + PAGE
+            )
+            paging.append(InlineKeyboardButton(svc.t(lang, "Next ▶"), callback_data=encode(more)))
+        if paging:
+            rows.append(paging)
+        scopes = []
+        for code, label in (
+            ("o", svc.t(lang, "Open")),
+            ("d", svc.t(lang, "Overdue")),
+            ("a", svc.t(lang, "All")),
+        ):
+            scopes.append(
+                _filter_button(
+                    label,
+                    ProblemList(code, page.mine, page.category, page.village),
+                    code == page.scope,
+                )
+            )
+        rows.append(scopes)
+        extra = [
+            _filter_button(
+                svc.t(lang, "Mine"),
+                ProblemList(page.scope, not page.mine, page.category, page.village),
+                page.mine,
+            ),
+            _filter_button(
+                svc.t(lang, "Category ▾"),
+                ProblemList(page.scope, page.mine, page.category, page.village, 0, "c"),
+                page.category >= 0,
+            ),
+        ]
+        if villages:
+            extra.append(
+                _filter_button(
+                    svc.t(lang, "Village ▾"),
+                    ProblemList(page.scope, page.mine, page.category, page.village, 0, "v"),
+                    bool(page.village),
+                )
+            )
+        rows.append(extra)
+    markup = InlineKeyboardMarkup(rows)
+    if message_id is not None:
+        await edit(context.bot, chat.id, message_id, text, markup)
+    else:
+        await send(context.bot, chat.id, text, markup)
+
+
+def _short_status(status: str) -> str:
+    return {"open": "○", "in_progress": "◐", "rectified": "◑", "verified": "●"}.get(status, "")
+
+
+def _list_text(
+    svc: Services,
+    lang: str,
+    rows: list,  # type: ignore[type-arg]
+    total: int,
+    page: ProblemList,
+    today: date,
+    category: str | None,
+) -> str:
+    scope = {"o": svc.t(lang, "open"), "d": svc.t(lang, "overdue"), "a": svc.t(lang, "all")}
+    title = svc.t(lang, "Problems ({scope}): {total}", scope=scope.get(page.scope, ""), total=total)
+    lines = [f"<b>{escape(title)}</b>"]
+    if page.mine:
+        lines.append(escape(svc.t(lang, "Only those I am responsible for.")))
+    if category:
+        lines.append(escape(svc.t(lang, "Category: {name}", name=category)))
+    if not rows:
+        lines.append(escape(svc.t(lang, "No problems match.")))
+        return "\n".join(lines)
+    for number, row in enumerate(rows, start=page.offset + 1):
+        lines.append(
+            f"{number}. {escape(row.head_name)} ({escape(row.village_name)}) · "
+            f"{escape(row.category)} · "
+            f"{escape(deadline_text(svc.t, lang, row.deadline, row.status, today))}"
+        )
+    shown_to = min(page.offset + PAGE, total)
+    lines.append(
+        escape(
+            svc.t(
+                lang, "{first}–{last} of {total}", first=page.offset + 1, last=shown_to, total=total
+            )
+        )
+    )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the card
+
+
+def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: str) -> str:
+    p = card.problem
+    t = svc.t
+    text = (p.text_i18n or {}).get(lang) or p.text
+    goal = (p.goal_i18n or {}).get(lang) or p.goal
+    title = t(lang, "Problem #{id}", id=p.id)
+    lines = [
+        f"<b>{escape(title)}</b> · {escape(p.category)}",
+        escape(
+            t(
+                lang,
+                "Household: {name} ({number}), {village}",
+                name=card.household.head_name,
+                number=card.household.number,
+                village=card.village_name,
+            )
+        ),
+        escape(t(lang, "Problem: {text}", text=text)),
+        escape(t(lang, "Goal: {text}", text=goal)),
+    ]
+    if p.measures:
+        lines.append(escape(t(lang, "Measures: {text}", text=p.measures)))
+    lines.append(escape(t(lang, "Responsible unit: {unit}", unit=p.responsible_unit)))
+    if card.responsible_name:
+        lines.append(escape(t(lang, "Responsible cadre: {name}", name=card.responsible_name)))
+    lines.append(
+        escape(
+            t(lang, "Deadline: {text}", text=deadline_text(t, lang, p.deadline, p.status, today))
+        )
+    )
+    lines.append(
+        "<b>" + escape(t(lang, "Status: {status}", status=status_name(t, lang, p.status))) + "</b>"
+    )
+    lines.append(escape(t(lang, "History:")))
+    for line in card.history[-10:]:
+        who = line.user_name or "—"
+        item = f"• {format_moment(line.at, lang, zone)} {who}: {history_name(t, lang, line.action)}"
+        if line.note:
+            item += f" — {line.note}"
+        if line.photo_file_id:
+            item += " 📷"
+        lines.append(escape(item))
+    return "\n".join(lines)
+
+
+def card_markup(svc: Services, lang: str, user: User, card: ProblemCard) -> InlineKeyboardMarkup:
+    status = card.problem.status
+    buttons = [
+        InlineKeyboardButton(
+            action_label(svc.t, lang, action),
+            callback_data=encode(
+                ProblemAction(card.problem.id, STATUS_CODES[status], ACTION_CODES[action])
+            ),
+        )
+        for action in allowed_actions(user.role, status)
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append(
+        [InlineKeyboardButton(svc.t(lang, "◀ Problems"), callback_data=encode(ProblemList()))]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+async def show_card(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    user: User,
+    problem_id: int,
+    message_id: int | None = None,
+    notice: str | None = None,
+) -> None:
+    svc = services(context)
+    lang = language(user, update, svc)
+    chat = update.effective_chat
+    assert chat is not None
+    today, zone = await local_today(svc, user)
+    try:
+        async with svc.sessionmaker() as s:
+            card = await problem_card(s, problem_id, user)
+    except StorageError as error:
+        await send(context.bot, chat.id, escape(svc.t(lang, error.message_id, **error.params)))
+        return
+    text = card_text(svc, lang, card, today, zone)
+    if notice:
+        text = f"✅ {escape(notice)}\n\n{text}"
+    markup = card_markup(svc, lang, user, card)
+    if message_id is not None:
+        await edit(context.bot, chat.id, message_id, text, markup)
+    else:
+        await send(context.bot, chat.id, text, markup)
+
+
+async def on_open_problem(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, cb: OpenProblem
+) -> None:
+    query = update.callback_query
+    user = await registered_user(update, context)
+    if user is None or query is None:
+        return
+    await query.answer()
+    await show_card(update, context, user, cb.problem_id)
+
+
+async def on_problem_action(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, cb: ProblemAction
+) -> None:
+    """A card's button: act now (verify), or wait for the note the action needs. Checked
+    against the problem's current state and the user's rights either way."""
+    svc = services(context)
+    query = update.callback_query
+    user = await registered_user(update, context)
+    if user is None or query is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    action = ACTIONS_BY_CODE.get(cb.action)
+    expected = STATUSES_BY_CODE.get(cb.status)
+    message_id = query.message.message_id if query.message is not None else None
+    if action is None or expected is None:
+        await query.answer(svc.t(lang, "This button is no longer valid."), show_alert=True)
+        return
+    now = svc.clock()
+    try:
+        async with svc.sessionmaker.begin() as s:
+            card = await problem_card(s, cb.problem_id, user)
+            if card.problem.status != expected:
+                raise StorageError("This problem has changed meanwhile; please look at it again.")
+            if action not in allowed_actions(user.role, expected):
+                raise StorageError("Your role cannot do this.")
+            if action in NEEDS_INPUT:
+                await await_input(s, user.id, action, cb.problem_id, expected, now)
+            else:
+                await act(s, cb.problem_id, user.id, action, now, expected_status=expected)
+    except StorageError as error:
+        await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
+        await show_card(update, context, user, cb.problem_id, message_id)
+        return
+    await query.answer()
+    if action in NEEDS_INPUT:
+        await send(context.bot, update.effective_chat.id, escape(prompt_for(svc.t, lang, action)))
+        return
+    await show_card(update, context, user, cb.problem_id, message_id, svc.t(lang, "Saved."))
+
+
+# ---------------------------------------------------------------- the input after a button
+
+
+def _parse_deadline(text: str, today: date) -> tuple[date | None, str]:
+    first, _, rest = text.strip().partition("\n" if "\n" in text.strip() else " ")
+    head = first.strip()
+    reason = rest.strip()
+    if _DAYS.match(head):
+        return today + timedelta(days=int(head)), reason
+    try:
+        return date.fromisoformat(head), reason
+    except ValueError:
+        return None, text.strip()
+
+
+async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A message the bot waited for after a card's button (or a case step); True when used."""
+    svc = services(context)
+    message = update.effective_message
+    sender = update.effective_user
+    if message is None or sender is None or update.effective_chat is None:
+        return False
+    if not (message.text or message.photo):
+        return False
+    now = svc.clock()
+    async with svc.sessionmaker() as s:
+        user = await user_by_telegram_id(s, sender.id)
+        if user is None or not user.active:
+            return False
+        waiting = await pending_input(s, user.id, now)
+    if waiting is None:
+        return False
+    if waiting.action == "case":
+        from bot.handlers import progress
+
+        await progress.on_case_outcome(
+            update, context, user, waiting.subject_id, waiting.expected, message
+        )
+        return True
+    await _apply_input(
+        update, context, user, waiting.action, waiting.subject_id, waiting.expected, message
+    )
+    return True
+
+
+async def _apply_input(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    user: User,
+    action: str,
+    problem_id: int,
+    expected: str | None,
+    message: Message,
+) -> None:
+    svc = services(context)
+    lang = language(user, update, svc)
+    chat_id = message.chat_id
+    text = (message.text or message.caption or "").strip()
+    photo = message.photo[-1].file_id if message.photo else None
+    today, _ = await local_today(svc, user)
+    note: str | None = text or None
+    deadline: date | None = None
+    unit: str | None = None
+    if action == "deadline":
+        deadline, note = _parse_deadline(text, today)
+        if deadline is None:
+            await send(
+                context.bot,
+                chat_id,
+                escape(
+                    svc.t(
+                        lang,
+                        "I could not read a date there. "
+                        "Send it like 2026-12-31, or a number of days.",
+                    )
+                ),
+            )
+            return
+    if action == "unit":
+        unit, _, rest = text.partition("\n")
+        note = rest.strip() or None
+    try:
+        async with svc.sessionmaker.begin() as s:
+            await act(
+                s,
+                problem_id,
+                user.id,
+                action,
+                svc.clock(),
+                note=note,
+                photo_file_id=photo,
+                expected_status=expected,
+                deadline=deadline,
+                unit=unit,
+            )
+            await clear_input(s, user.id)
+    except StorageError as error:
+        await send(context.bot, chat_id, escape(svc.t(lang, error.message_id, **error.params)))
+        if error.message_id in (
+            "Please give a note or a reason.",
+            "Please send a text or a photo about the progress.",
+            "Please give the responsible unit.",
+        ):
+            return  # still waiting: the next message may bring it
+        async with svc.sessionmaker.begin() as s:
+            await clear_input(s, user.id)
+        return
+    await show_card(update, context, user, problem_id, None, svc.t(lang, "Saved."))
+
+
+async def cancel_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """/cancel while the bot waits for a note: stop waiting. True when there was a wait."""
+    svc = services(context)
+    sender = update.effective_user
+    chat = update.effective_chat
+    if sender is None or chat is None:
+        return False
+    async with svc.sessionmaker.begin() as s:
+        user = await user_by_telegram_id(s, sender.id)
+        if user is None or not await clear_input(s, user.id):
+            return False
+    lang = language(user, update, svc)
+    await send(context.bot, chat.id, escape(svc.t(lang, "Stopped. Nothing was changed.")))
+    return True
+
+
+def now_local(svc: Services, zone: str) -> datetime:
+    return svc.clock().astimezone(ZoneInfo(zone))

@@ -1,0 +1,478 @@
+"""Exports offices file: check records (XLSX sheets per repeat group, CSV with a BOM), the
+problem ledger in the Ganzhou list layout, the monthly report in the Lianyungang layout; each
+file opened again and read cell by cell against what the checks recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.cli import main as hucha
+from conversations import Form, RaisedProblem, Record, load_forms
+from storage import (
+    AuditEntry,
+    CheckRecord,
+    Household,
+    Problem,
+    ProblemEvent,
+    StorageError,
+    User,
+    add_area,
+    create_invitation,
+    make_engine,
+    make_sessionmaker,
+    redeem_invitation,
+    start_session,
+    submit_check,
+)
+from storage.exports import ExportScope, authorize_export, export_checks, export_ledger
+from storage.reports import export_monthly, load_monthly_template, monthly_report
+from tests.storage_fixtures import World, deadline_today, make_world, school_dropout, unsafe_house
+
+pytest_plugins = ("tests.storage_fixtures",)
+
+Maker = async_sessionmaker[AsyncSession]
+NOW = datetime(2025, 3, 20, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai
+MARCH = ExportScope("320705001", date(2025, 3, 1), date(2025, 3, 31))
+
+
+@pytest.fixture(scope="module")
+def form() -> Form:
+    return load_forms()["household_check"]
+
+
+FIRST_ANSWERS: dict[str, Any] = {
+    "visit_type": "home_visit",
+    "respondent": "head",
+    "food_staple": "yes",
+    "food_nutrition": "yes",
+    "clothing_seasonal": "yes",
+    "clothing_bedding": "no",
+    "children": [
+        {
+            "name": "王小明",
+            "birth_date": "2014-05-01",
+            "school_status": "dropped_out",
+            "dropout_reason": "hardship",
+        },
+        {
+            "name": "王小红",
+            "birth_date": "2016-09-01",
+            "school_status": "in_school",
+            "grade": "primary_3",
+            "school_aid": "yes",
+        },
+    ],
+    "members": [
+        {
+            "name": "王大山",
+            "birth_date": "1975-01-01",
+            "insurance": "resident",
+            "serious_illness_insurance": "yes",
+            "health": "chronic",
+            "family_doctor": "yes",
+            "chronic_card": "no",
+            "treated": "yes",
+            "costs_affordable": "yes",
+        }
+    ],
+    "housing_grade": "C",
+    "housing_alternative": "none",
+    "floor_area": 65.5,
+    "water_source": "centralised",
+    "water_lpd": 50,
+    "water_piped": "yes",
+    "income_wages": 20000,
+    "income_per_person": 5800.46,
+    "risk_factors": ["illness", "schooling"],
+    "knows_cadre": "yes",
+    "leaflet_received": "no",
+    "satisfaction": "fairly",
+    "location": {"latitude": 34.6, "longitude": 119.2},
+}
+SECOND_ANSWERS: dict[str, Any] = {
+    "visit_type": "phone",
+    "housing_grade": "A",
+    "members": [{"name": "李四", "insurance": "employee", "health": "healthy"}],
+    "leaflet_received": "yes",
+    "leaflet_understood": "yes",
+    "income_per_person": 9000,
+}
+
+
+def raised() -> tuple[RaisedProblem, RaisedProblem]:
+    """The fixtures' problems under the rule ids of the real questionnaire."""
+    return (
+        replace(school_dropout(), rule_id="child_dropped_out"),
+        replace(unsafe_house(), rule_id="housing_unsafe"),
+    )
+
+
+@dataclass
+class Checks:
+    world: World
+    office: User
+    first: CheckRecord
+    second: CheckRecord
+    other_village: CheckRecord
+    last_month: CheckRecord
+    problems: list[Problem]
+
+
+async def submit(
+    s: AsyncSession,
+    cadre: User,
+    household_id: int,
+    answers: dict[str, Any],
+    at: datetime,
+    *problems: RaisedProblem,
+) -> tuple[CheckRecord, list[Problem]]:
+    session = await start_session(s, cadre.id, household_id, "household_check", 1, {}, at)
+    record = Record("household_check", "2024.1", answers, problems)
+    return await submit_check(s, session.id, record, cadre.id, at, deadline_today)
+
+
+async def seed_checks(maker: Maker) -> Checks:
+    async with maker.begin() as s:
+        world = await make_world(s, NOW)
+        invitation = await create_invitation(s, "office", world.seed.county_code, NOW)
+        office = await redeem_invitation(s, invitation.code, 1003, "县扶贫办", "zh_CN", NOW)
+        here, there = world.seed.household_ids, world.seed.other_household_ids
+        first, problems = await submit(s, world.cadre, here[0], FIRST_ANSWERS, NOW, *raised())
+        second, _ = await submit(s, world.cadre, here[1], SECOND_ANSWERS, NOW + timedelta(hours=1))
+        other, _ = await submit(s, world.cadre, there[0], SECOND_ANSWERS, NOW)
+        old, _ = await submit(
+            s, world.cadre, here[2], SECOND_ANSWERS, NOW - timedelta(days=30), unsafe_house()
+        )
+        # The unsafe house is rectified and verified (销号) by the leader.
+        house = problems[1]
+        for status, who, days in (("rectified", world.cadre, 2), ("verified", world.leader, 3)):
+            s.add(
+                ProblemEvent(
+                    problem_id=house.id,
+                    at=NOW + timedelta(days=days),
+                    user_id=who.id,
+                    action=status,
+                    from_status=house.status,
+                    to_status=status,
+                )
+            )
+            house.status = status
+    return Checks(world, office, first, second, other, old, problems)
+
+
+async def household(maker: Maker, household_id: int) -> Household:
+    async with maker() as s:
+        found = await s.get(Household, household_id)
+    assert found is not None
+    return found
+
+
+def rows_of(path: Path, sheet: str) -> list[list[Any]]:
+    """The sheet's rows, each as wide as the widest (read-only mode trims empty cells)."""
+    workbook = load_workbook(path, read_only=True)
+    try:
+        rows = [list(row) for row in workbook[sheet].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    width = max((len(row) for row in rows), default=0)
+    return [row + [None] * (width - len(row)) for row in rows]
+
+
+# ---------------------------------------------------------------- check records
+
+
+async def test_checks_xlsx_has_every_answer_with_chinese_headers_and_codes(
+    sqlite_maker: Maker, tmp_path: Path, form: Form
+) -> None:
+    checks = await seed_checks(sqlite_maker)
+    path = tmp_path / "checks.xlsx"
+    seen: list[tuple[int, int]] = []
+
+    async def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    async with sqlite_maker.begin() as s:
+        result = await export_checks(s, form, MARCH, path, "xlsx", NOW, progress=progress)
+    assert result.rows == 3 and result.files == [path] and seen == [(3, 3)]
+
+    workbook = load_workbook(path, read_only=True)
+    assert workbook.sheetnames == [
+        "核查记录",
+        "义务教育阶段适龄儿童",
+        "家庭成员医疗保障",
+        "发现问题",
+    ]
+    workbook.close()
+    sheet = rows_of(path, "核查记录")
+    titles, codes = sheet[0], sheet[1]
+    assert codes[:12] == [
+        "check_id",
+        "version",
+        "village",
+        "village_code",
+        "household_number",
+        "head_name",
+        "head_id_number",
+        "cadre",
+        "submitted_at",
+        "amended_by",
+        "amendment_reason",
+        "problems_raised",
+    ]
+    assert titles[:3] == ["核查编号", "版本", "村"]
+    top_level = [q for q in form.questions if q.type not in ("repeat", "note")]
+    assert codes[12:] == [q.id for q in top_level]
+    assert titles[12:] == [q.labels["zh_CN"] for q in top_level]
+
+    by_id = {row[0]: dict(zip(codes, row, strict=True)) for row in sheet[2:]}
+    assert set(by_id) == {checks.first.id, checks.second.id, checks.other_village.id}
+    first = by_id[checks.first.id]
+    home = await household(sqlite_maker, checks.first.household_id)
+    assert home.head_id_number
+    assert first["village"] == "幸福村" and first["village_code"] == "320705001001"
+    assert (first["household_number"], first["head_name"]) == (home.number, home.head_name)
+    assert (
+        first["head_id_number"] == home.head_id_number[:6] + "********" + home.head_id_number[-4:]
+    )
+    assert (first["cadre"], first["submitted_at"], first["version"]) == (
+        "李卫东",
+        "2025-03-20 10:30",
+        1,
+    )
+    assert first["problems_raised"] == 2
+    # Every answer as recorded, choices by their Chinese label.
+    assert first["visit_type"] == "入户走访"
+    assert first["clothing_bedding"] == "否" and first["food_staple"] == "是"
+    assert first["housing_grade"] == "C级（局部危房）"
+    assert first["housing_alternative"] == "无安全住房保障"
+    assert first["floor_area"] == 65.5 and first["water_lpd"] == 50
+    assert first["income_per_person"] == 5800.46
+    assert first["risk_factors"] == "因病、因学"
+    assert first["location"] == "34.6, 119.2"
+    assert first["leaflet_understood"] is None  # not asked: left empty
+
+    children = rows_of(path, "义务教育阶段适龄儿童")
+    assert children[1][:5] == ["check_id", "version", "household_number", "head_name", "item"]
+    child_codes = children[1]
+    kids = [dict(zip(child_codes, row, strict=True)) for row in children[2:]]
+    assert [(k["check_id"], k["item"], k["name"], k["school_status"]) for k in kids] == [
+        (checks.first.id, 1, "王小明", "失学辍学"),
+        (checks.first.id, 2, "王小红", "在校就读"),
+    ]
+    assert kids[0]["dropout_reason"] == "家庭经济困难" and kids[1]["grade"] == "小学三年级"
+
+    members = rows_of(path, "家庭成员医疗保障")
+    names = [(row[0], row[4], row[5]) for row in members[2:]]
+    assert (checks.first.id, 1, "王大山") in names and (checks.second.id, 1, "李四") in names
+
+    problems = rows_of(path, "发现问题")
+    assert [row[5:8] for row in problems[2:]] == [
+        ["义务教育", "适龄儿童失学辍学", "劝返复学"],
+        ["住房安全", "住房为C级危房且无安全住房", "住房安全有保障"],
+    ]
+    assert problems[2][11] == "未整改" and problems[3][11] == "已销号"
+    assert problems[2][10] == "2025-03-31（立查立改）"
+
+
+async def test_checks_csv_is_utf8_with_bom_and_one_file_per_sheet(
+    sqlite_maker: Maker, tmp_path: Path, form: Form
+) -> None:
+    checks = await seed_checks(sqlite_maker)
+    village = ExportScope("320705001001", date(2025, 3, 1), date(2025, 3, 31))
+    path = tmp_path / "checks.csv"
+    async with sqlite_maker.begin() as s:
+        result = await export_checks(s, form, village, path, "csv", NOW)
+    assert [p.name for p in result.files] == [
+        "checks.csv",
+        "checks-children.csv",
+        "checks-members.csv",
+        "checks-problems.csv",
+    ]
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:3] == ["核查编号", "版本", "村"]
+    assert [row[0] for row in rows[2:]] == [str(checks.first.id), str(checks.second.id)]
+    assert rows[2][rows[1].index("housing_grade")] == "C级（局部危房）"
+
+
+async def test_id_numbers_are_shown_only_to_an_office_that_asks_and_that_is_audited(
+    sqlite_maker: Maker, tmp_path: Path, form: Form
+) -> None:
+    checks = await seed_checks(sqlite_maker)
+    async with sqlite_maker() as s:
+        with pytest.raises(StorageError) as refused:
+            await authorize_export(s, checks.world.leader, "320705001", unmasked=True)
+        assert refused.value.message_id == "Only an office can export full ID numbers."
+        area = await authorize_export(s, checks.office, "320705001", unmasked=True)
+        assert area.name == "朝阳镇"
+    path = tmp_path / "full.xlsx"
+    scope = ExportScope("320705001", date(2025, 3, 1), date(2025, 3, 31), unmasked=True)
+    async with sqlite_maker.begin() as s:
+        await export_checks(s, form, scope, path, "xlsx", NOW, user_id=checks.office.id)
+    home = await household(sqlite_maker, checks.first.household_id)
+    sheet = rows_of(path, "核查记录")
+    row = next(r for r in sheet[2:] if r[0] == checks.first.id)
+    assert row[6] == home.head_id_number
+    async with sqlite_maker() as s:
+        entry = await s.scalar(select(AuditEntry).where(AuditEntry.action == "export.unmasked"))
+    assert entry is not None and entry.user_id == checks.office.id
+    assert entry.details["kind"] == "checks" and entry.details["rows"] == 3
+
+
+async def test_a_leader_cannot_export_another_township_nor_a_cadre_at_all(
+    sqlite_maker: Maker,
+) -> None:
+    checks = await seed_checks(sqlite_maker)
+    async with sqlite_maker.begin() as s:
+        await add_area(s, "320705002", "另一镇", "township", parent_code="320705")
+    async with sqlite_maker() as s:
+        for user, area, message in (
+            (checks.world.leader, "320705002", "You can only export your own area."),
+            (checks.world.leader, "320705", "You can only export your own area."),
+            (checks.world.cadre, "320705001001", "Only offices and team leaders can export."),
+            (checks.office, "999", "Unknown area {code}."),
+        ):
+            with pytest.raises(StorageError) as refused:
+                await authorize_export(s, user, area, unmasked=False)
+            assert refused.value.message_id == message
+        assert (await authorize_export(s, checks.world.leader, "320705001001", False)).name
+
+
+# ---------------------------------------------------------------- the problem ledger
+
+
+async def test_problem_ledger_follows_the_rectification_list_layout(
+    sqlite_maker: Maker, tmp_path: Path
+) -> None:
+    checks = await seed_checks(sqlite_maker)
+    path = tmp_path / "ledger.xlsx"
+    async with sqlite_maker.begin() as s:
+        result = await export_ledger(s, MARCH, path, "xlsx", NOW)
+    assert result.rows == 2
+    rows = rows_of(path, "问题整改清单")
+    assert rows[0][0] == "朝阳镇脱贫攻坚问题整改工作清单"
+    assert rows[1][0] == "填报单位：朝阳镇" and rows[1][6] == "填报时间：2025年3月20日"
+    assert rows[2] == [
+        "问题类别",
+        "序号",
+        "具体问题",
+        "整改目标",
+        "整改措施",
+        "责任单位",
+        "整改期限",
+        "整改状态",
+        "整改完成日期",
+        "销号人",
+    ]
+    home = await household(sqlite_maker, checks.first.household_id)
+    where = f"【幸福村 {home.number}户 {home.head_name}】"
+    assert rows[3] == [
+        "义务教育",
+        1,
+        where + "适龄儿童失学辍学",
+        "劝返复学",
+        "村干部和学校联合劝返",
+        "education",
+        "2025-03-31（立查立改）",
+        "未整改",
+        None,
+        None,
+    ]
+    assert rows[4] == [
+        "住房安全",
+        2,
+        where + "住房为C级危房且无安全住房",
+        "住房安全有保障",
+        None,
+        "housing",
+        (NOW.date() + timedelta(days=45)).isoformat(),
+        "已销号",
+        "2025-03-22",
+        "张队长",
+    ]
+
+
+# ---------------------------------------------------------------- the monthly report
+
+
+async def test_monthly_report_fills_the_rows_checks_answer_and_leaves_the_rest(
+    sqlite_maker: Maker, tmp_path: Path
+) -> None:
+    await seed_checks(sqlite_maker)
+    template = load_monthly_template()
+    assert [row.number for row in template.rows] == list(range(1, 38))
+    path = tmp_path / "monthly.xlsx"
+    async with sqlite_maker.begin() as s:
+        result = await export_monthly(s, "320705001", 2025, 3, path, "xlsx", NOW)
+    assert result.rows == 37
+    rows = rows_of(path, "月报表")
+    assert rows[0][0] == "朝阳镇脱贫攻坚问题大排查任务分解月报表（2025年3月）"
+    assert rows[1][0] == "填报单位：朝阳镇" and rows[1][4] == "填报时间：2025年3月20日"
+    assert rows[2] == [
+        "序号",
+        "排查项目",
+        "排查内容",
+        "排查情况",
+        "整改措施",
+        "整改进度",
+        "责任单位",
+    ]
+    by_number = {row[0]: row for row in rows[3:40]}
+    # Not answered by checks: left blank for the office.
+    assert by_number[1][1] == "责任落实" and by_number[1][3:6] == [None, None, None]
+    assert by_number[1][6] == "各街道"
+    # Three households checked in March in the township (the February check is not counted).
+    assert by_number[22][3] == "本月核查 3 户，发现义务教育阶段适龄儿童失学辍学 1 户，已整改 0 户"
+    assert by_number[22][4] == "村干部和学校联合劝返"
+    assert by_number[22][5] == (
+        "问题 1 个：已销号 0 个，已整改待核验 0 个，整改中 0 个，未整改 1 个"
+    )
+    assert by_number[32][3] == "本月核查 3 户，发现C/D级危房 1 户，已整改 1 户"
+    assert by_number[32][5].startswith("问题 1 个：已销号 1 个")
+    assert by_number[4][3] == "本月核查 3 户，发现未收到或不了解政策明白卡 1 户"
+    assert by_number[33][3] == "本月核查 3 户，未发现饮水安全不达标"
+    assert by_number[33][6] == "各街道、区住建局"
+    assert rows[40][0] == "注：此表于每月4日前上报。"
+
+
+async def test_monthly_report_of_a_month_without_checks_says_so(sqlite_maker: Maker) -> None:
+    await seed_checks(sqlite_maker)
+    async with sqlite_maker() as s:
+        report = await monthly_report(s, "320705001", 2025, 1, date(2025, 2, 3))
+    assert report.checked_households == 0
+    assert report.lines[21].situation == "本月未开展入户核查"
+    assert report.lines[0].situation == ""
+
+
+# ---------------------------------------------------------------- the command line
+
+
+async def test_export_command_writes_each_kind(tmp_path: Path, sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        await seed_checks(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    for kind, fmt in (("checks", "xlsx"), ("problems", "csv"), ("monthly", "xlsx")):
+        out = tmp_path / f"{kind}.{fmt}"
+        argv = ["--database-url", sqlite_url, "export", "--kind", kind, "--area", "320705001"]
+        argv += ["--from", "2025-03-01", "--to", "2025-03-31", "--format", fmt, "--out", str(out)]
+        # The command runs its own event loop: give it a thread of its own.
+        assert await asyncio.to_thread(hucha, argv) == 0, kind
+        assert out.exists()
+    rows = rows_of(tmp_path / "checks.xlsx", "核查记录")
+    assert len(rows) == 5  # two header rows, three checks
+    with (tmp_path / "problems.csv").open(encoding="utf-8-sig") as handle:
+        assert next(csv.reader(handle)) == ["朝阳镇脱贫攻坚问题整改工作清单"]
