@@ -78,11 +78,18 @@ def _kind_hint(prompt: Prompt, lang: str, t: Translator) -> str:
     return ""
 
 
-def prompt_header(prompt: Prompt, lang: str) -> str:
+def item_name(label_text: str, lang: str, t: Translator) -> str:
+    """An item's name; an item added in the chat has no name yet (the engine calls it #n)."""
+    if label_text.startswith("#") and label_text[1:].isdigit():
+        return t(lang, "new entry {number}", number=label_text[1:])
+    return label_text
+
+
+def prompt_header(prompt: Prompt, lang: str, t: Translator) -> str:
     section = escape(label(prompt.section, lang))
     head = f"<b>{section}</b> · {prompt.position} / {prompt.total}"
     if prompt.item_label:
-        head += f"\n👤 {escape(prompt.item_label)}"
+        head += f"\n👤 {escape(item_name(prompt.item_label, lang, t))}"
     return f"{head}\n{escape(label(prompt.labels, lang))}"
 
 
@@ -92,12 +99,15 @@ def prompt_screen(
     """The message asking one question, with its buttons."""
     token = prompt_token(prompt.key, "asking")
     lines = [f"⚠️ {escape(notice)}\n"] if notice else []
-    lines.append(prompt_header(prompt, lang))
+    lines.append(prompt_header(prompt, lang, t))
     if prompt.hint:
         lines.append(f"<i>{escape(label(prompt.hint, lang))}</i>")
     if prompt.kind == "repeat":
         if prompt.items:
-            lines.extend(f"{item.index + 1}. {escape(item.label)}" for item in prompt.items)
+            lines.extend(
+                f"{item.index + 1}. {escape(item_name(item.label, lang, t))}"
+                for item in prompt.items
+            )
         else:
             lines.append(t(lang, "(none)"))
     hint = _kind_hint(prompt, lang, t)
@@ -118,7 +128,7 @@ def prompt_screen(
         rows.append([_button(t(lang, "Done ✔"), session_id, token, "d")])
     if prompt.kind == "repeat":
         for item in prompt.items:
-            remove = t(lang, "✖ Remove {name}", name=item.label)
+            remove = t(lang, "✖ Remove {name}", name=item_name(item.label, lang, t))
             rows.append([_button(remove, session_id, token, "r", item.index)])
         rows.append(
             [
@@ -139,10 +149,11 @@ def prompt_screen(
 def answered_text(form: Form, prompt: Prompt, value: Any, lang: str, t: Translator) -> str:
     """A prompt once answered: its question and the answer, without buttons."""
     if prompt.kind == "repeat":
-        names = "、".join(item.label for item in prompt.items) or t(lang, "(none)")
-        return f"{prompt_header(prompt, lang)}\n→ <b>{escape(names)}</b>"
+        names = "、".join(item_name(item.label, lang, t) for item in prompt.items)
+        names = names or t(lang, "(none)")
+        return f"{prompt_header(prompt, lang, t)}\n→ <b>{escape(names)}</b>"
     answer = answer_text(form, prompt.key, value, lang, t)
-    return f"{prompt_header(prompt, lang)}\n→ <b>{escape(answer)}</b>"
+    return f"{prompt_header(prompt, lang, t)}\n→ <b>{escape(answer)}</b>"
 
 
 def summary_lines(form: Form, summary: Summary, lang: str, t: Translator) -> list[str]:
@@ -158,7 +169,7 @@ def summary_lines(form: Form, summary: Summary, lang: str, t: Translator) -> lis
 
 
 def _summary_line(form: Form, number: int, item: SummaryItem, lang: str, t: Translator) -> str:
-    who = f"[{escape(item.item_label)}] " if item.item_label else ""
+    who = f"[{escape(item_name(item.item_label, lang, t))}] " if item.item_label else ""
     answer = answer_text(form, item.key, item.value, lang, t)
     return f"{number}. {who}{escape(label(item.labels, lang))}: <b>{escape(answer)}</b>"
 

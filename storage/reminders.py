@@ -72,27 +72,34 @@ class People:
         self.by_id = {user.id: user for user in users}
         self._schedules = schedules
         self._active = [user for user in self.by_id.values() if user.active]
+        # Asked once per problem or household: answered from memory after the first time.
+        self._cadres: dict[str, list[User]] = {}
+        for user in self._active:
+            if user.role == "cadre":
+                village = schedules.village_of(user.area_code)
+                if village is not None:
+                    self._cadres.setdefault(village, []).append(user)
+        self._above: dict[tuple[str, str], list[User]] = {}
 
     def cadres_of(self, village: str) -> list[User]:
-        return [
-            user
-            for user in self._active
-            if user.role == "cadre" and self._schedules.village_of(user.area_code) == village
-        ]
+        return self._cadres.get(village, [])
 
     def _over(self, role: str, code: str) -> list[User]:
-        return [
-            user
-            for user in self._active
-            if user.role == role and self._schedules.contains(user.area_code, code)
-        ]
+        key = (role, code)
+        found = self._above.get(key)
+        if found is None:
+            chain = {area.code for area in self._schedules.chain(code)}
+            found = self._above[key] = [
+                user for user in self._active if user.role == role and user.area_code in chain
+            ]
+        return found
 
     def leaders_over(self, code: str) -> list[User]:
         """The leaders nearest above (or at) an area: a village's work team before the
         township's officers."""
         found = self._over("leader", code)
-        if not found:
-            return []
+        if len(found) < 2:
+            return found
         depth = {user.id: len(self._schedules.chain(user.area_code)) for user in found}
         deepest = max(depth.values())
         return [user for user in found if depth[user.id] == deepest]
@@ -698,11 +705,12 @@ async def record_due(s: AsyncSession, reminders: Sequence[DueReminder], now: dat
         ]
         statement = (
             _insert(s)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["kind", "target", "subject", "period"])
             .returning(OutboxEntry.id)
         )
-        inserted += len((await s.execute(statement)).all())
+        # One compiled statement, sent in batches ("insertmanyvalues"): RETURNING counts
+        # only the rows that were new.
+        inserted += len((await s.execute(statement, rows)).all())
     return inserted
 
 

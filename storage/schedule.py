@@ -185,9 +185,13 @@ class Schedules:
     def __init__(self, areas: list[Area]) -> None:
         self._areas = {area.code: area for area in areas}
         self._cache: dict[str, AreaSchedule] = {}
+        self._chains: dict[str, list[Area]] = {}
 
     def chain(self, code: str) -> list[Area]:
         """The area and its ancestors, top (county) first."""
+        known = self._chains.get(code)
+        if known is not None:
+            return known
         chain: list[Area] = []
         seen: set[str] = set()
         current = self._areas.get(code)
@@ -195,7 +199,8 @@ class Schedules:
             chain.append(current)
             seen.add(current.code)
             current = self._areas.get(current.parent_code) if current.parent_code else None
-        return list(reversed(chain))
+        found = self._chains[code] = list(reversed(chain))
+        return found
 
     def of(self, code: str) -> AreaSchedule:
         found = self._cache.get(code)

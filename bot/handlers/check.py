@@ -273,9 +273,7 @@ async def on_open_session(
         valid = row is not None and row.user_id == user.id and row.status == "open"
         if not valid or row is None:
             await query.answer(svc.t(lang, "This button is no longer valid."))
-            await edit(
-                context.bot, query.message.chat.id if query.message else 0, _message_id(query)
-            )
+            await edit(context.bot, user.telegram_id, _message_id(query))
             return
         await query.answer()
         await edit(context.bot, row.chat_id, _message_id(query))
