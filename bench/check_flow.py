@@ -11,10 +11,12 @@ plan says. Then a minimal python-telegram-bot echo Application (one reply per me
 button) runs on a fresh emulator, and N users make the same round trips against it.
 
 A round trip is one user action (send or press) until the bot's next message arrives in that
-chat: /check, picking the household, every answer and the submit. Everything (users,
-emulator, bot) shares one event loop and one CPU, as in the end-to-end tests, so the figures
-are the whole stack's, the users' and the emulator's share included; the echo run shows what
-that share and PTB cost without any of our handlers.
+chat: /check, picking the household, every answer and the submit. Users, emulator and bot
+share one process and one event loop, as in the end-to-end tests, so the figures are the
+whole stack's, the users' and the emulator's share included; the echo run shows what that
+share and PTB cost without any of our handlers. "cpu ms/trip" is the process's CPU time
+(all threads, SQLite's included) over the phase, divided by its round trips: unlike the
+throughput it hardly moves when other programs compete for the machine.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -63,7 +66,7 @@ from storage import (
 )
 
 # The answer plan lives with the tests, which are not an installed package: load it from the
-# checkout. By name, so that mypy does not type-check tests/ (CI does not either).
+# checkout, by name so that mypy leaves tests/ alone (CI does not type-check it either).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 _driver = importlib.import_module("tests.checkdriver")
 FORM: Form = _driver.FORM
@@ -83,8 +86,6 @@ SUMMARY = callbacks.prompt_token("", "summary")
 PHOTO = b"\x89PNG bench house photo"
 AGAIN = "again"
 
-log = logging.getLogger("bench.check_flow")
-
 Action = Callable[[], Awaitable[object]]
 
 
@@ -98,11 +99,16 @@ class Trip:
 
 @dataclass(frozen=True)
 class Figures:
-    """A phase's round trips and the wall time of all users doing them at once."""
+    """A phase's round trips, and the wall and CPU time of all users doing them at once."""
 
     name: str
     trips: Sequence[Trip]
     wall: float
+    cpu: float  # seconds of this process's CPU (all threads) over the same window
+
+    @property
+    def cpu_ms_per_trip(self) -> float:
+        return self.cpu * 1000 / len(self.trips)
 
     @property
     def per_second(self) -> float:
@@ -238,7 +244,7 @@ async def seed_village(
     """One village of `households` households of 2-4 members, each with a school-age child."""
 
     def born(years: int) -> date:
-        return today.replace(year=today.year - years) - timedelta(days=40)
+        return today - timedelta(days=round(years * 365.25) + 40)
 
     now = datetime.now(UTC)
     async with sessionmaker.begin() as s:
@@ -306,52 +312,71 @@ async def count_records(sessionmaker: async_sessionmaker[AsyncSession], village:
     return int(found or 0)
 
 
+@asynccontextmanager
+async def polling(
+    app: Application,
+    before_polling: Callable[[Application], Awaitable[None]] | None = None,
+) -> AsyncIterator[None]:
+    """The application polling its emulator as tests/harness.py starts it; stopped in order
+    (updater, application, shutdown) however the block ends."""
+    assert app.updater is not None
+    await app.initialize()
+    try:
+        if before_polling is not None:
+            await before_polling(app)
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        await app.start()
+        yield
+    finally:
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+
+async def all_at_once(
+    name: str, journeys: Sequence[Awaitable[list[Trip]]]
+) -> tuple[Figures, list[list[Trip]]]:
+    """Run every user's journey concurrently; the phase's figures and each user's trips."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    per_user = await asyncio.gather(*journeys)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return Figures(name, [trip for trips in per_user for trip in trips], wall, cpu), per_user
+
+
 async def run_checks(database_url: str, cadres: int) -> tuple[Figures, int, list[list[str]]]:
     """The check bot's figures, the check records saved, and each cadre's round-trip kinds."""
     await upgrade(database_url)
     engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)
-    emulator = BotApiEmulator()
-    await emulator.start()
-    settings = Settings(
-        token=emulator.token,
-        database_url=database_url,
-        api_url=emulator.base_url,
-        file_url=emulator.base_file_url,
-        rate_limit=False,
-        reminder_interval=0,  # no sweep lands inside the measured window
-    )
-    app = build_application(settings, sessionmaker)
     try:
         village = await seed_village(sessionmaker, cadres, datetime.now(UTC).date())
         codes = await invitations(sessionmaker, village.code, cadres)
-        await app.initialize()
-        await routes.register_commands(app)
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=1)
-        await app.start()
-        users = [
-            emulator.user(FIRST_USER_ID + n, f"干部{n}", language_code="zh-hans")
-            for n in range(cadres)
-        ]
-        await asyncio.gather(*(register(u, c) for u, c in zip(users, codes, strict=True)))
-        start = time.perf_counter()
-        per_cadre = await asyncio.gather(
-            *(check_household(u, n) for u, n in zip(users, village.numbers, strict=True))
-        )
-        wall = time.perf_counter() - start
-        await app.updater.stop()
-        await app.stop()
+        async with BotApiEmulator() as emulator:
+            settings = Settings(
+                token=emulator.token,
+                database_url=database_url,
+                api_url=emulator.base_url,
+                file_url=emulator.base_file_url,
+                rate_limit=False,
+                reminder_interval=0,  # no sweep lands inside the measured window
+            )
+            app = build_application(settings, sessionmaker)
+            async with polling(app, routes.register_commands):
+                users = [
+                    emulator.user(FIRST_USER_ID + n, f"干部{n}", language_code="zh-hans")
+                    for n in range(cadres)
+                ]
+                await asyncio.gather(*(register(u, c) for u, c in zip(users, codes, strict=True)))
+                figures, per_cadre = await all_at_once(
+                    "check bot",
+                    [check_household(u, n) for u, n in zip(users, village.numbers, strict=True)],
+                )
         records = await count_records(sessionmaker, village.code)
     finally:
-        if app.running:
-            await app.stop()
-        await app.shutdown()
-        await emulator.stop()
         await engine.dispose()
-    trips = [trip for cadre in per_cadre for trip in cadre]
-    kinds = [[trip.kind for trip in cadre] for cadre in per_cadre]
-    return Figures("check bot", trips, wall), records, kinds
+    return figures, records, [[trip.kind for trip in trips] for trips in per_cadre]
 
 
 # The echo bot: the transport's ceiling
@@ -367,7 +392,7 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await context.bot.send_message(chat.id, "回声", reply_markup=again)
 
 
-def echo_application(emulator: BotApiEmulator, concurrent_updates: int) -> Application:  # type: ignore[type-arg]
+def echo_application(emulator: BotApiEmulator, concurrent_updates: int) -> Application:
     app = (
         Application.builder()
         .token(emulator.token)
@@ -405,50 +430,48 @@ async def echo_trips(user: EmulatedUser, kinds: Sequence[str]) -> list[Trip]:
 
 
 async def run_echo(kinds: Sequence[Sequence[str]], concurrent_updates: int) -> Figures:
-    emulator = BotApiEmulator()
-    await emulator.start()
-    app = echo_application(emulator, concurrent_updates)
-    try:
-        await app.initialize()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=1)
-        await app.start()
-        users = [
-            emulator.user(FIRST_USER_ID + n, f"用户{n}", language_code="zh-hans")
-            for n in range(len(kinds))
-        ]
-        start = time.perf_counter()
-        per_user = await asyncio.gather(
-            *(echo_trips(u, k) for u, k in zip(users, kinds, strict=True))
-        )
-        wall = time.perf_counter() - start
-        await app.updater.stop()
-        await app.stop()
-    finally:
-        if app.running:
-            await app.stop()
-        await app.shutdown()
-        await emulator.stop()
-    return Figures("echo bot", [trip for user in per_user for trip in user], wall)
+    """The echo bot's figures for the same round trips as the cadres'."""
+    async with BotApiEmulator() as emulator:
+        async with polling(echo_application(emulator, concurrent_updates)):
+            users = [
+                emulator.user(FIRST_USER_ID + n, f"用户{n}", language_code="zh-hans")
+                for n in range(len(kinds))
+            ]
+            figures, _ = await all_at_once(
+                "echo bot", [echo_trips(u, k) for u, k in zip(users, kinds, strict=True)]
+            )
+    return figures
 
 
 # The report
 
 
-def print_table(rows: Sequence[Figures], cadres: int) -> None:
-    print(f"{cadres} concurrent users, one event loop")
-    print(f"{'':10} {'trips/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'trips':>7} {'wall s':>8}")
+def print_table(rows: Sequence[Figures], cadres: int, kinds: Sequence[Sequence[str]]) -> None:
+    lengths = sorted(len(trips) for trips in kinds)
+    print(
+        f"{cadres} concurrent users, one event loop;"
+        f" {lengths[0]}-{lengths[-1]} round trips per check"
+    )
+    print(
+        f"{'':10} {'trips/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'trips':>7} {'wall s':>8}"
+        f" {'cpu ms/trip':>12}"
+    )
     for row in rows:
         print(
             f"{row.name:10} {row.per_second:9.1f} {row.percentile_ms(0.5):8.1f}"
             f" {row.percentile_ms(0.99):8.1f} {len(row.trips):7d} {row.wall:8.2f}"
+            f" {row.cpu_ms_per_trip:12.2f}"
         )
 
 
 def print_ratios(check: Figures, echo_run: Figures) -> None:
     throughput = check.per_second / echo_run.per_second
     p50 = check.percentile_ms(0.5) / echo_run.percentile_ms(0.5)
-    print(f"check / echo: throughput {throughput:.2f}, p50 latency {p50:.1f}×")
+    cpu = check.cpu_ms_per_trip / echo_run.cpu_ms_per_trip
+    print(
+        f"check / echo: throughput {throughput:.2f}, p50 latency {p50:.1f}×,"
+        f" cpu per trip {cpu:.1f}×"
+    )
 
 
 def database_url(choice: str, directory: Path) -> str:
@@ -473,7 +496,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         url = database_url(args.database, Path(directory))
         check, records, kinds = await run_checks(url, args.cadres)
     echo_run = await run_echo(kinds, Settings().concurrent_updates)
-    print_table([check, echo_run], args.cadres)
+    print_table([check, echo_run], args.cadres, kinds)
     print_ratios(check, echo_run)
     print(f"check records in the database: {records} of {args.cadres}")
     return 0 if records == args.cadres else 1

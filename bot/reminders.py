@@ -119,11 +119,30 @@ def render_line(
                 f"{bar(village['checked'], village['total'])}"
             )
         text = "\n".join(lines)
+    elif kind == "report_late":
+        lines = [
+            "📋 "
+            + t(
+                lang,
+                "The reporting day {day} has passed; these villages did not check every household:",
+                day=format_day(_day(payload["reporting_day"]), lang),
+            )
+        ]
+        for village in payload.get("villages", []):
+            lines.append(
+                f"{escape(str(village['village']))}: {village['checked']}/{village['total']} "
+                f"{bar(village['checked'], village['total'])}"
+            )
+        text = "\n".join(lines)
     elif kind == "deadline":
         deadline = _day(payload["deadline"])
         days = (deadline - today).days
-        what = f"{p.get('household', '')}, {p.get('category', '')}: " + escape(
-            _problem_text(payload, lang)
+        what = t(
+            lang,
+            "{household}, {category}: {text}",
+            household=p.get("household", ""),
+            category=p.get("category", ""),
+            text=escape(_problem_text(payload, lang)),
         )
         if days <= 0:
             text = "⏰ " + t(lang, "Rectification due today: {what}", what=what)

@@ -213,30 +213,54 @@ def make_sink(path: Path, fmt: ExportFormat) -> TableSink:
 # ---------------------------------------------------------------- answers as cells
 
 
-def choice_label(question: Question, value: Any) -> Any:
-    """An answer as a cell: a choice's Chinese label, 是/否, several choices joined by 、,
-    a location as "lat, lon"; numbers and text as they are."""
-    if value is None:
-        return None
-    if question.type == "yes_no" and not question.choices:
-        return YES_NO.get(str(value), value)
-    if question.type in ("select_one", "yes_no"):
-        return _label_of(question, value)
-    if question.type == "select_many":
-        values = value if isinstance(value, list | tuple) else [value]
-        return "、".join(str(_label_of(question, item)) for item in values)
-    if question.type == "location" and isinstance(value, Mapping):
-        return f"{value.get('latitude')}, {value.get('longitude')}"
+CellOf = Callable[[Any], Any]
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple | Mapping):
         return str(value)
     return value
 
 
-def _label_of(question: Question, value: Any) -> Any:
-    for choice in question.choices:
-        if choice.value == value:
-            return choice.labels.get(LANGUAGE) or next(iter(choice.labels.values()), value)
-    return value
+def cell_of(question: Question) -> CellOf:
+    """How an answer to `question` becomes a cell: a choice as its Chinese label, yes/no as
+    是/否, several choices joined by 、, a location as "lat, lon", numbers and text as they
+    are, a question not answered as an empty cell. Built once per column."""
+    labels: dict[Any, Any] = {
+        c.value: c.labels.get(LANGUAGE) or next(iter(c.labels.values()), c.value)
+        for c in question.choices
+    }
+    if question.type == "yes_no" and not labels:
+        labels = dict(YES_NO)
+
+    def one(value: Any) -> Any:
+        if value is None:
+            return None
+        return labels.get(value, value) if isinstance(value, str) else _plain(value)
+
+    def many(value: Any) -> Any:
+        if value is None:
+            return None
+        values = value if isinstance(value, list | tuple) else [value]
+        return "、".join(str(labels.get(v, v) if isinstance(v, str) else v) for v in values)
+
+    def place(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return f"{value.get('latitude')}, {value.get('longitude')}"
+        return _plain(value)
+
+    if question.type in ("select_one", "yes_no"):
+        return one
+    if question.type == "select_many":
+        return many
+    if question.type == "location":
+        return place
+    return _plain
+
+
+def choice_label(question: Question, value: Any) -> Any:
+    """One answer as a cell (see `cell_of`)."""
+    return cell_of(question)(value)
 
 
 def _header(question: Question) -> str:
@@ -390,6 +414,12 @@ class CheckRowWriter:
         self.sink = sink
         self.layout = layout
         self.scope = scope
+        self.zone = ZoneInfo(scope.zone)
+        self.answer_cells = [(q.id, cell_of(q)) for q in layout.answers]
+        self.group_cells = [
+            (group.id, [(q.id, cell_of(q)) for q in group.children if q.type not in _NOT_A_COLUMN])
+            for group in layout.groups
+        ]
         for spec in layout.sheets():
             sink.add_sheet(spec)
 
@@ -407,22 +437,21 @@ class CheckRowWriter:
                 row.head_name,
                 self._id_number(row.head_id_number),
                 row.cadre,
-                self.scope.local(row.submitted_at).strftime(TIME_FORMAT),
+                row.submitted_at.astimezone(self.zone).strftime(TIME_FORMAT),
                 row.amended_by,
                 row.amendment_reason,
                 row.problems_raised,
             ]
-            answers = [choice_label(q, row.answers.get(q.id)) for q in self.layout.answers]
+            answers = [cell(row.answers.get(key)) for key, cell in self.answer_cells]
             self.sink.append("checks", fixed + answers)
-            for group in self.layout.groups:
-                items = row.answers.get(group.id) or []
-                children = [q for q in group.children if q.type not in _NOT_A_COLUMN]
+            for group_id, children in self.group_cells:
+                items = row.answers.get(group_id) or []
                 for index, item in enumerate(items, start=1):
                     if not isinstance(item, Mapping):
                         continue
-                    cells = [choice_label(q, item.get(q.id)) for q in children]
+                    cells = [cell(item.get(key)) for key, cell in children]
                     self.sink.append(
-                        group.id,
+                        group_id,
                         [
                             row.check_id,
                             row.version,
@@ -809,6 +838,7 @@ __all__ = [
     "ExportScope",
     "Progress",
     "authorize_export",
+    "cell_of",
     "choice_label",
     "deadline_text",
     "export_areas",

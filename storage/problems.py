@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -21,7 +21,7 @@ from storage.areas import area_codes_within, area_contains, codes_within
 from storage.audit import audit
 from storage.deadlines import deadline_from
 from storage.errors import StorageError
-from storage.models import Area, Household, Problem, ProblemEvent, User
+from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
 from storage.schedule import TIERS, AreaSchedule
 
 OPEN_STATUSES = ("open", "in_progress")  # still to be rectified: reminded, may be overdue
@@ -492,10 +492,29 @@ async def problem_card(s: AsyncSession, problem_id: int, user: User) -> ProblemC
     )
 
 
-def is_overdue(problem: Problem | ProblemRow, today: date) -> bool:
-    return problem.status in OPEN_STATUSES and problem.deadline < today
-
-
-def open_problem_condition(today: date) -> ColumnElement[bool]:
-    """Problems still to be rectified whose deadline has passed."""
-    return and_(Problem.status.in_(OPEN_STATUSES), Problem.deadline < today)
+async def default_assignee(s: AsyncSession, household_id: int) -> int | None:
+    """The cadre who answers for a hand-added problem: the household's help cadre (帮扶责任人)
+    when registered in its village, else the cadre who checked it last."""
+    household = await s.get(Household, household_id)
+    if household is None:
+        return None
+    if household.help_cadre:
+        helper = await s.scalar(
+            select(User.id)
+            .where(
+                User.name == household.help_cadre,
+                User.role == "cadre",
+                User.active.is_(True),
+                User.area_code.in_(codes_within(household.village_code)),
+            )
+            .order_by(User.id)
+            .limit(1)
+        )
+        if helper is not None:
+            return helper
+    return await s.scalar(
+        select(CheckRecord.cadre_user_id)
+        .where(CheckRecord.household_id == household_id)
+        .order_by(CheckRecord.submitted_at.desc(), CheckRecord.id.desc())
+        .limit(1)
+    )

@@ -35,10 +35,20 @@ from storage.models import (
     User,
 )
 from storage.problems import OPEN_STATUSES
-from storage.progress import PHONE_VISIT, load_schedules
+from storage.progress import PHONE_VISIT, households_by_village, load_schedules
 from storage.schedule import AreaSchedule, Schedules
 
-KINDS = ("report", "report_status", "deadline", "overdue", "escalation", "contact", "case_step")
+KINDS = (
+    "report",
+    "report_status",
+    "report_late",
+    "deadline",
+    "overdue",
+    "escalation",
+    "contact",
+    "case_step",
+)
+REPORT_LATE_DAYS = 2  # after downtime, a passed reporting day is still told this long
 TOP_LINES = 5  # problems or households named in a digest; the rest are counted
 BATCH = 500
 RETRY_CAP = timedelta(hours=1)
@@ -344,10 +354,41 @@ async def _overdue_digests(
         by_day.setdefault(schedule.effective_day(now, schedule.digest_time), []).append(leader)
     for day, group in by_day.items():
         told = await _existing_in_period(s, "overdue", day.isoformat())
-        for leader in group:
-            key = ("overdue", f"user:{leader.id}", f"area:{leader.area_code}", day.isoformat())
-            if key in told:
-                continue
+        waiting = [
+            leader
+            for leader in group
+            if ("overdue", f"user:{leader.id}", f"area:{leader.area_code}", day.isoformat())
+            not in told
+        ]
+        if not waiting:
+            continue
+        # One count per village serves every leader of the day.
+        per_village: dict[str, int] = {
+            code: n
+            for code, n in await s.execute(
+                select(Household.village_code, func.count())
+                .select_from(Problem)
+                .join(Household, Household.id == Problem.household_id)
+                .where(Problem.status.in_(OPEN_STATUSES), Problem.deadline < day)
+                .group_by(Household.village_code)
+            )
+        }
+        steps_per_village: dict[str, int] = {
+            code: n
+            for code, n in await s.execute(
+                select(Household.village_code, func.count())
+                .select_from(MonitoringStep)
+                .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
+                .join(Household, Household.id == MonitoringCase.household_id)
+                .where(
+                    MonitoringCase.status == "open",
+                    MonitoringStep.done_at.is_(None),
+                    MonitoringStep.due_on < day,
+                )
+                .group_by(Household.village_code)
+            )
+        }
+        for leader in waiting:
             villages = [
                 v.code for v in schedules.villages() if schedules.contains(leader.area_code, v.code)
             ]
@@ -358,30 +399,8 @@ async def _overdue_digests(
                 Problem.status.in_(OPEN_STATUSES),
                 Problem.deadline < day,
             )
-            count = (
-                await s.scalar(
-                    select(func.count())
-                    .select_from(Problem)
-                    .join(Household, Household.id == Problem.household_id)
-                    .where(condition)
-                )
-                or 0
-            )
-            steps = (
-                await s.scalar(
-                    select(func.count())
-                    .select_from(MonitoringStep)
-                    .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
-                    .join(Household, Household.id == MonitoringCase.household_id)
-                    .where(
-                        Household.village_code.in_(villages),
-                        MonitoringCase.status == "open",
-                        MonitoringStep.done_at.is_(None),
-                        MonitoringStep.due_on < day,
-                    )
-                )
-                or 0
-            )
+            count = sum(per_village.get(code, 0) for code in villages)
+            steps = sum(steps_per_village.get(code, 0) for code in villages)
             if not count and not steps:
                 continue
             oldest = (
@@ -438,6 +457,17 @@ async def _report_reminders(
         period = f"{reporting_day.isoformat()}/{stage}"
         told = await _existing_in_period(s, "report", period)
         told |= await _existing_in_period(s, "report_status", period)
+        expected = {
+            ("report", f"user:{cadre.id}", f"village:{village}", period)
+            for village in group.villages
+            for cadre in people.cadres_of(village)
+        } | {
+            ("report_status", f"user:{leader.id}", f"area:{leader.area_code}", period)
+            for leader in people.leaders()
+            if any(schedules.contains(leader.area_code, v) for v in group.villages)
+        }
+        if expected <= told:
+            continue  # everyone has had this stage's reminder: no need to count again
         start, _ = schedule.reporting_period(today)
         since = schedule.at(start, datetime.min.time())
         status: dict[str, tuple[int, int]] = {}
@@ -517,6 +547,89 @@ async def _report_reminders(
             )
             if reminder.key not in told:
                 due.append(reminder)
+    return due
+
+
+async def _checked_by_village(
+    s: AsyncSession, villages: Sequence[str], since: datetime, until: datetime
+) -> dict[str, int]:
+    """Households with a home visit (入户) in [since, until), per village."""
+    return {
+        code: n
+        for code, n in await s.execute(
+            select(Household.village_code, func.count(func.distinct(CheckRecord.household_id)))
+            .join(Household, Household.id == CheckRecord.household_id)
+            .where(
+                Household.village_code.in_(villages),
+                CheckRecord.submitted_at >= since,
+                CheckRecord.submitted_at < until,
+                or_(CheckRecord.visit_type.is_(None), CheckRecord.visit_type != PHONE_VISIT),
+            )
+            .group_by(Household.village_code)
+        )
+    }
+
+
+async def _report_late(
+    s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
+) -> list[DueReminder]:
+    """The reporting day has passed: leaders hear which villages were not fully checked in
+    the period that just ended (those villages are overdue)."""
+    due: list[DueReminder] = []
+    for group in groups:
+        schedule = group.schedule
+        today = schedule.effective_day(now, schedule.remind_time)
+        start, _ = schedule.reporting_period(today)  # the last reporting day
+        if (today - start).days > REPORT_LATE_DAYS:
+            continue
+        period = start.isoformat()
+        leaders = [
+            leader
+            for leader in people.leaders()
+            if any(schedules.contains(leader.area_code, v) for v in group.villages)
+        ]
+        told = await _existing_in_period(s, "report_late", period)
+        waiting = [
+            leader
+            for leader in leaders
+            if ("report_late", f"user:{leader.id}", f"area:{leader.area_code}", period) not in told
+        ]
+        if not waiting:
+            continue
+        previous, _ = schedule.reporting_period(start - timedelta(days=1))
+        since = schedule.at(previous, datetime.min.time())
+        until = schedule.at(start, datetime.min.time())
+        late: dict[str, tuple[int, int]] = {}
+        for villages in _chunks(group.villages):
+            totals = await households_by_village(s, villages)
+            checked = await _checked_by_village(s, villages, since, until)
+            for village in villages:
+                total = totals.get(village, 0)
+                if checked.get(village, 0) < total:
+                    late[village] = (checked.get(village, 0), total)
+        for leader in waiting:
+            mine = sorted(v for v in late if schedules.contains(leader.area_code, v))
+            if not mine:
+                continue
+            lines = []
+            for village in mine:
+                area = schedules.area(village)
+                done, total = late[village]
+                lines.append(
+                    {"village": area.name if area else village, "checked": done, "total": total}
+                )
+            due.append(
+                _due(
+                    people,
+                    now,
+                    "report_late",
+                    leader,
+                    f"area:{leader.area_code}",
+                    period,
+                    {"reporting_day": period, "villages": lines},
+                    f"reporting day {period} passed: {len(lines)} villages not fully checked",
+                )
+            )
     return due
 
 
@@ -662,6 +775,7 @@ async def due_reminders(
     found += await _deadline_reminders(s, groups, people, now)
     found += await _overdue_digests(s, schedules, people, now)
     found += await _escalations(s, groups, people, now)
+    found += await _report_late(s, groups, schedules, people, now)
     found += await _contact_reminders(s, groups, schedules, people, now)
     found += await _case_step_reminders(s, groups, people, now)
     for kind in ("deadline", "case_step"):
@@ -910,11 +1024,6 @@ async def reroute_blocked(
         details={"rerouted": len(entry_ids), "to": [u.id for u in stand_ins]},
     )
     return added
-
-
-async def outbox_counts(s: AsyncSession) -> dict[str, int]:
-    rows = await s.execute(select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status))
-    return {status: count for status, count in rows}
 
 
 async def pending_entries(s: AsyncSession, until: datetime) -> list[OutboxEntry]:

@@ -159,3 +159,31 @@ async def test_filters_and_progress_at_a_glance(bot_harness: Harness) -> None:
     progress = await until(v.cadre, lambda m: "Monthly report due" in m.content)
     assert "幸福村" in progress.content and "checked 0/3" in progress.content
     assert "10 open, 3 overdue" in progress.content and "11 days left" in progress.content
+
+
+async def test_a_leader_adds_a_problem_by_hand_and_a_cadre_cannot(bot_harness: Harness) -> None:
+    h = bot_harness
+    v = await populate(h)
+    await v.cadre.send_command("addproblem", "王秀兰")
+    await until(v.cadre, lambda m: "Your role cannot do this." in m.content)
+
+    leader = v.leader
+    await leader.send_command("addproblem", "王")
+    await until(leader, lambda m: "Adding a problem to 王秀兰 (幸福村)" in m.content)
+    await leader.send_text("饮水安全\n自来水经常停水\n稳定供水\n-\n县水利局")
+    card = await until(leader, lambda m: "Problem #" in m.content)
+    assert "Saved." in card.content and "自来水经常停水" in card.content
+    assert "Dec 23, 2026, 30 days left" in card.content  # no tier given: the default
+    assert "added by hand" in card.content
+
+    await leader.send_command("addproblem", "张建国")
+    await until(leader, lambda m: "Adding a problem" in m.content)
+    await leader.send_text("住房安全\n屋顶漏雨\n住房安全有保障\n维修屋顶\n县住建局\n立查立改")
+    card = await until(leader, lambda m: "屋顶漏雨" in m.content)
+    assert "Nov 30, 2026" in card.content  # 立查立改: by the end of the month
+    async with h.sessionmaker() as s:
+        rows = list(await s.scalars(select(Problem).order_by(Problem.id)))
+    assert [(p.check_record_id, p.deadline_tier) for p in rows] == [
+        (None, None),
+        (None, "immediate"),
+    ]

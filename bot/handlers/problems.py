@@ -6,7 +6,7 @@ deadline the bot waits for after such a button. Every change goes through storag
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -25,18 +25,24 @@ from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_moment
 from bot.sending import edit, send
 from bot.services import Services, services
-from storage import User, get_area, user_by_telegram_id
+from storage import Household, User, get_area, households_page, user_by_telegram_id
+from storage.deadlines import IMMEDIATE, ONGOING, STAGED
 from storage.errors import StorageError
 from storage.problems import (
+    DeadlineSpec,
     ProblemCard,
     ProblemFilter,
     act,
+    add_problem,
     allowed_actions,
     categories_in,
+    default_assignee,
     problem_card,
     problems_page,
+    resolve_deadline,
     villages_in,
 )
+from storage.progress import load_schedules
 from storage.prompts import await_input, clear_input, pending_input
 
 PAGE = 8
@@ -492,6 +498,9 @@ async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         waiting = await pending_input(s, user.id, now)
     if waiting is None:
         return False
+    if waiting.action == "add":
+        await _add_from_input(update, context, user, waiting.subject_id, message)
+        return True
     if waiting.action == "case":
         from bot.handlers import progress
 
@@ -586,5 +595,136 @@ async def cancel_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     return True
 
 
-def now_local(svc: Services, zone: str) -> datetime:
-    return svc.clock().astimezone(ZoneInfo(zone))
+# ---------------------------------------------------------------- problems added by hand
+
+TIER_NAMES = {
+    "立查立改": IMMEDIATE,
+    "阶段整改": STAGED,
+    "持续整改": ONGOING,
+    IMMEDIATE: IMMEDIATE,
+    STAGED: STAGED,
+    ONGOING: ONGOING,
+}
+
+
+async def on_add_problem(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/addproblem NAME: a leader or office adds a problem to a household by hand (not from
+    a check); the bot then waits for its fields, one per line."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    lang = language(user, update, svc)
+    if user.role not in ("leader", "office"):
+        await send(context.bot, chat.id, escape(svc.t(lang, "Your role cannot do this.")))
+        return
+    query = " ".join(context.args or []).strip()
+    if not query:
+        await send(
+            context.bot,
+            chat.id,
+            escape(
+                svc.t(
+                    lang,
+                    "Send /addproblem with the household's name or roster number, "
+                    "like /addproblem 张建国.",
+                )
+            ),
+        )
+        return
+    async with svc.sessionmaker.begin() as s:
+        found = await households_page(s, user.area_code, query, 0, 5)
+        if found.total == 1:
+            row = found.rows[0]
+            await await_input(s, user.id, "add", row.id, None, svc.clock())
+    if found.total == 0:
+        text = svc.t(lang, "No household matches “{query}”.", query=query)
+        await send(context.bot, chat.id, escape(text))
+        return
+    if found.total > 1:
+        text = svc.t(
+            lang,
+            "{count} households match “{query}”; please be more precise.",
+            count=found.total,
+            query=query,
+        )
+        await send(context.bot, chat.id, escape(text))
+        return
+    prompt = svc.t(
+        lang,
+        "Adding a problem to {name} ({village}). Send one message, one item per line:\n"
+        "category\nthe problem\nthe goal\nthe measures (or -)\nthe responsible unit\n"
+        "the deadline: a date, a number of days, 立查立改, 阶段整改 or 持续整改 "
+        "(leave it out for the category's default)\nSend /cancel to stop.",
+        name=row.head_name,
+        village=row.village_name,
+    )
+    await send(context.bot, chat.id, escape(prompt))
+
+
+def _deadline_spec(line: str | None) -> DeadlineSpec:
+    if line is None:
+        return None
+    line = line.strip()
+    if _DAYS.match(line):
+        return int(line)
+    if line in TIER_NAMES:
+        return TIER_NAMES[line]
+    try:
+        return date.fromisoformat(line)
+    except ValueError:
+        return line  # refused by resolve_deadline as an unknown tier
+
+
+async def _add_from_input(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    user: User,
+    household_id: int,
+    message: Message,
+) -> None:
+    svc = services(context)
+    lang = language(user, update, svc)
+    lines = [line.strip() for line in (message.text or "").splitlines() if line.strip()]
+    if len(lines) < 5:
+        text = svc.t(
+            lang,
+            "Please send at least five lines: category, problem, goal, measures and "
+            "responsible unit.",
+        )
+        await send(context.bot, message.chat_id, escape(text))
+        return
+    category, problem_text, goal, measures, unit = lines[:5]
+    now = svc.clock()
+    try:
+        async with svc.sessionmaker.begin() as s:
+            household = await s.get(Household, household_id)
+            if household is None:
+                raise StorageError("This household is not in your area.")
+            schedule = (await load_schedules(s)).of(household.village_code)
+            today = schedule.local(now).date()
+            deadline, tier = resolve_deadline(
+                _deadline_spec(lines[5] if len(lines) > 5 else None), category, today, schedule
+            )
+            problem = await add_problem(
+                s,
+                user.id,
+                household_id,
+                category=category,
+                text=problem_text,
+                goal=goal,
+                measures="" if measures == "-" else measures,
+                responsible_unit=unit,
+                deadline=deadline,
+                deadline_tier=tier,
+                now=now,
+                assignee_user_id=await default_assignee(s, household_id),
+            )
+            await clear_input(s, user.id)
+    except StorageError as error:
+        await send(
+            context.bot, message.chat_id, escape(svc.t(lang, error.message_id, **error.params))
+        )
+        return
+    await show_card(update, context, user, problem.id, None, svc.t(lang, "Saved."))

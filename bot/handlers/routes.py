@@ -208,6 +208,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "check": on_check,
         "households": then_remind(households.on_households),
         "problems": then_remind(problems.on_problems),
+        "addproblem": then_remind(problems.on_add_problem),
         "progress": then_remind(progress.on_progress),
         "cases": then_remind(progress.on_cases),
         "cancel": on_cancel,
