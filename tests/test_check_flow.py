@@ -68,3 +68,7 @@ async def test_check_without_problems_says_so(harness: Harness) -> None:
     await user.press(summary.message_id, summary.callback_data(SUBMIT))
     result = await user.next_message()
     assert "未发现问题" in result.content
+    await user.send_command("households")
+    listing = await user.next_message()
+    line = next(line for line in listing.content.splitlines() if "王秀兰" in line)
+    assert "上次核查 2026年11月23日" in line

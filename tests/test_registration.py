@@ -147,3 +147,19 @@ async def test_cadre_cannot_open_household_of_another_village(harness: Harness) 
     assert "不在您的辖区" in reply.content
     assert await harness.cursor(1012) is None
     assert OTHER_VILLAGE != VILLAGE
+
+
+async def test_english_cadre_gets_english_prompts_and_dates(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1013, "Tom", language_code="en")
+    await harness.register(user)
+    await user.send_command("check")
+    picker = await user.next_message()
+    assert "Which household are you checking?" in picker.content
+    await user.press_button(lambda text: "王秀兰" in text)
+    title = await user.next_message()
+    assert title.content.startswith("📋 Check of household")
+    prompt = await user.next_message()
+    assert "1 /" in prompt.content
+    assert any(text == "Home visit" for text, _ in prompt.buttons), prompt
+    assert any(text == "⬅ Back" or text == "✖ Cancel" for text, _ in prompt.buttons)
