@@ -32,7 +32,7 @@ class CheckAction:
     session_id: int
     token: str
     action: str  # p pick, d done, b back, s skip, x pause, m edit menu, e edit, y submit,
-    # a add item, r remove item, v back to the summary
+    # a add item, r remove item (asks), R remove confirmed, k keep, v back to the summary
     arg: int | None = None
 
 

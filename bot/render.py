@@ -146,6 +146,21 @@ def prompt_screen(
     return Screen("\n".join(lines), InlineKeyboardMarkup(rows))
 
 
+def confirm_removal_markup(
+    prompt: Prompt, index: int, session_id: int, lang: str, t: Translator
+) -> InlineKeyboardMarkup:
+    """Ask once more before an item leaves a repeat group's list."""
+    token = prompt_token(prompt.key, "asking")
+    item = next((i for i in prompt.items if i.index == index), None)
+    name = item_name(item.label, lang, t) if item else str(index + 1)
+    return InlineKeyboardMarkup(
+        [
+            [_button(t(lang, "Yes, remove {name}", name=name), session_id, token, "R", index)],
+            [_button(t(lang, "↩ Keep"), session_id, token, "k")],
+        ]
+    )
+
+
 def answered_text(form: Form, prompt: Prompt, value: Any, lang: str, t: Translator) -> str:
     """A prompt once answered: its question and the answer, without buttons."""
     if prompt.kind == "repeat":

@@ -18,6 +18,14 @@ async def test_children_list_can_be_corrected_and_risks_chosen(harness: Harness)
     group = user.bot_messages[-1]
     assert "李文" in group.content  # the school-age child from the roster
     await user.press_button("✖ 删除 李文")
+    asked = await edit_of(user, group.message_id)
+    assert [text for text, _ in asked.buttons] == ["确认删除 李文", "↩ 保留"]
+    await user.press_button("↩ 保留")
+    kept = await edit_of(user, group.message_id)
+    assert any(text == "✖ 删除 李文" for text, _ in kept.buttons)
+    await user.press_button("✖ 删除 李文")
+    await edit_of(user, group.message_id)
+    await user.press_button("确认删除 李文")
     edited = await edit_of(user, group.message_id)
     assert "李文" not in edited.content
     await user.press_button("➕ 添加")

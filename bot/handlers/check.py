@@ -27,6 +27,7 @@ from bot.i18n import format_day, label
 from bot.render import (
     Screen,
     answered_text,
+    confirm_removal_markup,
     edit_menu_markup,
     invalid_text,
     prompt_screen,
@@ -311,7 +312,7 @@ def input_for(action: CheckAction, event: Event | None) -> Input | None:
             return Submit()
         case "a":
             return AddItem()
-        case "r" if action.arg is not None:
+        case "R" if action.arg is not None:
             return RemoveItem(action.arg)
         case "e" if isinstance(event, Summary) and action.arg is not None:
             if 0 <= action.arg < len(event.items):
@@ -367,6 +368,16 @@ async def on_check_button(
                 edit_menu_markup(len(event.items), action.arg or 0, row.id, lang, svc.t)
                 if action.action == "m"
                 else summary_screens(visit.form, event, "", row.id, lang, svc.t)[-1].markup
+            )
+            await edit(context.bot, row.chat_id, _message_id(query), markup=markup)
+            return
+        if action.action in ("r", "k") and isinstance(event, Prompt):
+            # Removing a person from the list asks once more: a slip of the thumb is easy.
+            screen = prompt_screen(visit.form, event, row.id, lang, svc.t)
+            markup = (
+                confirm_removal_markup(event, action.arg or 0, row.id, lang, svc.t)
+                if action.action == "r"
+                else screen.markup
             )
             await edit(context.bot, row.chat_id, _message_id(query), markup=markup)
             return
