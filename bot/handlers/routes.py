@@ -217,7 +217,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "amend": office.on_amend,
     }
     for name, handler in command_routes.items():
-        application.add_handler(CommandHandler(name, one_at_a_time(handler)))
+        # Only in private chats: a group must never see a village's households.
+        application.add_handler(
+            CommandHandler(name, one_at_a_time(handler), filters=filters.ChatType.PRIVATE)
+        )
     application.add_handler(CallbackQueryHandler(one_at_a_time(on_button)))
     application.add_handler(
         MessageHandler(
@@ -227,7 +230,11 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, one_at_a_time(on_message))
     )
-    application.add_handler(MessageHandler(filters.COMMAND, one_at_a_time(on_unknown_command)))
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.COMMAND, one_at_a_time(on_unknown_command)
+        )
+    )
     application.add_error_handler(on_error)
 
 
