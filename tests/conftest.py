@@ -52,6 +52,7 @@ async def running_bot(
         api_url=emulator.base_url,
         file_url=emulator.base_file_url,
         rate_limit=False,
+        reminder_interval=0,  # tests drive reminder sweeps themselves
     )
     engine = make_engine(database_url)
     h = Harness(emulator, settings, make_sessionmaker(engine), clock, build_application)

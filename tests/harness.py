@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -139,3 +140,12 @@ class Harness:
             return None
         phase = row.state.get("phase", "asking")
         return "summary" if phase == "summary" else str(row.state.get("cursor"))
+
+
+async def eventually(
+    check: Callable[[], Awaitable[object]], expected: object = True, seconds: float = 5.0
+) -> None:
+    """Wait until `check()` gives `expected`, for effects the bot shows in no message."""
+    async with asyncio.timeout(seconds):
+        while await check() != expected:  # noqa: ASYNC110 - the effect is in the database
+            await asyncio.sleep(0.02)

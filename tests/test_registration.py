@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from storage import AuditEntry, User
-from tests.harness import OTHER_VILLAGE, VILLAGE, Harness
+from tests.harness import OTHER_VILLAGE, VILLAGE, Harness, eventually
 
 
 async def test_cadre_registers_with_invitation_code(harness: Harness) -> None:
@@ -163,3 +163,35 @@ async def test_english_cadre_gets_english_prompts_and_dates(harness: Harness) ->
     assert "1 /" in prompt.content
     assert any(text == "Home visit" for text, _ in prompt.buttons), prompt
     assert any(text == "⬅ Back" or text == "✖ Cancel" for text, _ in prompt.buttons)
+
+
+async def test_user_who_blocks_then_unblocks_the_bot_gets_back_in(harness: Harness) -> None:
+    await harness.seed()
+    user = harness.emulator.user(1014, "K", language_code="zh-hans")
+    await harness.register(user)
+
+    async def active() -> bool | None:
+        async with harness.sessionmaker() as s:
+            return await s.scalar(select(User.active).where(User.telegram_id == 1014))
+
+    user.block()
+    await eventually(active, expected=False)
+    user.unblock()
+    await eventually(active, expected=True)
+    await user.send_command("households")
+    reply = await user.next_message()
+    assert "张建国" in reply.content
+
+
+async def test_help_lists_what_the_role_can_do(harness: Harness) -> None:
+    await harness.seed()
+    cadre = harness.emulator.user(1015, "L", language_code="zh-hans")
+    await harness.register(cadre)
+    await cadre.send_command("help")
+    text = (await cadre.next_message()).content
+    assert "/problems" in text and "/export" not in text
+    office = harness.emulator.user(1016, "M", language_code="zh-hans")
+    await harness.register(office, "office", "320705")
+    await office.send_command("help")
+    text = (await office.next_message()).content
+    assert "/import" in text and "/export" in text

@@ -362,17 +362,21 @@ class World:
 
     def membership_changed(self, chat: PrivateChat, old: str, new: str) -> None:
         """A my_chat_member update, as when a person blocks or unblocks the bot."""
-        member: JsonObject = {"user": self.bot_user, "status": new}
-        if new == "kicked":
-            member["until_date"] = 0
+
+        def member(status: str) -> JsonObject:
+            found: JsonObject = {"user": self.bot_user, "status": status}
+            if status == "kicked":
+                found["until_date"] = 0
+            return found
+
         self.updates.push(
             "my_chat_member",
             {
                 "chat": chat.chat,
                 "from": chat.user,
                 "date": self.now(),
-                "old_chat_member": {"user": self.bot_user, "status": old},
-                "new_chat_member": member,
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
             },
         )
 

@@ -12,7 +12,14 @@ from bot.handlers.common import client_language, language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.sending import send
 from bot.services import services
-from storage import InvitationError, get_area, redeem_invitation, set_language, user_by_telegram_id
+from storage import (
+    InvitationError,
+    get_area,
+    redeem_invitation,
+    set_active,
+    set_language,
+    user_by_telegram_id,
+)
 
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -63,18 +70,44 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         role=roles.get(user.role, user.role),
         area=area_name,
     )
-    await send(context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(help_text(lang, svc.t))}")
-
-
-def help_text(lang: str, t: Translator) -> str:
-    return t(
-        lang,
-        "/check — check a household\n"
-        "/households — the households of your village\n"
-        "/cancel — pause the check you are doing\n"
-        "/lang — change the language\n"
-        "/help — this help",
+    await send(
+        context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(help_text(lang, svc.t, user.role))}"
     )
+
+
+def help_text(lang: str, t: Translator, role: str = "cadre") -> str:
+    """The commands this person can use, one a line."""
+    lines = [
+        t(lang, "/check — check a household"),
+        t(lang, "/households — the households of your village"),
+        t(lang, "/problems — problems to rectify, with their deadlines"),
+        t(lang, "/progress — this month's checks and problems"),
+        t(lang, "/cases — households under return-to-poverty monitoring"),
+    ]
+    if role in ("leader", "office"):
+        lines.append(t(lang, "/addproblem NAME — add a problem to a household by hand"))
+        lines.append(t(lang, "/export — checks, ledger or monthly report as a file"))
+    if role == "office":
+        lines.append(t(lang, "/import — import a roster (CSV or XLSX)"))
+    lines.append(t(lang, "/amend — correct a check you submitted"))
+    lines.append(t(lang, "/cancel — pause the check you are doing"))
+    lines.append(t(lang, "/lang — change the language"))
+    lines.append(t(lang, "/help — this help"))
+    return "\n".join(lines)
+
+
+async def on_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Blocking the bot makes a user inactive; unblocking it makes them active again."""
+    svc = services(context)
+    change = update.my_chat_member
+    if change is None or change.chat.type != "private":
+        return
+    active = change.new_chat_member.status not in ("kicked", "left")
+    async with svc.sessionmaker() as s:
+        user = await user_by_telegram_id(s, change.from_user.id)
+        if user is not None and user.active != active:
+            await set_active(s, user.id, active)
+            await s.commit()
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -83,7 +116,7 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or update.effective_chat is None:
         return
     lang = language(user, update, svc)
-    await send(context.bot, update.effective_chat.id, escape(help_text(lang, svc.t)))
+    await send(context.bot, update.effective_chat.id, escape(help_text(lang, svc.t, user.role)))
 
 
 async def on_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -10,6 +10,7 @@ from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -222,6 +223,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
             CommandHandler(name, one_at_a_time(handler), filters=filters.ChatType.PRIVATE)
         )
     application.add_handler(CallbackQueryHandler(one_at_a_time(on_button)))
+    application.add_handler(
+        ChatMemberHandler(people.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
     application.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE & filters.Document.ALL, one_at_a_time(office.on_document)
