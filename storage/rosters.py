@@ -10,7 +10,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -116,8 +116,8 @@ _DATE_PATTERNS = (
 _PHONE = re.compile(r"^\+?[\d\- ()]{7,20}$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_DIGITS = "10X98765432"
-# Villages looked at per round trip when comparing with what the database holds.
-VILLAGES_PER_BATCH = 200
+# Households compared with the database and written per round (whole villages at a time).
+HOUSEHOLDS_PER_BATCH = 5000
 # Audit actions: an office asked to import (/import), a roster was imported.
 IMPORT_REQUESTED = "roster.import_requested"
 IMPORT_DONE = "roster.imported"
@@ -160,10 +160,11 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class Table:
-    """A roster file read into rows: the header as written and each row's line and cells."""
+    """A roster file being read: the header as written, then each row's line and cells as
+    the file is read (an iterator, so that a large file is never held as cells)."""
 
     header: list[str]
-    rows: list[tuple[int, list[Cell]]]
+    rows: Iterator[tuple[int, list[Cell]]]
 
 
 class RosterFileError(Exception):
@@ -210,12 +211,15 @@ def _csv_table(text: str) -> Table:
     delimiter = max(",\t;", key=first_line.count) if first_line else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = [cell.strip().removeprefix("\ufeff") for cell in next(reader, [])]
-    rows: list[tuple[int, list[Cell]]] = []
-    line_end = reader.line_num
-    for cells in reader:
-        line, line_end = line_end + 1, reader.line_num
-        rows.append((line, [cell.strip() for cell in cells]))
-    return Table(header, rows)
+
+    def rows() -> Iterator[tuple[int, list[Cell]]]:
+        # A quoted cell may span lines: a row starts on the line after the previous one ended.
+        line_end = reader.line_num
+        for cells in reader:
+            line, line_end = line_end + 1, reader.line_num
+            yield line, [cell.strip() for cell in cells]
+
+    return Table(header, rows())
 
 
 def _xlsx_table(raw: bytes) -> Table:
@@ -225,23 +229,23 @@ def _xlsx_table(raw: bytes) -> Table:
         workbook = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a broken file
         raise RosterFileError("The file is not a CSV or XLSX roster.") from error
-    try:
-        sheet = workbook.worksheets[0]
-        lines = sheet.iter_rows(values_only=True)
-        first = next(lines, None)
-        header = [str(cell).strip() if cell is not None else "" for cell in first or ()]
-        rows = [
-            (line, [_cell_text(cell) for cell in cells])
-            for line, cells in enumerate(lines, start=2)
-        ]
-    finally:
-        workbook.close()
-    return Table(header, rows)
+    lines = workbook.worksheets[0].iter_rows(values_only=True)
+    first = next(lines, None)
+    header = [str(cell).strip() if cell is not None else "" for cell in first or ()]
+
+    def rows() -> Iterator[tuple[int, list[Cell]]]:
+        try:
+            for line, cells in enumerate(lines, start=2):
+                yield line, [_cell_text(cell) for cell in cells]
+        finally:
+            workbook.close()
+
+    return Table(header, rows())
 
 
 def read_table(source: str | Path | bytes) -> Table:
-    """Read a roster file (a path, its bytes, or CSV text) into a Table. Reads the disk and
-    parses: call it in a worker thread."""
+    """Open a roster file (a path, its bytes, or CSV text) as a Table whose rows are read as
+    they are iterated. Reads the disk and parses: call it, and iterate it, in a worker thread."""
     if isinstance(source, str) and "\n" in source:
         return _csv_table(source)
     if isinstance(source, bytes):
@@ -519,6 +523,15 @@ class CheckedRoster:
     village_title: str
 
 
+def read_and_check(source: str | Path | bytes, today: date) -> CheckedRoster:
+    """Read a roster file and check every row, in one pass over the file. Raises
+    RosterFileError when the file as a whole cannot be read; run it in a worker thread."""
+    table = read_table(source)
+    if not table.header:
+        raise RosterFileError("The file is empty.")
+    return check_table(table, today)
+
+
 def check_table(table: Table, today: date) -> CheckedRoster:
     """Check every row of a table on its own (no database): pure and CPU-bound, run it in a
     worker thread for large files."""
@@ -769,11 +782,18 @@ class RosterWriter:
         return changes
 
     async def write(self, households: Mapping[tuple[str, str], list[MemberRow]]) -> None:
-        villages = sorted({village for village, _ in households})
-        for start in range(0, len(villages), VILLAGES_PER_BATCH):
-            batch = set(villages[start : start + VILLAGES_PER_BATCH])
-            keys = [key for key in households if key[0] in batch]
-            await self._write_batch(keys, households)
+        """Whole villages at a time, up to about HOUSEHOLDS_PER_BATCH households."""
+        by_village: dict[str, list[tuple[str, str]]] = {}
+        for key in households:
+            by_village.setdefault(key[0], []).append(key)
+        batch: list[tuple[str, str]] = []
+        for village in sorted(by_village):
+            batch.extend(by_village[village])
+            if len(batch) >= HOUSEHOLDS_PER_BATCH:
+                await self._write_batch(batch, households)
+                batch = []
+        if batch:
+            await self._write_batch(batch, households)
 
     async def _write_batch(
         self, keys: Sequence[tuple[str, str]], households: Mapping[tuple[str, str], list[MemberRow]]
@@ -931,14 +951,10 @@ async def import_roster(
     if isinstance(source, str) and "\n" not in source:
         name = source_name or source
     try:
-        table = await asyncio.to_thread(read_table, source)
+        roster = await asyncio.to_thread(read_and_check, source, now.date())
     except RosterFileError as error:
         tally.errors.append(RowError(0, None, error.message_id, error.params))
         return tally.report()
-    if not table.header:
-        tally.errors.append(RowError(0, None, "The file is empty."))
-        return tally.report()
-    roster = await asyncio.to_thread(check_table, table, now.date())
     tally.errors.extend(roster.errors)
     levels, inside = await _known_villages(s, (key[0] for key in roster.households), within)
     tally.errors.extend(_village_errors(roster, levels, inside))

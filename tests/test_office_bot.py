@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.emulator import ChatMessage, EmulatedUser
+from bot.handlers import office as office_handlers
 from bot.handlers.office import ExportRequest, decode_request, encode_request, period_dates
 from storage import CheckRecord, Problem
 from tests.checkdriver import SUBMIT, answer_until, open_check
@@ -229,3 +231,22 @@ async def test_cadre_amends_a_check_and_a_new_version_is_saved(harness: Harness)
     await harness.register(stranger)
     await stranger.send_command("amend", f"{first.id} 试试")
     assert "只有核查人本人或扶贫办可以更正" in (await stranger.next_message()).content
+
+
+async def test_an_export_too_large_for_telegram_is_not_sent_and_says_why(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await harness.seed()
+    monkeypatch.setattr(office_handlers, "MAX_DOCUMENT_BYTES", 100)
+    office = harness.emulator.user(3020, "Office", language_code="en")
+    await harness.register(office, role="office", area=COUNTY)
+    await office.send_command("export")
+    await office.next_message()
+    await office.press_button("Problem ledger")
+    await office.next_edit()
+    await office.press_button("示范县")
+    await office.next_edit()
+    await office.press_button("This year")
+    edits = await until_edit(office, "larger than Telegram allows")
+    assert edits[-1].content.startswith("The file is larger than Telegram allows (50 MB).")
+    assert not [m for m in office.bot_messages if m.document is not None]

@@ -15,6 +15,7 @@ asked for full ID numbers (`/export full`)."""
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import logging
 import tempfile
@@ -60,6 +61,7 @@ FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 FORMAT_LABELS: tuple[tuple[ExportFormat, str], ...] = (("xlsx", "Excel (XLSX)"), ("csv", "CSV"))
 UNMASKED_WORDS = ("full", "unmasked", "完整", "完整身份证号")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # what the Bot API lets a bot send
 ROSTER_SUFFIXES = (".csv", ".xlsx", ".txt")
 # Edit the progress message at most this often (Telegram limits edits per chat).
 PROGRESS_EVERY = timedelta(seconds=2)
@@ -319,6 +321,15 @@ async def run_export(
                 start=format_day(start, lang),
                 end=format_day(end, lang),
             )
+            sizes = await asyncio.to_thread(lambda: [f.stat().st_size for f in result.files])
+            if max(sizes, default=0) > MAX_DOCUMENT_BYTES:
+                text = svc.t(
+                    lang,
+                    "The file is larger than Telegram allows (50 MB). Pick a smaller area or "
+                    "period, or ask your office for the command-line export.",
+                )
+                await edit(context.bot, chat_id, message_id, escape(text), None)
+                return
             for file in result.files:
                 await send_document(context.bot, chat_id, file, escape(caption))
     except Blocked:
