@@ -66,7 +66,13 @@ class OpenProblem:
 
 
 # Problem statuses and actions in one letter, to keep callback data short.
-STATUS_CODES = {"open": "o", "in_progress": "i", "rectified": "r", "verified": "v"}
+STATUS_CODES = {
+    "open": "o",
+    "in_progress": "i",
+    "rectified": "r",
+    "verified": "v",
+    "withdrawn": "w",
+}
 ACTION_CODES = {
     "progress": "g",
     "rectify": "r",

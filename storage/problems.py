@@ -353,7 +353,7 @@ def _filtered(
         .where(Household.village_code.in_(codes_within(user.area_code)))
     )
     if flt.scope == "open":
-        query = query.where(Problem.status != "verified")
+        query = query.where(Problem.status.in_(NOT_CLOSED))
     elif flt.scope == "overdue":
         query = query.where(Problem.status.in_(OPEN_STATUSES), Problem.deadline < today)
     if flt.mine:
@@ -416,7 +416,7 @@ async def categories_in(s: AsyncSession, user: User) -> list[str]:
         .join(Household, Household.id == Problem.household_id)
         .where(
             Household.village_code.in_(codes_within(user.area_code)),
-            Problem.status != "verified",
+            Problem.status.in_(NOT_CLOSED),
         )
         .distinct()
         .order_by(Problem.category)

@@ -171,3 +171,13 @@ async def test_cancel_pauses_and_keeps_answers(harness: Harness) -> None:
     await user.send_command("cancel")
     reply = await user.next_message()
     assert "已暂停" in reply.content
+
+
+async def test_file_sent_in_the_middle_of_a_check_asks_again(harness: Harness) -> None:
+    user = await registered(harness, 3011)
+    await open_check(harness, user, "王秀兰")
+    await answer_until(harness, user, {}, stop_at="food_staple")
+    await user.send_document(b"a,b\n", "roster.csv")
+    reply = await user.next_message()
+    assert "无法识别" in reply.content and reply.buttons
+    assert await harness.cursor(3011) == "food_staple"

@@ -383,7 +383,10 @@ async def on_import(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = language(user, update, svc)
     chat_id = update.effective_chat.id
     if user.role != "office":
-        await send(context.bot, chat_id, escape(svc.t(lang, "Only an office can import rosters.")))
+        # In the middle of a check a file is no answer: say so and ask the question again.
+        if not await check.on_unreadable(update, context):
+            text = svc.t(lang, "Only an office can import rosters.")
+            await send(context.bot, chat_id, escape(text))
         return
     async with svc.sessionmaker.begin() as s:
         await request_roster_import(s, user.id, svc.clock())
@@ -411,7 +414,10 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     chat_id = message.chat_id
     document = message.document
     if user.role != "office":
-        await send(context.bot, chat_id, escape(svc.t(lang, "Only an office can import rosters.")))
+        # In the middle of a check a file is no answer: say so and ask the question again.
+        if not await check.on_unreadable(update, context):
+            text = svc.t(lang, "Only an office can import rosters.")
+            await send(context.bot, chat_id, escape(text))
         return
     async with svc.sessionmaker() as s:
         asked = await roster_import_requested(s, user.id, svc.clock())

@@ -59,6 +59,7 @@ def status_name(t: Translator, lang: str, status: str) -> str:
         "in_progress": t(lang, "In progress"),
         "rectified": t(lang, "Rectified, awaiting verification"),
         "verified": t(lang, "Verified (closed)"),
+        "withdrawn": t(lang, "Withdrawn: raised in error"),
     }
     return names.get(status, status)
 
