@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.engine import SUMMARY_KEY
-from conversations.model import CheckState, Form, RaisedProblem, Record
+from conversations.model import CheckState, Form, Record
 from storage.areas import area_contains
 from storage.audit import audit
-from storage.checks import DeadlinePolicy, _in_ledger_language, _money, _typed_text, open_session
+from storage.checks import DeadlinePolicy, _money, _typed_text, new_problem, open_session
 from storage.documents import json_document
 from storage.errors import StorageError
 from storage.models import CheckRecord, CheckSession, Household, Problem, ProblemEvent, User
@@ -132,34 +132,6 @@ def _key(rule_id: str | None, subject: str | None) -> tuple[str, str]:
     return (rule_id or "", subject or "")
 
 
-def _new_problem(
-    raised: RaisedProblem,
-    record: CheckRecord,
-    user_id: int,
-    now: datetime,
-    deadline_for: DeadlinePolicy,
-) -> Problem:
-    return Problem(
-        household_id=record.household_id,
-        check_record_id=record.id,
-        rule_id=raised.rule_id,
-        category=raised.category,
-        text=_in_ledger_language(raised.text),
-        text_i18n=dict(raised.text),
-        goal=_in_ledger_language(raised.goal),
-        goal_i18n=dict(raised.goal),
-        measures=_in_ledger_language(raised.measures),
-        responsible_unit=raised.responsible_unit,
-        deadline=deadline_for(raised, now),
-        deadline_tier=raised.deadline_tier,
-        subject=raised.subject,
-        status="open",
-        created_at=now,
-        created_by_user_id=user_id,
-        updated_at=now,
-    )
-
-
 async def submit_amendment(
     s: AsyncSession,
     session_id: int,
@@ -263,7 +235,7 @@ async def submit_amendment(
             problem.updated_at = now
             withdrawn.append(problem)
     raised = [
-        _new_problem(r, new, user_id, now, deadline_for)
+        new_problem(r, new, user_id, now, deadline_for)
         for key, r in wanted.items()
         if key not in by_key
     ]

@@ -137,6 +137,35 @@ def _in_ledger_language(labels: Mapping[str, str]) -> str:
     return next((label for label in labels.values() if label), "")
 
 
+def new_problem(
+    raised: RaisedProblem,
+    record: CheckRecord,
+    user_id: int,
+    now: datetime,
+    deadline_for: DeadlinePolicy,
+) -> Problem:
+    """The ledger entry for a problem a check raised: open, texts in the ledger language."""
+    return Problem(
+        household_id=record.household_id,
+        check_record_id=record.id,
+        rule_id=raised.rule_id,
+        category=raised.category,
+        text=_in_ledger_language(raised.text),
+        text_i18n=dict(raised.text),
+        goal=_in_ledger_language(raised.goal),
+        goal_i18n=dict(raised.goal),
+        measures=_in_ledger_language(raised.measures),
+        responsible_unit=raised.responsible_unit,
+        deadline=deadline_for(raised, now),
+        deadline_tier=raised.deadline_tier,
+        subject=raised.subject,
+        status="open",
+        created_at=now,
+        created_by_user_id=user_id,
+        updated_at=now,
+    )
+
+
 async def submit_check(
     s: AsyncSession,
     session_id: int,
@@ -189,26 +218,7 @@ async def submit_check(
     await s.flush()
 
     problems = [
-        Problem(
-            household_id=household_id,
-            check_record_id=check.id,
-            rule_id=raised.rule_id,
-            category=raised.category,
-            text=_in_ledger_language(raised.text),
-            text_i18n=dict(raised.text),
-            goal=_in_ledger_language(raised.goal),
-            goal_i18n=dict(raised.goal),
-            measures=_in_ledger_language(raised.measures),
-            responsible_unit=raised.responsible_unit,
-            deadline=deadline_for(raised, now),
-            deadline_tier=raised.deadline_tier,
-            subject=raised.subject,
-            status="open",
-            created_at=now,
-            created_by_user_id=cadre_user_id,
-            updated_at=now,
-        )
-        for raised in record.problems
+        new_problem(raised, check, cadre_user_id, now, deadline_for) for raised in record.problems
     ]
     s.add_all(problems)
     await s.flush()
