@@ -549,25 +549,30 @@ def _check_row(row: Sequence[Any]) -> CheckRow:
     )
 
 
+def _problem_columns() -> tuple[Any, ...]:
+    """The columns both problem exports read, in the order their rows are unpacked."""
+    return (
+        Problem.id,
+        _check_id(),
+        CheckRecord.version,
+        Area.name,
+        Household.number,
+        Household.head_name,
+        Problem.category,
+        Problem.text,
+        Problem.goal,
+        Problem.measures,
+        Problem.responsible_unit,
+        Problem.deadline,
+        Problem.deadline_tier,
+        Problem.status,
+    )
+
+
 def problems_of_checks_statement(scope: ExportScope) -> Select[Any]:
     """The problems raised by the exported check records."""
     return (
-        select(
-            Problem.id,
-            _check_id(),
-            CheckRecord.version,
-            Area.name,
-            Household.number,
-            Household.head_name,
-            Problem.category,
-            Problem.text,
-            Problem.goal,
-            Problem.measures,
-            Problem.responsible_unit,
-            Problem.deadline,
-            Problem.deadline_tier,
-            Problem.status,
-        )
+        select(*_problem_columns())
         .join(CheckRecord, CheckRecord.id == Problem.check_record_id)
         .join(Household, Household.id == Problem.household_id)
         .join(Area, Area.code == Household.village_code)
@@ -680,22 +685,7 @@ def ledger_statement(scope: ExportScope) -> Select[Any]:
     first, after = scope.bounds()
     order = {category: index for index, category in enumerate(CATEGORY_ORDER)}
     return (
-        select(
-            Problem.id,
-            _check_id(),
-            CheckRecord.version,
-            Area.name,
-            Household.number,
-            Household.head_name,
-            Problem.category,
-            Problem.text,
-            Problem.goal,
-            Problem.measures,
-            Problem.responsible_unit,
-            Problem.deadline,
-            Problem.deadline_tier,
-            Problem.status,
-        )
+        select(*_problem_columns())
         .join(Household, Household.id == Problem.household_id)
         .join(Area, Area.code == Household.village_code)
         .outerjoin(CheckRecord, CheckRecord.id == Problem.check_record_id)
