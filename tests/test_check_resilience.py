@@ -181,3 +181,21 @@ async def test_file_sent_in_the_middle_of_a_check_asks_again(harness: Harness) -
     reply = await user.next_message()
     assert "无法识别" in reply.content and reply.buttons
     assert await harness.cursor(3011) == "food_staple"
+
+
+async def test_a_second_household_can_be_checked_while_one_is_open(harness: Harness) -> None:
+    user = await registered(harness, 3012)
+    await open_check(harness, user, "王秀兰")
+    await user.send_command("check")
+    offer = await user.next_message()
+    await user.press(offer.message_id, offer.callback_data("➕ 核查其他农户"))
+    picker = await user.next_edit()
+    while picker.message_id != offer.message_id:
+        picker = await user.next_edit()
+    await user.press_button(lambda text: "张建国" in text)
+    title = await user.next_message()
+    assert "张建国" in title.content
+    await user.next_message()
+    async with harness.sessionmaker() as s:
+        rows = (await s.scalars(select(CheckSession).where(CheckSession.status == "open"))).all()
+    assert len(rows) == 2

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
-from bot.callbacks import CheckAction, OpenSession, encode, prompt_token
+from bot.callbacks import CheckAction, HouseholdPage, OpenSession, encode, prompt_token
 from bot.handlers.common import language, registered_user
 from bot.i18n import format_day, label
 from bot.render import (
@@ -255,6 +255,8 @@ async def offer_open_sessions(
                 ]
             )
     lines.append(svc.t(lang, "Continue it, or discard it to start again."))
+    other = svc.t(lang, "➕ Check another household")
+    buttons.append([InlineKeyboardButton(other, callback_data=encode(HouseholdPage(0, "", "c")))])
     await send(context.bot, chat.id, "\n".join(lines), InlineKeyboardMarkup(buttons))
 
 
