@@ -29,6 +29,8 @@ class Services:
     t: Translator
     clock: Callable[[], datetime] = utc_now
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    # village code → (monotonic time read, time zone, province)
+    places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
 
     def lock_for(self, telegram_id: int) -> asyncio.Lock:
         """Updates of one user are handled one at a time, in order."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage import CheckSession
+from storage import CheckSession, User
+from storage.prompts import await_input
 from tests.checkdriver import SUBMIT, answer_until, open_check, question_at
 from tests.harness import Harness
 
@@ -199,3 +200,27 @@ async def test_a_second_household_can_be_checked_while_one_is_open(harness: Harn
     async with harness.sessionmaker() as s:
         rows = (await s.scalars(select(CheckSession).where(CheckSession.status == "open"))).all()
     assert len(rows) == 2
+
+
+async def test_back_at_the_check_a_typed_answer_is_not_taken_as_a_problem_note(
+    harness: Harness,
+) -> None:
+    user = await registered(harness, 3013)
+    await open_check(harness, user, "王秀兰")
+    await answer_until(harness, user, {}, stop_at="floor_area")
+    async with harness.sessionmaker() as s:
+        cadre = await s.scalar(select(User).where(User.telegram_id == 3013))
+        assert cadre is not None
+        # As if a problem card had asked for a progress note a moment ago.
+        await await_input(s, cadre.id, "progress", 1, "open", harness.clock())
+        await s.commit()
+    await user.send_command("check")
+    await user.next_message()
+    await user.press_button(lambda text: text.startswith("▶"))
+    await user.next_message()
+    await user.next_message()
+    await user.send_text("75")
+    await user.next_message()
+    async with harness.sessionmaker() as s:
+        row = (await s.scalars(select(CheckSession))).one()
+    assert row.state["answers"]["floor_area"] == 75

@@ -10,6 +10,7 @@ Conversation states (kept in the database, never only in this process):
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -78,8 +79,10 @@ from storage import (
     start_session,
     submit_check,
 )
+from storage.prompts import clear_input
 
 FORM_ID = "household_check"
+PLACE_SECONDS = 300.0
 _KEY_PART = re.compile(r"^(\w+)\[(\d+)\]$")
 
 
@@ -114,14 +117,26 @@ def household_name(household: Household, lang: str, svc: Services) -> str:
     return svc.t(lang, "{number} {head}", number=household.number, head=household.head_name)
 
 
+async def place_of(s: AsyncSession, svc: Services, village_code: str) -> tuple[str, str | None]:
+    """A village's time zone and province. Kept for a few minutes: areas hardly ever change,
+    and every answer needs them."""
+    now = time.monotonic()
+    kept = svc.places.get(village_code)
+    if kept is not None and now - kept[0] < PLACE_SECONDS:
+        return kept[1], kept[2]
+    area = await get_area(s, village_code)
+    zone = area.timezone if area is not None else "Asia/Shanghai"
+    province = await province_of(s, village_code)
+    svc.places[village_code] = (now, zone, province)
+    return zone, province
+
+
 async def engine_context(
     s: AsyncSession, svc: Services, household: Household
 ) -> tuple[Context, str]:
     """The engine's view of the world for a household: today in its zone, thresholds, roster."""
-    area = await get_area(s, household.village_code)
-    zone = area.timezone if area is not None else "Asia/Shanghai"
+    zone, province = await place_of(s, svc, household.village_code)
     today = svc.clock().astimezone(ZoneInfo(zone)).date()
-    province = await province_of(s, household.village_code)
     roster = tuple(await roster_of(s, household.id))
     context = Context(
         today=today,
@@ -210,6 +225,7 @@ async def begin_check(
                 s, user.id, household.id, FORM_ID, chat.id, state.to_json(), svc.clock()
             )
             await s.commit()
+        await clear_input(s, user.id)
         visit = await load_visit(s, svc, row)
         assert visit is not None
         title = svc.t(lang, "Check of household {name}", name=household_name(household, lang, svc))
@@ -362,6 +378,9 @@ async def on_check_button(
             await remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
             return
         await query.answer()
+        # Back at the check: a note some problem card asked for is no longer awaited, so the
+        # next typed answer goes to the check.
+        await clear_input(s, user.id)
         if action.action == "x":
             await pause(context, visit, lang, _message_id(query))
             return
