@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request URL at INFO, and a Bot API URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_from(args)
     if args.command == "run":
         return run_bot(settings)
