@@ -43,6 +43,9 @@ async def pending_input(
 
 
 async def clear_input(s: AsyncSession, user_id: int) -> bool:
-    """Stop waiting; True when there was a wait."""
+    """Stop waiting; True when there was a wait. Reads first: most of the time there is
+    none, and a read does not take the database's write lock."""
+    if await s.get(PendingInput, user_id) is None:
+        return False
     result = await s.execute(delete(PendingInput).where(PendingInput.user_id == user_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]
