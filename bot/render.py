@@ -210,6 +210,14 @@ def summary_screens(
     token = prompt_token("", "summary")
     title = t(lang, "Summary of the check: {household}", household=household)
     lines = [f"<b>{escape(title)}</b>", *summary_lines(form, summary, lang, t)]
+    if summary.computed:
+        heading = t(lang, "Calculated")
+        lines.append(f"\n<b>{escape(heading)}</b>")
+        lines.extend(
+            f"• {escape(label(item.labels, lang))}: "
+            f"<b>{escape(answer_text(form, item.key, item.value, lang, t))}</b>"
+            for item in summary.computed
+        )
     lines.append("\n" + escape(t(lang, "Please check the answers, then submit.")))
     texts = chunks(lines)
     markup = InlineKeyboardMarkup(

@@ -350,7 +350,28 @@ def _summary(form: Form, current: Walk) -> Summary:
                 item_label=slot.item_label,
             )
         )
-    return Summary(items=tuple(items))
+    return Summary(items=tuple(items), computed=_computed(form, current))
+
+
+def _computed(form: Form, current: Walk) -> tuple[SummaryItem, ...]:
+    """The calculated values worth showing before submitting, e.g. income per person."""
+    return tuple(
+        SummaryItem(
+            key=question.id,
+            question_id=question.id,
+            labels=question.labels,
+            section=next((s.labels for s in form.sections if s.id == question.section), {}),
+            value=current.record[question.id],
+            display={
+                lang: display_value(form, question, current.record[question.id], lang)
+                for lang in form.languages
+            },
+        )
+        for question in form.questions
+        if question.type == "calculate"
+        and question.labels
+        and current.record.get(question.id) is not None
+    )
 
 
 def _display(form: Form, current: Walk, slot: Slot) -> Labels:

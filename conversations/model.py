@@ -270,7 +270,11 @@ class SummaryItem:
 
 @dataclass(frozen=True)
 class Summary:
+    """Every answer, in order; `computed` holds the form's calculated values (read only, so
+    they cannot be chosen for a change)."""
+
     items: tuple[SummaryItem, ...]
+    computed: tuple[SummaryItem, ...] = ()
 
 
 @dataclass(frozen=True)

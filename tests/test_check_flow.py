@@ -27,6 +27,8 @@ async def test_full_check_raises_housing_education_and_water_problems(harness: H
     # The child of school age comes from the roster; the dropped-out answer is per child.
     summary = await answer_until(harness, user, PROBLEM_PLAN)
     assert summary is not None and "核查汇总" in "".join(m.content for m in user.bot_messages[-3:])
+    # Income per person is computed and shown before submitting: (60000 + 3000 + 1200) / 3.
+    assert "人均纯收入（元）: 21,400" in summary.content
     await user.press(summary.message_id, summary.callback_data(SUBMIT))
     result = await user.next_message()
     assert "已提交" in result.content and "3 个问题" in result.content, result
