@@ -195,3 +195,16 @@ async def test_help_lists_what_the_role_can_do(harness: Harness) -> None:
     await office.send_command("help")
     text = (await office.next_message()).content
     assert "/import" in text and "/export" in text
+
+
+async def test_each_person_gets_the_menu_of_their_role_and_language(harness: Harness) -> None:
+    await harness.seed()
+    office = harness.emulator.user(1017, "N", language_code="zh-hans")
+    await harness.register(office, "office", "320705")
+    menu = dict(harness.emulator.commands(scope="chat:1017"))
+    assert menu["import"] == "导入花名册" and menu["export"] == "导出文件"
+    cadre = harness.emulator.user(1018, "O", language_code="en")
+    await harness.register(cadre)
+    menu = dict(harness.emulator.commands(scope="chat:1018"))
+    assert "import" not in menu and "export" not in menu
+    assert menu["check"] == "Check a household"

@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 from bot.callbacks import ChooseLanguage, encode
 from bot.handlers.common import client_language, language, registered_user
 from bot.i18n import LANGUAGES, Translator
+from bot.menu import set_menu_for
 from bot.sending import send
 from bot.services import services
 from storage import (
@@ -70,9 +71,9 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         role=roles.get(user.role, user.role),
         area=area_name,
     )
-    await send(
-        context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(help_text(lang, svc.t, user.role))}"
-    )
+    await set_menu_for(context.bot, chat.id, user.role, lang, svc.t)
+    commands = help_text(lang, svc.t, user.role)
+    await send(context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(commands)}")
 
 
 def help_text(lang: str, t: Translator, role: str = "cadre") -> str:
@@ -150,6 +151,7 @@ async def on_language_chosen(
         return
     async with svc.sessionmaker.begin() as s:
         await set_language(s, user.id, choice.language)
+    await set_menu_for(context.bot, update.effective_chat.id, user.role, choice.language, svc.t)
     await query.answer()
     if query.message is not None:
         await query.edit_message_reply_markup(None)

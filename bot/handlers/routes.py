@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram import BotCommandScopeDefault, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -22,6 +22,7 @@ from bot.callbacks import HouseholdPage
 from bot.handlers import check, households, office, people, problems, progress
 from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, Translator
+from bot.menu import commands
 from bot.sending import send
 from bot.services import KEY, services
 from storage import user_by_telegram_id
@@ -161,19 +162,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
     )
     log.error("unhandled error (chat %s)", chat, exc_info=context.error)
-
-
-def commands(lang: str, t: Translator) -> list[BotCommand]:
-    return [
-        BotCommand("check", t(lang, "Check a household")),
-        BotCommand("households", t(lang, "Households of my village")),
-        BotCommand("problems", t(lang, "Problems to rectify")),
-        BotCommand("progress", t(lang, "Progress this month")),
-        BotCommand("cases", t(lang, "Monitoring cases")),
-        BotCommand("cancel", t(lang, "Pause the current check")),
-        BotCommand("lang", t(lang, "Change the language")),
-        BotCommand("help", t(lang, "Help")),
-    ]
 
 
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
