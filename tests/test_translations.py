@@ -10,13 +10,20 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"t": (2,), "N_": None}
+# Domain errors carry their message id as their first argument; the bot translates it.
+KEYWORDS = {
+    "t": (2,),
+    "N_": None,
+    "StorageError": None,
+    "ProblemError": None,
+    "CaseError": None,
+}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def source_messages() -> set[str]:
     found: set[str] = set()
-    for folder in ("bot", "conversations"):
+    for folder in ("bot", "conversations", "storage"):
         for _file, _line, message, _comments, _context in extract_from_dir(
             ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
