@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime, timedelta
 from html import escape, unescape
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
@@ -29,7 +28,6 @@ from telegram.ext import Application, ContextTypes
 from bot.i18n import Translator, format_day
 from bot.sending import Blocked, send
 from bot.services import KEY, Services
-from storage.models import User
 from storage.monitoring import open_cases_for_flagged
 from storage.progress import load_schedules
 from storage.reminders import (
@@ -47,6 +45,7 @@ from storage.reminders import (
     still_applying,
 )
 from storage.schedule import Schedules
+from storage.users import users_by_id
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +483,8 @@ async def dry_run(
         schedules = await load_schedules(s)
         due = await due_reminders(s, at, schedules)
         waiting = await pending_entries(s, at)
-        users = {user.id: user for user in await s.scalars(select(User))}
+        wanted = {reminder.user_id for reminder in due} | {entry.user_id for entry in waiting}
+        users = await users_by_id(s, wanted)
     lines: list[str] = []
     by_user: dict[int, list[tuple[str, str, Mapping[str, Any], str]]] = {}
     for reminder in due:

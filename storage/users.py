@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -140,6 +141,14 @@ async def redeem_invitation(
         },
     )
     return user
+
+
+async def users_by_id(s: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
+    """The users with these ids, by id."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    return {user.id: user for user in await s.scalars(select(User).where(User.id.in_(wanted)))}
 
 
 async def user_by_telegram_id(s: AsyncSession, telegram_id: int) -> User | None:
