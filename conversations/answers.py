@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from conversations import messages as m
@@ -47,6 +48,12 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$", re.ASCII),
 )
 _LIST_SEPARATORS = re.compile(r"[,，、;；/]+")
+# Units cadres type after a number ("35升", "20分钟", "8000元", "80平米"), dropped; and 万
+# (ten thousand), applied: "3.5万" of income is 35000. NFKC has already made ㎡ into "m2".
+_UNIT = re.compile(
+    r"\s*(?:元|块钱|块|公升|升|L|l|分钟|分|小时|天|日|平方米|平米|m2|m\^2|人|口|岁|个)$"
+)
+_TEN_THOUSAND = re.compile(r"\s*万$")
 
 
 @dataclass(frozen=True)
@@ -130,10 +137,24 @@ def choices_for_text(choices: tuple[Choice, ...], text: str) -> list[str] | None
     return None
 
 
+def _number_text(text: str) -> tuple[str, int]:
+    """The digits of a typed number without its unit, and the factor 万 asks for."""
+    typed = _UNIT.sub("", normalise(text), count=1)
+    if _TEN_THOUSAND.search(typed):
+        return _TEN_THOUSAND.sub("", typed), 10_000
+    return typed, 1
+
+
 def _integer(question: Question, inp: Input, today: date) -> Answer | Invalid:
     if not isinstance(inp, Text) or not isinstance(inp.text, str):
         return Invalid(m.WHOLE_NUMBER)
-    typed = normalise(inp.text)
+    typed, factor = _number_text(inp.text)
+    if factor != 1 and len(typed) <= 30 and _DECIMAL.match(typed):
+        # "3.5万" is a whole number of yuan; "3.00005万" is not.
+        exact = Decimal(typed.replace(",", "")) * factor
+        if exact == exact.to_integral_value():
+            return _bounded(question, int(exact))
+        return Invalid(m.WHOLE_NUMBER)
     if len(typed) > 30 or not _INTEGER.match(typed):
         return Invalid(m.WHOLE_NUMBER)
     return _bounded(question, int(typed.replace(",", "")))
@@ -142,12 +163,12 @@ def _integer(question: Question, inp: Input, today: date) -> Answer | Invalid:
 def _decimal(question: Question, inp: Input, today: date) -> Answer | Invalid:
     if not isinstance(inp, Text) or not isinstance(inp.text, str):
         return Invalid(m.NUMBER)
-    typed = normalise(inp.text)
+    typed, factor = _number_text(inp.text)
     if len(typed) > 40 or not _DECIMAL.match(typed):
         # "3,5" is refused rather than read as 3.5: with thousands separators allowed,
         # "1,500" and "1,5" would otherwise be too easy to confuse.
         return Invalid(m.DECIMAL_POINT if "," in typed else m.NUMBER)
-    value = float(typed.replace(",", ""))
+    value = float(Decimal(typed.replace(",", "")) * factor)
     if not math.isfinite(value):
         return Invalid(m.NUMBER)
     return _bounded(question, value)
