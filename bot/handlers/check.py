@@ -217,17 +217,17 @@ async def begin_check(
         if household is None:
             await send(context.bot, chat.id, svc.t(lang, "This household is not in your area."))
             return
+        engine_ctx, zone = await engine_context(s, svc, household)
         row = await open_session(s, user.id, household.id)
         if row is None:
-            engine_ctx, _ = await engine_context(s, svc, household)
             state, _ = start(svc.forms[FORM_ID], engine_ctx)
             row = await start_session(
                 s, user.id, household.id, FORM_ID, chat.id, state.to_json(), svc.clock()
             )
             await s.commit()
         await clear_input(s, user.id)
-        visit = await load_visit(s, svc, row)
-        assert visit is not None
+        form = svc.forms[row.form_id]
+        visit = Visit(row, form, engine_ctx, CheckState.from_json(row.state), household, zone)
         title = svc.t(lang, "Check of household {name}", name=household_name(household, lang, svc))
         await send(context.bot, chat.id, f"📋 <b>{escape(title)}</b>")
         await edit(context.bot, chat.id, row.prompt_message_id)
