@@ -18,7 +18,7 @@ from conversations.engine import SUMMARY_KEY
 from conversations.model import CheckState, Form, Record
 from storage.areas import area_contains
 from storage.audit import audit
-from storage.checks import DeadlinePolicy, _money, _typed_text, new_problem, open_session
+from storage.checks import DeadlinePolicy, new_problem, open_session, record_columns
 from storage.documents import json_document
 from storage.errors import StorageError
 from storage.models import CheckRecord, CheckSession, Household, Problem, ProblemEvent, User
@@ -165,20 +165,13 @@ async def submit_amendment(
         raise StorageError("This check was amended meanwhile; open it again.")
     old = await s.get(CheckRecord, old_id)
     assert old is not None
-    answers = record.answers
     new = CheckRecord(
         session_id=session_id,
         household_id=old.household_id,
         cadre_user_id=old.cadre_user_id,
-        form_id=record.form_id,
-        form_version=record.form_version,
         submitted_at=old.submitted_at,
-        visit_type=_typed_text(answers, "visit_type"),
-        housing_grade=_typed_text(answers, "housing_grade"),
-        income_per_person=_money(answers.get("income_per_person")),
-        at_risk=record.at_risk,
         problems_raised=0,
-        answers=json_document(answers),
+        **record_columns(record),
         check_id=old.check_id or old.id,
         version=(old.version or 1) + 1,
         latest=True,

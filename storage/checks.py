@@ -137,6 +137,21 @@ def _in_ledger_language(labels: Mapping[str, str]) -> str:
     return next((label for label in labels.values() if label), "")
 
 
+def record_columns(record: Record) -> dict[str, Any]:
+    """The columns a check record takes from the engine's record: the answers, and the typed
+    copies of a few of them that queries and exports filter on."""
+    answers = record.answers
+    return {
+        "form_id": record.form_id,
+        "form_version": record.form_version,
+        "visit_type": _typed_text(answers, "visit_type"),
+        "housing_grade": _typed_text(answers, "housing_grade"),
+        "income_per_person": _money(answers.get("income_per_person")),
+        "at_risk": record.at_risk,
+        "answers": json_document(answers),
+    }
+
+
 def new_problem(
     raised: RaisedProblem,
     record: CheckRecord,
@@ -199,20 +214,13 @@ async def submit_check(
             raise StorageError("This check does not exist.")
         raise StorageError("This check is no longer open.")
 
-    answers = record.answers
     check = CheckRecord(
         session_id=session_id,
         household_id=household_id,
         cadre_user_id=cadre_user_id,
-        form_id=record.form_id,
-        form_version=record.form_version,
         submitted_at=now,
-        visit_type=_typed_text(answers, "visit_type"),
-        housing_grade=_typed_text(answers, "housing_grade"),
-        income_per_person=_money(answers.get("income_per_person")),
-        at_risk=record.at_risk,
         problems_raised=len(record.problems),
-        answers=json_document(answers),
+        **record_columns(record),
     )
     s.add(check)
     await s.flush()
