@@ -26,7 +26,6 @@ import asyncio
 import csv
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from bench.child import measure_in_child  # noqa: E402
 from conversations import load_forms  # noqa: E402
 from storage import (  # noqa: E402
     CheckRecord,
@@ -312,15 +312,7 @@ def child(variant: str, url: str, folder: Path) -> None:
 
 
 def measure(variant: str, url: str, folder: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--url", url, "--folder", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{variant} failed:\n{done.stderr}")
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+    return measure_in_child(__file__, variant, ["--url", url, "--folder", str(folder)])
 
 
 def main() -> None:

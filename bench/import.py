@@ -25,7 +25,6 @@ import asyncio
 import csv
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
+from bench.child import measure_in_child  # noqa: E402
 from storage import (  # noqa: E402
     Household,
     Member,
@@ -172,15 +172,7 @@ def child(variant: str, url: str, roster: Path) -> None:
 
 
 def measure(variant: str, url: str, roster: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--url", url, "--roster", str(roster)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{variant} failed:\n{done.stderr}")
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+    return measure_in_child(__file__, variant, ["--url", url, "--roster", str(roster)])
 
 
 def main() -> None:
