@@ -22,6 +22,7 @@ from storage import create_invitation, make_engine, make_sessionmaker, seed_demo
 DEMO_DATABASE = "sqlite+aiosqlite:///hucha-demo.db"
 DEMO_USER_ID = 900001
 REPLY_QUIET = 0.2
+FIRST_REPLY_WAIT = 10.0
 _TAGS = re.compile(r"<[^>]+>")
 
 HELP = (
@@ -74,7 +75,13 @@ class Terminal:
         print()
 
     async def drain(self) -> None:
-        """Print every message and edit the bot made, once it has fallen quiet."""
+        """Print every message and edit the bot made, once it has fallen quiet.
+
+        The first reply is awaited before the quiet window starts: on a busy machine a handler
+        can take longer than the window between fetching an update and answering it.
+        """
+        for message, edited in await self.first_replies():
+            self.show(message, edited)
         await self.emulator.wait_until_idle(timeout=30, quiet=REPLY_QUIET)
         for read, edited in ((self.user.next_message, False), (self.user.next_edit, True)):
             while True:
@@ -83,6 +90,18 @@ class Terminal:
                 except TimeoutError:
                     break
                 self.show(message, edited)
+
+    async def first_replies(self) -> list[tuple[ChatMessage, bool]]:
+        """The bot's first message or edit after an action (both if they come together)."""
+        reads = {
+            asyncio.ensure_future(self.user.next_message(FIRST_REPLY_WAIT)): False,
+            asyncio.ensure_future(self.user.next_edit(FIRST_REPLY_WAIT)): True,
+        }
+        done, pending = await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return [(task.result(), reads[task]) for task in done if task.exception() is None]
 
     async def act(self, line: str) -> bool:
         """Do what the person typed; False to quit."""
