@@ -22,7 +22,9 @@ async def import_roster_command(
 ) -> int:
     """Import a roster file; print the summary and each refused row. Exit code 1 when rows
     were refused, 2 when the file is missing."""
-    from storage import import_roster, make_engine, make_sessionmaker, upgrade
+    from conversations import load_thresholds
+    from conversations.thresholds import missing_income_lines
+    from storage import import_roster, make_engine, make_sessionmaker, provinces_within, upgrade
 
     t = Translator()
     if not await asyncio.to_thread(file.exists):
@@ -33,9 +35,12 @@ async def import_roster_command(
     try:
         async with make_sessionmaker(engine).begin() as s:
             report = await import_roster(s, file, utc_now(), within=area, source_name=file.name)
+            provinces = await provinces_within(s, area)
     finally:
         await engine.dispose()
-    for line in import_report_lines(report, lang, t):
+    thresholds = load_thresholds(settings.forms_dir / "thresholds.toml")
+    missing = missing_income_lines(thresholds, provinces, utc_now().year)
+    for line in import_report_lines(report, lang, t, missing_lines=missing):
         print(line)
     return 0 if not report.errors else 1
 

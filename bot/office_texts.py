@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from conversations.thresholds import MissingLine
 from storage.rosters import ImportReport, RowError
 
 Translate = Callable[..., str]
@@ -46,11 +47,30 @@ def import_summary(report: ImportReport, lang: str, t: Translate) -> str:
     )
 
 
+def missing_line_texts(missing: list[MissingLine], lang: str, t: Translate) -> list[str]:
+    """One warning per province and year without an income line."""
+    return [
+        t(
+            lang,
+            "⚠️ No income line for {province} in {year}: checks there compare income with "
+            "no line. Add it to thresholds.toml.",
+            province=t(lang, "the whole country") if line.province == "全国" else line.province,
+            year=line.year,
+        )
+        for line in missing
+    ]
+
+
 def import_report_lines(
-    report: ImportReport, lang: str, t: Translate, limit: int | None = None
+    report: ImportReport,
+    lang: str,
+    t: Translate,
+    limit: int | None = None,
+    missing_lines: list[MissingLine] | None = None,
 ) -> list[str]:
-    """The summary, then one line per refused row (at most `limit`, then how many more)."""
-    lines = [import_summary(report, lang, t)]
+    """The summary and the provinces without an income line, then one line per refused
+    row (at most `limit`, then how many more)."""
+    lines = [import_summary(report, lang, t), *missing_line_texts(missing_lines or [], lang, t)]
     errors = report.errors if limit is None else report.errors[:limit]
     lines.extend(row_error_text(error, lang, t) for error in errors)
     if limit is not None and len(report.errors) > limit:

@@ -8,6 +8,7 @@ An input that does not fit gives Invalid and leaves the state as it was.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -454,9 +455,9 @@ def _raised(form: Form, current: Walk) -> list[tuple[ProblemRule, RaisedProblem]
             problem = RaisedProblem(
                 rule_id=rule.id,
                 category=rule.category,
-                text=_with_subject(rule.text, subject),
-                goal=_with_subject(rule.goal, subject),
-                measures=_with_subject(rule.measures, subject),
+                text=_filled(rule.text, subject, current.texts),
+                goal=_filled(rule.goal, subject, current.texts),
+                measures=_filled(rule.measures, subject, current.texts),
                 responsible_unit=rule.responsible_unit,
                 deadline_days=rule.deadline_days,
                 deadline_tier=rule.deadline_tier,
@@ -479,8 +480,16 @@ def _subjects(rule: ProblemRule, current: Walk) -> list[str | None]:
     ]
 
 
-def _with_subject(labels: Labels, subject: str | None) -> dict[str, str]:
-    return {lang: text.replace("{subject}", subject or "") for lang, text in labels.items()}
+def _filled(labels: Labels, subject: str | None, texts: Mapping[str, Labels]) -> dict[str, str]:
+    """A rule's text with `{subject}` (the repeat item) and the form's named texts filled."""
+    filled: dict[str, str] = {}
+    for lang, text in labels.items():
+        text = text.replace("{subject}", subject or "")
+        for name, named in texts.items():
+            wording = named.get(lang) or next(iter(named.values()), "")
+            text = text.replace("{" + name + "}", wording)
+        filled[lang] = text
+    return filled
 
 
 # ---------------------------------------------------------------- prompts

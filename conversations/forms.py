@@ -68,8 +68,11 @@ _FORM_KEYS = frozenset(
         "sections",
         "questions",
         "rules",
+        "texts",
     }
 )
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SUBJECT = "subject"
 _QUESTION_KEYS = frozenset(
     {
         "id",
@@ -180,6 +183,7 @@ class _FormReader:
         sections = self.sections()
         questions = self.questions()
         rules = self.rules()
+        texts = self.texts()
         form = Form(
             id=form_id,
             version=str(version),
@@ -190,6 +194,7 @@ class _FormReader:
             params=params,
             languages=self.languages,
             rosters=rosters,
+            texts=texts,
         )
         _ReferenceCheck(self, form).run()
         return form
@@ -230,17 +235,34 @@ class _FormReader:
     def wanted(self) -> str:
         return ", ".join(self.languages)
 
-    def params(self) -> dict[str, float]:
+    def params(self) -> dict[str, float | None]:
+        """The parameters with their defaults; `nan` declares one without a default (the
+        area must set it, e.g. the income line), kept as None."""
         raw = self.data.get("params", {})
         if not isinstance(raw, Mapping):
             self.fail("", "params: must be a table of numbers")
-        params: dict[str, float] = {}
+        params: dict[str, float | None] = {}
         for name, value in raw.items():
             self.identifier(name, "params", "name")
+            if isinstance(value, float) and math.isnan(value):
+                params[name] = None
+                continue
             if not _is_finite_number(value):
                 self.fail("params", f"'{name}': must be a number")
             params[name] = value
         return params
+
+    def texts(self) -> dict[str, dict[str, str]]:
+        """Named texts a rule's texts quote as {name}; these are the defaults, the caller
+        may give the area's own (Context.texts)."""
+        raw = self.data.get("texts", {})
+        if not isinstance(raw, Mapping):
+            self.fail("", "texts: must be a table of texts per language")
+        texts: dict[str, dict[str, str]] = {}
+        for name, labels in raw.items():
+            self.identifier(name, "texts", "name")
+            texts[name] = self.labels(labels, "texts", name)
+        return texts
 
     def rosters(self) -> dict[str, tuple[str, ...]]:
         raw = self.data.get("rosters", {})
@@ -642,6 +664,11 @@ class _ReferenceCheck:
                 self.reader.fail(where, f"each: '{rule.each}' is not a repeat group")
             scope.item = self.roster_fields(group) | {child.id for child in group.children}
         self.check(where, "when", rule.when, scope)
+        for key, labels in (("text", rule.text), ("goal", rule.goal), ("measures", rule.measures)):
+            for text in labels.values():
+                for name in _PLACEHOLDER.findall(text):
+                    if name != SUBJECT and name not in self.form.texts:
+                        self.reader.fail(where, f"{key}: '{{{name}}}' is not in [texts]")
 
     def check(
         self,

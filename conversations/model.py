@@ -106,11 +106,13 @@ class Form:
     sections: tuple[Section, ...]
     questions: tuple[Question, ...]
     rules: tuple[ProblemRule, ...]
-    params: Mapping[str, float]  # parameter names with their defaults
+    params: Mapping[str, float | None]  # parameter names with their defaults (None: none)
     languages: tuple[str, ...] = ("zh_CN", "en")
     # Added: the fields each roster list offers (e.g. "members": member_id, name, ...), so
     # the loader can check the names used by repeat filters and item expressions.
     rosters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Named texts a rule's texts quote as {name} (e.g. the income line), with defaults.
+    texts: Mapping[str, Labels] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,11 @@ class Context:
     """What the engine is told about the world for one step: it knows no clock and no DB."""
 
     today: date
-    params: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, float | None] = field(default_factory=dict)
     roster: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     household: Mapping[str, Any] = field(default_factory=dict)
+    # The area's wording of the form's named texts, e.g. which income line applies.
+    texts: Mapping[str, Labels] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- inputs

@@ -44,6 +44,7 @@ class Walk:
     effective_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     item_labels: dict[str, list[str]] = field(default_factory=dict)
     scope: Scope = field(default_factory=lambda: Scope({}))
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def slot(self, key: str) -> Slot | None:
         return next((slot for slot in self.slots if slot.key == key), None)
@@ -81,7 +82,7 @@ def parameters(form: Form, context: Context) -> dict[str, Any]:
 
 def walk(form: Form, state: CheckState, context: Context) -> Walk:
     answers = state.answers if isinstance(state.answers, Mapping) else {}
-    result = Walk()
+    result = Walk(texts={**form.texts, **context.texts})
     result.scope = Scope(result.values, None, parameters(form, context), context.today)
     for question in form.questions:
         if not relevant(question, result.scope):

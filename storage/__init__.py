@@ -2,7 +2,14 @@
 the bot calls. Functions take an AsyncSession first, flush but never commit: the caller owns
 the transaction (`async with sessionmaker.begin() as s:`)."""
 
-from storage.areas import add_area, area_codes_within, area_contains, get_area, province_of
+from storage.areas import (
+    add_area,
+    area_codes_within,
+    area_contains,
+    get_area,
+    province_of,
+    provinces_within,
+)
 from storage.audit import audit
 from storage.checks import (
     DeadlinePolicy,
@@ -100,6 +107,7 @@ __all__ = [
     "open_sessions_of",
     "problems_of_record",
     "province_of",
+    "provinces_within",
     "records_of_household",
     "redeem_invitation",
     "roster_of",

@@ -115,3 +115,19 @@ async def province_of(s: AsyncSession, code: str) -> str | None:
         .order_by(chain.c.depth)
         .limit(1)
     )
+
+
+async def provinces_within(s: AsyncSession, code: str | None = None) -> list[str | None]:
+    """The provinces (省) the villages of an area (or of every area) lie in: the area's own
+    and any set below it, sorted; [None] when none is set."""
+    found: set[str] = set()
+    if code is not None:
+        own = await province_of(s, code)
+        if own is not None:
+            found.add(own)
+    query = select(Area.province).where(Area.province.is_not(None)).distinct()
+    if code is not None:
+        query = query.where(Area.code.in_(codes_within(code)))
+    found.update(province for province in await s.scalars(query) if province)
+    provinces: list[str | None] = [*sorted(found)]
+    return provinces or [None]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from telegram.ext import Application
 from bot.emulator import BotApiEmulator
 from bot.handlers import routes
 from bot.settings import Settings
+from conversations import FORMS_DIRECTORY
 from storage import (
     CheckSession,
     Household,
@@ -25,6 +28,19 @@ from storage import (
 )
 
 COUNTY, TOWNSHIP, VILLAGE, OTHER_VILLAGE = "320705", "320705001", "320705001001", "320705001002"
+
+
+def forms_with_income_line(directory: Path, area: str, year: int, line: int) -> Path:
+    """A copy of the questionnaires whose thresholds add an income line (no real province
+    has published one for the test clock's year)."""
+    shutil.copytree(FORMS_DIRECTORY, directory, dirs_exist_ok=True)
+    with (directory / "thresholds.toml").open("a", encoding="utf-8") as thresholds:
+        thresholds.write(
+            f'\n[[income_lines]]\narea = "{area}"\nyear = {year}\nline = {line}\n'
+            'name = { zh_CN = "示范县监测线", en = "the test county\'s line" }\n'
+            'source = "tests"\n'
+        )
+    return directory
 
 
 @dataclass

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from sqlalchemy import select
 
 from storage import CheckRecord, Household, Member, Problem
 from tests.checkdriver import CONTINUE, SUBMIT, answer_until, edit_of, open_check
-from tests.harness import VILLAGE, Harness
+from tests.harness import VILLAGE, Harness, forms_with_income_line
 
 
-async def test_children_list_can_be_corrected_and_risks_chosen(harness: Harness) -> None:
+async def test_children_list_can_be_corrected_and_risks_chosen(
+    harness: Harness, tmp_path: Path
+) -> None:
+    forms = forms_with_income_line(tmp_path / "forms", "江苏", 2026, 6000)
+    harness.settings = replace(harness.settings, forms_dir=forms)
+    await harness.restart()
     await harness.seed()
     user = harness.emulator.user(5001, "王芳", language_code="zh-hans")
     await harness.register(user)
@@ -57,8 +65,8 @@ async def test_children_list_can_be_corrected_and_risks_chosen(harness: Harness)
         assert record.answers["disaster_type"] == "flood"
         # 8000 + 3000 + 1200 yuan for two people is above 6000 a head but near the line.
         assert record.at_risk
-        rules = set((await s.scalars(select(Problem.rule_id))).all())
-        assert "risk_near_line" in rules
+        problems = {p.rule_id: p for p in await s.scalars(select(Problem))}
+        assert "接近2026年示范县监测线（6,000元）" in problems["risk_near_line"].text
 
 
 async def test_household_picker_pages_and_searches(harness: Harness) -> None:

@@ -1026,3 +1026,21 @@ def test_display_value_for_the_bot(form) -> None:
     assert display_value(form, "members", [{"name": "甲"}, {}], "zh_CN") == "甲、#2"
     assert display_value(form, question(form, "grade"), "senior", "fr") == "高中阶段（普高、中职）"
     assert display_value(form, "no_such_question", 5, "en") == "5"
+
+
+def test_income_problems_name_the_line_they_compare_with(form) -> None:
+    line = {"zh_CN": "2024年云南省防返贫监测线（8,700元）", "en": "Yunnan's line of 2024"}
+    context = Context(TODAY, CONTEXT.params, CONTEXT.roster, texts={"income_line": line})
+    low: dict[str, Input] = {"income_wages": Text("20000"), "income_business": Text("0")}
+    state, _ = walk(form, overrides=low, context=context)
+    (problem,) = submit(form, state, context).record.problems
+    assert problem.text["zh_CN"] == "家庭人均纯收入低于2024年云南省防返贫监测线（8,700元）。"
+    assert problem.text["en"] == "Net income per person is below Yunnan's line of 2024."
+
+
+def test_without_an_income_line_income_raises_nothing(form) -> None:
+    no_line = Context(TODAY, {**CONTEXT.params, "monitoring_line": None}, CONTEXT.roster)
+    low: dict[str, Input] = {"income_wages": Text("2000"), "income_business": Text("0")}
+    state, _ = walk(form, overrides=low, context=no_line)
+    record = submit(form, state, no_line).record
+    assert record.problems == () and not record.at_risk

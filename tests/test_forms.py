@@ -19,7 +19,7 @@ from conversations import (
     parse_form,
 )
 from conversations.expressions import compile_expression
-from conversations.thresholds import parse_thresholds
+from conversations.thresholds import income_line_for, missing_income_lines, parse_thresholds
 
 HEADER = """
 id = "mini"
@@ -569,6 +569,17 @@ def test_broken_form_is_rejected_naming_file_question_and_reason(
     assert expected in message
 
 
+def test_a_rule_text_may_quote_only_declared_texts(tmp_path: Path) -> None:
+    text = HEADER + SOURCE + trip() + rule().replace("取水远", "取水远于{far}")
+    assert "rule 'water_far': text: '{far}' is not in [texts]" in load_error(tmp_path, text)
+    declared = text.replace(
+        "[rosters]", '[texts]\nfar = { zh_CN = "二十分钟", en = "20 min" }\n\n[rosters]'
+    )
+    assert load_form(write(tmp_path, declared)).texts == {
+        "far": {"zh_CN": "二十分钟", "en": "20 min"}
+    }
+
+
 def test_an_unreadable_file_is_a_form_error(tmp_path: Path) -> None:
     with pytest.raises(FormError, match=r"missing\.toml: cannot be read"):
         load_form(tmp_path / "missing.toml")
@@ -601,30 +612,50 @@ def thresholds():
 @pytest.mark.parametrize(
     ("area", "year", "line"),
     [
-        (None, 2024, 6000),
+        (None, 2020, 6000),
+        (None, 2021, 6000),
         ("江苏", 2019, 6000),
-        ("江苏", 2018, 6000),
+        ("江苏", 2020, 6000),
         ("云南", 2024, 8700),
-        ("云南", 2025, 8700),
-        ("云南", 2023, 6000),
+        ("云南", 2023, None),
         ("云南/元谋", 2023, 8050),
         ("云南/元谋", 2024, 8700),
-        ("云南/元谋", 2022, 6000),
-        ("西藏", 2024, 6000),
+        ("云南/元谋", 2021, 6000),
         ("云南省", 2024, 8700),
         ("云南省/元谋县", 2023, 8050),
         ("江苏省/连云港市", 2019, 6000),
-        ("", 2024, 6000),
+        # No line of its own: never another place's or year's (the 2019 Lianyungang 6000).
+        (None, 2024, None),
+        ("", 2024, None),
+        ("西藏", 2024, None),
+        ("云南", 2025, None),
+        ("江苏", 2026, None),
+        ("江苏", 2018, None),
     ],
 )
-def test_monitoring_line_by_area_and_year(thresholds, area, year, line) -> None:
+def test_income_line_by_area_and_year(thresholds, area, year, line) -> None:
     assert params_for(thresholds, area, year)["monitoring_line"] == line
+
+
+def test_every_income_line_names_itself_and_its_source(thresholds) -> None:
+    assert thresholds.income_lines
+    for line in thresholds.income_lines:
+        assert line.name["zh_CN"] and line.name["en"] and line.source
+    jiangsu = income_line_for(thresholds, "江苏", 2019)
+    assert jiangsu is not None and jiangsu.name["zh_CN"] == "连云港市脱贫标准"
+
+
+def test_provinces_without_an_income_line_are_listed_once(thresholds) -> None:
+    missing = missing_income_lines(thresholds, ["江苏", "云南", "云南/元谋", "江苏", None], 2024)
+    assert [(line.province, line.year) for line in missing] == [("江苏", 2024), ("全国", 2024)]
+    assert missing_income_lines(thresholds, ["云南省", "云南/元谋"], 2024) == []
 
 
 def test_thresholds_carry_every_default(thresholds) -> None:
     params = params_for(thresholds, "云南", 2024)
     assert params == {
         "monitoring_line": 8700,
+        "monitoring_line_year": 2024,
         "near_line_ratio": 1.1,
         "water_min_lpd": 35,
         "water_min_lpd_scarce": 20,
@@ -637,23 +668,26 @@ def test_thresholds_carry_every_default(thresholds) -> None:
 
 
 def test_default_form_params_match_the_threshold_defaults(thresholds, household_check) -> None:
-    assert dict(household_check.params) == dict(thresholds.defaults)
+    with_default = {k: v for k, v in household_check.params.items() if v is not None}
+    assert with_default == dict(thresholds.defaults)
+    assert household_check.params["monitoring_line"] is None
 
 
 def test_each_parameter_comes_from_its_most_recent_row() -> None:
     table = parse_thresholds(
         {
-            "defaults": {"monitoring_line": 6000, "water_scarce": 0},
+            "defaults": {"line": 6000, "water_scarce": 0},
             "rows": [
                 {"area": "甘肃", "year": 2021, "water_scarce": 1},
-                {"area": "甘肃", "year": 2023, "monitoring_line": 7000},
-                {"area": "甘肃/ 定西 ", "year": 2023, "monitoring_line": 6800},
+                {"area": "甘肃", "year": 2023, "line": 7000},
+                {"area": "甘肃/ 定西 ", "year": 2023, "line": 6800},
             ],
         }
     )
-    assert params_for(table, "甘肃", 2024) == {"monitoring_line": 7000, "water_scarce": 1}
-    assert params_for(table, "甘肃/定西", 2024) == {"monitoring_line": 6800, "water_scarce": 1}
-    assert params_for(table, "甘肃", 2020) == {"monitoring_line": 6000, "water_scarce": 0}
+    no_line = {"monitoring_line": None, "monitoring_line_year": None}
+    assert params_for(table, "甘肃", 2024) == {"line": 7000, "water_scarce": 1, **no_line}
+    assert params_for(table, "甘肃/定西", 2024) == {"line": 6800, "water_scarce": 1, **no_line}
+    assert params_for(table, "甘肃", 2020) == {"line": 6000, "water_scarce": 0, **no_line}
 
 
 @pytest.mark.parametrize(
@@ -664,6 +698,16 @@ def test_each_parameter_comes_from_its_most_recent_row() -> None:
         ({"rows": [{"area": "云南", "year": 2020, "line": "high"}]}, "'line' must be a number"),
         ({"defaults": {"line": float("nan")}}, "defaults: 'line' must be a number"),
         ({"rows": {}}, "rows: must be a list"),
+        ({"income_lines": [{"area": "云南", "year": 2024, "line": 8700}]}, "name: must be"),
+        (
+            {
+                "income_lines": [
+                    {"area": "云南", "year": 2024, "line": 8700, "name": {"zh_CN": "线"}}
+                ]
+            },
+            "source: say where",
+        ),
+        ({"income_lines": [{"area": "云南", "year": 2024, "until": 2023}]}, "until: must be"),
     ],
 )
 def test_a_broken_thresholds_table_is_rejected(data, reason: str) -> None:

@@ -168,6 +168,8 @@ async def test_office_imports_a_roster_file_after_import(harness: Harness) -> No
     assert "正在导入" in status.content
     result = await office.next_edit(timeout=20)
     assert "新增 1 户" in result.content and "拒绝导入 2 行" in result.content, result
+    # No income line is published for Jiangsu in the clock's year: the office is told.
+    assert "⚠️ 江苏2026年没有收入监测线" in result.content
     assert "第 4 行，“出生日期”列：日期“1980-02-30”格式不正确。" in result.content
     assert "第 5 行，“村”列：未知的村代码 320706001001。" in result.content
     # The request is used up: the next file is not taken as a roster.

@@ -24,7 +24,7 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import CheckAction, HouseholdPage, OpenSession, encode, prompt_token
 from bot.handlers.common import language, registered_user
-from bot.i18n import format_day, label
+from bot.i18n import LANGUAGES, format_day, format_number, label
 from bot.render import (
     Screen,
     answered_text,
@@ -62,6 +62,7 @@ from conversations import (
     start,
     step,
 )
+from conversations.thresholds import IncomeLine, income_line_for
 from storage import (
     CheckSession,
     Household,
@@ -143,8 +144,27 @@ async def engine_context(
         params=params_for(svc.thresholds, province, today.year),
         roster={"members": roster},
         household={"number": household.number, "head_name": household.head_name},
+        texts=area_texts(svc, income_line_for(svc.thresholds, province, today.year)),
     )
     return context, zone
+
+
+def area_texts(svc: Services, line: IncomeLine | None) -> dict[str, dict[str, str]]:
+    """The form's named texts as they read in this area: which income line applies."""
+    if line is None:
+        return {}
+    return {
+        "income_line": {
+            lang: svc.t(
+                lang,
+                "{name} of {year} ({amount} yuan)",
+                name=label(line.name, lang),
+                year=line.year,
+                amount=format_number(line.line, lang),
+            )
+            for lang in LANGUAGES
+        }
+    }
 
 
 async def load_visit(s: AsyncSession, svc: Services, row: CheckSession) -> Visit | None:

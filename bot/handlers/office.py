@@ -36,7 +36,8 @@ from bot.i18n import Translator, format_day
 from bot.office_texts import ROWS_SHOWN_IN_CHAT, import_report_lines
 from bot.sending import Blocked, edit, send, send_document
 from bot.services import Services, services
-from storage import StorageError, User, get_area
+from conversations.thresholds import missing_income_lines
+from storage import StorageError, User, get_area, provinces_within
 from storage.amendments import amendable_records, latest_version, start_amendment
 from storage.exports import (
     ExportFormat,
@@ -458,12 +459,16 @@ async def run_import(
             report = await import_roster(
                 s, content, svc.clock(), user_id=user.id, within=user.area_code, source_name=name
             )
+            provinces = await provinces_within(s, user.area_code)
     except Exception:
         log.exception("roster import failed (chat %s)", chat_id)
         text = svc.t(lang, "The import failed. Please try again later.")
         await edit(context.bot, chat_id, message_id, escape(text), None)
         return
-    lines = import_report_lines(report, lang, svc.t, limit=ROWS_SHOWN_IN_CHAT)
+    missing = missing_income_lines(svc.thresholds, provinces, svc.clock().year)
+    lines = import_report_lines(
+        report, lang, svc.t, limit=ROWS_SHOWN_IN_CHAT, missing_lines=missing
+    )
     await edit(context.bot, chat_id, message_id, escape("\n".join(lines)), None)
 
 
