@@ -11,6 +11,30 @@ from dataclasses import dataclass
 
 VERSION = "1"
 LIMIT = 64
+# Row ids are 32-bit integers on PostgreSQL; anything larger names no row.
+MAX_ID = 2**31 - 1
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def parse_id(text: str, low: int = 1, high: int = MAX_ID) -> int | None:
+    """A number typed or carried by a button, when it is plain ASCII digits (an optional
+    leading minus when `low` is negative) within [low, high]; otherwise None.
+
+    `int()` alone accepts "²"-like digits of other scripts, underscores and numbers of any
+    size, which the database then refuses with an error nobody handles.
+    """
+    digits = text[1:] if text.startswith("-") and low < 0 else text
+    if not digits or len(digits) > 10 or not set(digits) <= _ASCII_DIGITS:
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def _int(text: str, low: int = 1) -> int:
+    value = parse_id(text, low)
+    if value is None:
+        raise ValueError(text)
+    return value
 
 
 @dataclass(frozen=True)
@@ -166,14 +190,14 @@ def decode(data: str | None) -> Callback | None:
     parts = rest.split(":")
     try:
         if kind == "h" and len(parts) >= 2:
-            return HouseholdPage(int(parts[1]), ":".join(parts[2:]), parts[0])
+            return HouseholdPage(_int(parts[1], 0), ":".join(parts[2:]), parts[0])
         if kind == "o" and len(parts) == 1:
-            return OpenHousehold(int(parts[0]))
+            return OpenHousehold(_int(parts[0]))
         if kind == "q" and len(parts) in (3, 4):
-            arg = int(parts[3]) if len(parts) == 4 else None
-            return CheckAction(int(parts[0]), parts[1], parts[2], arg)
+            arg = _int(parts[3], 0) if len(parts) == 4 else None
+            return CheckAction(_int(parts[0]), parts[1], parts[2], arg)
         if kind == "r" and len(parts) == 2 and parts[1] in ("c", "d"):
-            return OpenSession(int(parts[0]), parts[1])
+            return OpenSession(_int(parts[0]), parts[1])
         if kind == "l" and len(parts) == 1:
             return ChooseLanguage(parts[0])
         if kind == "P" and len(parts) == 4 and len(parts[0]) == 3:
@@ -181,19 +205,19 @@ def decode(data: str | None) -> Callback | None:
             return ProblemList(
                 flags[0],
                 flags[1] == "1",
-                int(parts[2]),
+                _int(parts[2], -1),
                 parts[3],
-                int(parts[1]),
+                _int(parts[1], 0),
                 "" if flags[2] == "-" else flags[2],
             )
         if kind == "K" and len(parts) == 1:
-            return OpenProblem(int(parts[0]))
+            return OpenProblem(_int(parts[0]))
         if kind == "A" and len(parts) == 3:
-            return ProblemAction(int(parts[0]), parts[1], parts[2])
+            return ProblemAction(_int(parts[0]), parts[1], parts[2])
         if kind == "C" and len(parts) == 1:
-            return OpenCase(int(parts[0]))
+            return OpenCase(_int(parts[0]))
         if kind == "S" and len(parts) == 2:
-            return CaseStep(int(parts[0]), int(parts[1]))
+            return CaseStep(_int(parts[0]), _int(parts[1], 0))
     except ValueError:
         return None
     return None

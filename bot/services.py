@@ -31,6 +31,8 @@ class Services:
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # village code → (monotonic time read, time zone, province)
     places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
+    # (chat, message) of buttons that start something once, such as an export; oldest first.
+    consumed: dict[tuple[int, int], None] = field(default_factory=dict)
 
     def lock_for(self, telegram_id: int) -> asyncio.Lock:
         """Updates of one user are handled one at a time, in order."""
@@ -39,7 +41,22 @@ class Services:
             lock = self.locks[telegram_id] = asyncio.Lock()
         return lock
 
+    def consume_button(self, chat_id: int, message_id: int | None) -> bool:
+        """Whether this is the first press of a one-shot button on this message. Updates of
+        one user are handled one at a time, so the check and the mark cannot interleave."""
+        if message_id is None:
+            return True
+        key = (chat_id, message_id)
+        if key in self.consumed:
+            return False
+        self.consumed[key] = None
+        while len(self.consumed) > CONSUMED_KEPT:
+            del self.consumed[next(iter(self.consumed))]
+        return True
 
+
+# A double tap arrives within seconds; this many one-shot buttons are remembered.
+CONSUMED_KEPT = 10_000
 KEY = "hucha"
 
 

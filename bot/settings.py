@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from storage.db import normalized_database_url
+
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hucha.db"
 FORMS_DIR = Path(__file__).resolve().parent.parent / "conversations" / "forms"
@@ -52,7 +54,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     return Settings(
         token=env.get("HUCHA_TELEGRAM_TOKEN") or None,
-        database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        database_url=normalized_database_url(env.get("DATABASE_URL", "")),
         api_url=env.get("HUCHA_API_URL", DEFAULT_API_URL),
         file_url=env.get("HUCHA_FILE_URL") or None,
         proxy=env.get("HUCHA_PROXY") or env.get("HTTPS_PROXY") or None,

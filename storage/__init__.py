@@ -24,7 +24,13 @@ from storage.checks import (
     start_session,
     submit_check,
 )
-from storage.db import database_url_from_env, make_engine, make_sessionmaker, upgrade
+from storage.db import (
+    database_url_from_env,
+    make_engine,
+    make_sessionmaker,
+    normalized_database_url,
+    upgrade,
+)
 from storage.deadlines import deadline_from
 from storage.demo import DemoSeed, seed_demo
 from storage.errors import InvitationError, StorageError
@@ -60,6 +66,7 @@ from storage.users import (
     create_invitation,
     redeem_invitation,
     set_active,
+    set_blocked_bot,
     set_language,
     user_by_telegram_id,
 )
@@ -103,6 +110,7 @@ __all__ = [
     "make_engine",
     "make_sessionmaker",
     "mask_id_number",
+    "normalized_database_url",
     "open_session",
     "open_sessions_of",
     "problems_of_record",
@@ -114,6 +122,7 @@ __all__ = [
     "save_session",
     "seed_demo",
     "set_active",
+    "set_blocked_bot",
     "set_language",
     "start_session",
     "submit_check",

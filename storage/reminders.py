@@ -995,7 +995,11 @@ async def reroute_blocked(
 ) -> int:
     """The person blocked the bot: mark them inactive and hand their reminders to their
     stand-ins (leader, else office). The original rows stay, marked "rerouted"."""
-    await s.execute(update(User).where(User.id == user_id).values(active=False))
+    await s.execute(
+        update(User)
+        .where(User.id == user_id, User.active.is_(True))
+        .values(active=False, blocked_bot=True)
+    )
     schedules = await load_schedules(s)
     people = People(await s.scalars(select(User)), schedules)
     user = people.by_id.get(user_id)

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
@@ -91,17 +91,28 @@ async def redeem_invitation(
     """
     if language not in LANGUAGES:
         language = None
-    invitation = await s.scalar(
-        select(Invitation)
-        .where(Invitation.code == normalized_invitation_code(code))
-        .with_for_update()
+    code = normalized_invitation_code(code)
+    # One conditional update claims the code: of several people redeeming it at once, on
+    # SQLite as on PostgreSQL, exactly one sees a row changed.
+    claimed = await s.execute(
+        update(Invitation)
+        .where(
+            Invitation.code == code,
+            Invitation.used_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
-    if invitation is None:
-        raise InvitationError("unknown")
-    if invitation.used_at is not None:
-        raise InvitationError("used")
-    if now >= invitation.expires_at:
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        found = await s.get(Invitation, code, populate_existing=True)
+        if found is None:
+            raise InvitationError("unknown")
+        if found.used_at is not None:
+            raise InvitationError("used")
         raise InvitationError("expired")
+    invitation = await s.get(Invitation, code, populate_existing=True)
+    assert invitation is not None
 
     user = await user_by_telegram_id(s, telegram_id)
     if user is None:
@@ -120,12 +131,12 @@ async def redeem_invitation(
         user.role = invitation.role
         user.area_code = invitation.area_code
         user.active = True
+        user.blocked_bot = False
         if language is not None and user.language is None:
             user.language = language
         action = "user.rebound"
     await s.flush()
 
-    invitation.used_at = now
     invitation.used_by_user_id = user.id
     await s.flush()
     await audit(
@@ -172,8 +183,24 @@ async def set_language(s: AsyncSession, user_id: int, language: str | None) -> U
 
 
 async def set_active(s: AsyncSession, user_id: int, active: bool) -> User:
-    """Enable or disable a user (a disabled user is treated like a stranger)."""
+    """Enable or disable a user, as an office does (a disabled user is treated like a
+    stranger); unblocking the bot does not undo this."""
     user = await _user(s, user_id)
     user.active = active
+    user.blocked_bot = False
+    await s.flush()
+    return user
+
+
+async def set_blocked_bot(s: AsyncSession, telegram_id: int, blocked: bool) -> User | None:
+    """The person blocked (or unblocked) the bot: blocking makes an active user inactive,
+    and unblocking undoes only that, never a deactivation by an office."""
+    user = await user_by_telegram_id(s, telegram_id)
+    if user is None:
+        return None
+    if blocked and user.active:
+        user.active, user.blocked_bot = False, True
+    elif not blocked and not user.active and user.blocked_bot:
+        user.active, user.blocked_bot = True, False
     await s.flush()
     return user

@@ -140,6 +140,19 @@ class EmulatedUser:
                 f"within {timeout}s\n{self._situation()}"
             ) from None
 
+    async def press_in_group(
+        self,
+        message_id: int,
+        data: str,
+        group_id: int = -1_001_234_567_890,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    ) -> CallbackAnswer:
+        """Press a button of a bot message as if the message sat in a group chat."""
+        group = {"id": group_id, "type": "supergroup", "title": "村组群"}
+        answer = self._world.press(self._chat, message_id, data, group)
+        async with asyncio.timeout(timeout):
+            return await answer
+
     async def press_button(
         self,
         label: ButtonMatch,

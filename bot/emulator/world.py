@@ -339,21 +339,27 @@ class World:
         return message
 
     def press(
-        self, chat: PrivateChat, message_id: int, data: str
+        self, chat: PrivateChat, message_id: int, data: str, group: JsonObject | None = None
     ) -> asyncio.Future[CallbackAnswer]:
-        """A callback query on one of the bot's messages; the future holds the bot's answer."""
+        """A callback query on one of the bot's messages; the future holds the bot's answer.
+
+        With `group` (a chat object), the press comes from a copy of that message in a group,
+        as a crafted or forwarded button would."""
         if message_id not in chat.bot_message_ids or message_id not in chat.messages:
             raise LookupError(f"chat {chat.id} has no bot message {message_id}")
         chat.started = True
         query_id = str(next(self._callback_ids))
         answer: asyncio.Future[CallbackAnswer] = asyncio.get_running_loop().create_future()
         self.callbacks[query_id] = PendingCallback(chat.id, answer)
+        message = chat.messages[message_id]
+        if group is not None:
+            message = {**message, "chat": group}
         self.updates.push(
             "callback_query",
             {
                 "id": query_id,
                 "from": chat.user,
-                "message": chat.messages[message_id],
+                "message": message,
                 "chat_instance": str(-7_000_000_000 - chat.id),
                 "data": data,
             },

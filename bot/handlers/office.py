@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
+from bot.callbacks import parse_id
 from bot.handlers import check
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day
@@ -217,9 +218,14 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     except StorageError as error:
         await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
         return
-    await query.answer()
     message_id = query.message.message_id if query.message is not None else None
     chat_id = update.effective_chat.id
+    last_step = request.step == "f" or (request.step == "p" and request.kind != "checks")
+    if last_step and not svc.consume_button(chat_id, message_id):
+        # A double tap on the last button: the first press already runs the export.
+        await query.answer()
+        return
+    await query.answer()
     if request.step == "k":
         rows = [
             [_button(a.name, ExportRequest("a", request.kind, request.unmasked, a.code))]
@@ -486,7 +492,8 @@ async def on_amend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat_id = update.effective_chat.id
     args = list(context.args or [])
     window = timedelta(days=svc.settings.amendment_days)
-    if not args or not args[0].isdigit() or len(args) < 2:
+    check_id = parse_id(args[0]) if args else None
+    if check_id is None or len(args) < 2:
         async with svc.sessionmaker() as s:
             records = await amendable_records(s, user, svc.clock(), window)
         lines = [
@@ -508,7 +515,7 @@ async def on_amend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
         await send(context.bot, chat_id, escape("\n".join(lines)))
         return
-    check_id, reason = int(args[0]), " ".join(args[1:])
+    reason = " ".join(args[1:])
     form = svc.forms[check.FORM_ID]
     async with svc.sessionmaker() as s:
         try:

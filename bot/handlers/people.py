@@ -17,7 +17,7 @@ from storage import (
     InvitationError,
     get_area,
     redeem_invitation,
-    set_active,
+    set_blocked_bot,
     set_language,
     user_by_telegram_id,
 )
@@ -98,17 +98,14 @@ def help_text(lang: str, t: Translator, role: str = "cadre") -> str:
 
 
 async def on_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Blocking the bot makes a user inactive; unblocking it makes them active again."""
+    """Blocking the bot makes a user inactive; unblocking it undoes only that."""
     svc = services(context)
     change = update.my_chat_member
     if change is None or change.chat.type != "private":
         return
-    active = change.new_chat_member.status not in ("kicked", "left")
-    async with svc.sessionmaker() as s:
-        user = await user_by_telegram_id(s, change.from_user.id)
-        if user is not None and user.active != active:
-            await set_active(s, user.id, active)
-            await s.commit()
+    blocked = change.new_chat_member.status in ("kicked", "left")
+    async with svc.sessionmaker.begin() as s:
+        await set_blocked_bot(s, change.from_user.id, blocked)
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

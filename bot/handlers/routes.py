@@ -7,13 +7,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import BotCommandScopeDefault, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -189,7 +193,29 @@ def then_remind(handler: Handler) -> Handler:
     return wrapped
 
 
+async def only_private_chats(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop every update that does not come from a person's private chat with the bot.
+
+    A group must never see a village's households, and a button pressed in a group (crafted
+    or forwarded) must not open a check whose chat is the group. Such a press is answered
+    with nothing, so the client stops waiting.
+    """
+    if not isinstance(update, Update):
+        raise ApplicationHandlerStop
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE and update.effective_user is not None:
+        return
+    query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer()
+        except TelegramError as error:
+            log.debug("answer to a press outside a private chat failed: %s", error)
+    raise ApplicationHandlerStop
+
+
 def register(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(TypeHandler(object, only_private_chats), group=-1)
     command_routes: dict[str, Handler] = {
         "start": people.on_start,
         "help": then_remind(people.on_help),
@@ -212,7 +238,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         )
     application.add_handler(CallbackQueryHandler(one_at_a_time(on_button)))
     application.add_handler(
-        ChatMemberHandler(people.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+        ChatMemberHandler(one_at_a_time(people.on_membership), ChatMemberHandler.MY_CHAT_MEMBER)
     )
     application.add_handler(
         MessageHandler(
