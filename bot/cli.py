@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from bot.redaction import install_redaction
 from bot.settings import Settings, settings_from_env
+from storage.db import normalized_database_url
 
 ROLES = ("cadre", "leader", "office")
 LANGUAGES = ("zh_CN", "en")
@@ -65,7 +67,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings = settings_from_env()
     changes: dict[str, object] = {}
     if args.database_url:
-        changes["database_url"] = args.database_url
+        changes["database_url"] = normalized_database_url(args.database_url)
     for name in ("token", "api_url", "proxy"):
         value = getattr(args, name, None)
         if value:
@@ -80,9 +82,18 @@ def run_bot(settings: Settings) -> int:
     if not settings.token:
         print("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.", file=sys.stderr)
         return 2
+    from telegram.error import InvalidToken
+
     asyncio.run(upgrade(settings.database_url))
     application = build_application(settings)
-    application.run_polling(drop_pending_updates=False)
+    try:
+        application.run_polling(drop_pending_updates=False)
+    except InvalidToken:
+        logging.getLogger(__name__).error(
+            "The Bot API refused the token: check HUCHA_TELEGRAM_TOKEN (or --token) and "
+            "--api-url (it ends in /bot)."
+        )
+        return 1
     return 0
 
 
@@ -160,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # httpx logs every request URL at INFO, and a Bot API URL carries the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_from(args)
+    install_redaction([settings.token] if settings.token else [])
     if args.command == "run":
         return run_bot(settings)
     if args.command == "demo":

@@ -34,7 +34,14 @@ _ASYNC_DRIVERS = {
 
 def database_url_from_env() -> str:
     """The database URL from `DATABASE_URL`, with its async driver; SQLite file by default."""
-    url = os.environ.get("DATABASE_URL", "").strip()
+    return normalized_database_url(os.environ.get("DATABASE_URL", ""))
+
+
+def normalized_database_url(url: str) -> str:
+    """`url` with the async driver we run on (`postgresql://…` becomes
+    `postgresql+asyncpg://…`, `sqlite:///…` `sqlite+aiosqlite:///…`); the SQLite file
+    hucha.db when empty."""
+    url = url.strip()
     if not url:
         return DEFAULT_DATABASE_URL
     scheme, separator, rest = url.partition("://")
@@ -70,14 +77,16 @@ def _sqlite_memory_on_connect(dbapi_connection: Any, connection_record: Any) -> 
 
 def make_engine(url: str) -> AsyncEngine:
     """An async engine for `url`: SQLite with foreign keys and WAL on, PostgreSQL with a
-    checked connection pool."""
+    checked connection pool. Errors never show the statement's parameters: they carry ID
+    numbers and phone numbers into logs."""
     if _is_sqlite(url):
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         listener = _sqlite_memory_on_connect if _is_memory_sqlite(url) else _sqlite_on_connect
         event.listen(engine.sync_engine, "connect", listener)
         return engine
     return create_async_engine(
         url,
+        hide_parameters=True,
         pool_size=5,
         max_overflow=10,
         pool_pre_ping=True,
@@ -111,7 +120,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
     tables, which foreign key enforcement would forbid. Do not run two upgrades at once in
     one process: Alembic keeps its migration context in module globals.
     """
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade_on, revision)

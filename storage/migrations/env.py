@@ -62,7 +62,7 @@ def run_migrations_on(connection: Connection) -> None:
 
 
 async def run_migrations_from_command_line() -> None:
-    engine = create_async_engine(_url(), poolclass=NullPool)
+    engine = create_async_engine(_url(), poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_migrations_on)
