@@ -98,9 +98,7 @@ def install_redaction(secrets: Iterable[str] = ()) -> Redaction:
         _installed = Redaction(secrets)
         logging.Logger.makeRecord = _make_redacted_record  # type: ignore[method-assign]
     else:
-        _installed.secrets = tuple(
-            dict.fromkeys([*_installed.secrets, *(s for s in secrets if s)])
-        )
+        _installed.secrets = tuple(dict.fromkeys([*_installed.secrets, *(s for s in secrets if s)]))
     for handler in _all_handlers():
         if _installed not in handler.filters:
             handler.addFilter(_installed)
