@@ -1,15 +1,21 @@
-"""The `hucha` command: run the bot, the offline demo, invitations, roster import, migrations."""
+"""The `hucha` command: run the bot, the offline demo, the area tree, invitations, roster import,
+exports, reminders, migrations and the health check. Every failure is one or two sentences in
+the user's language and exit code 2; `--debug` shows the traceback instead."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, NoReturn
 
+from bot.cli_errors import CliError, explain, language_from_argv
+from bot.i18n import Translator
 from bot.redaction import install_redaction
 from bot.settings import Settings, settings_from_env
 from storage.db import normalized_database_url
@@ -18,12 +24,47 @@ ROLES = ("cadre", "leader", "office")
 LANGUAGES = ("zh_CN", "en")
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="hucha", description="Hucha (户查) household checks.")
-    root.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or hucha.db)")
-    commands = root.add_subparsers(dest="command", required=True)
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing its English usage error and exiting."""
 
-    run = commands.add_parser("run", help="run the bot against Telegram (long polling)")
+    def error(self, message: str) -> NoReturn:
+        raise CliError.from_argparse(message, self.prog)
+
+
+def common_options() -> Parser:
+    """Options every command takes, before or after its name. SUPPRESS keeps a subcommand
+    from overwriting what was given before it with its default."""
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        help="SQLAlchemy URL (default: DATABASE_URL or hucha.db)",
+    )
+    common.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=argparse.SUPPRESS,
+        help="language of messages and reports (default: HUCHA_LANGUAGE or zh_CN)",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of a failure",
+    )
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = common_options()
+    root = Parser(prog="hucha", description="Hucha (户查) household checks.", parents=[common])
+    commands = root.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(name, help=help, parents=[common])
+        return sub
+
+    run = command("run", "run the bot against Telegram (long polling, or --webhook)")
     run.add_argument("--token", help="bot token (default: HUCHA_TELEGRAM_TOKEN)")
     run.add_argument(
         "--api-url",
@@ -31,34 +72,49 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--proxy", help="HTTPS proxy URL (default: HUCHA_PROXY or HTTPS_PROXY)")
 
-    demo = commands.add_parser("demo", help="offline demo in the terminal, no token needed")
+    demo = command("demo", "offline demo in the terminal, no token needed")
     demo.add_argument("--script", help="answers separated by ';' instead of typing them")
 
-    invite = commands.add_parser("invite", help="issue a one-time invitation code")
+    areas = command("areas", "the area tree: counties, townships, villages")
+    area_actions = areas.add_subparsers(dest="action", required=True, parser_class=Parser)
+    areas_import = area_actions.add_parser(
+        "import", help="add areas from a CSV or XLSX of division codes", parents=[common]
+    )
+    areas_import.add_argument("file", type=Path)
+    areas_import.add_argument("--province", help="province of the top areas, e.g. 江苏")
+    areas_import.add_argument("--timezone", help="time zone of the top areas (Asia/Shanghai)")
+    areas_import.add_argument(
+        "--settings", help="settings of the top areas as JSON, e.g. '{\"reporting_day\": 25}'"
+    )
+    areas_list = area_actions.add_parser(
+        "list", help="the tree with household and user counts", parents=[common]
+    )
+    areas_list.add_argument("code", nargs="?", help="show only this area and below")
+
+    invite = command("invite", "issue a one-time invitation code")
     invite.add_argument("--role", choices=ROLES, required=True)
     invite.add_argument("--area", required=True, help="area code, e.g. 320705001001")
     invite.add_argument("--days", type=int, default=None, help="days until the code expires")
     invite.add_argument("--bot-username", help="bot username for the t.me deep link")
 
-    roster = commands.add_parser(
-        "import-roster", help="import households from a CSV or XLSX roster"
-    )
+    roster = command("import-roster", "import households from a CSV or XLSX roster")
     roster.add_argument("file", type=Path)
-    roster.add_argument("--lang", choices=LANGUAGES, default="zh_CN", help="language of the report")
     roster.add_argument("--area", help="refuse villages outside this area code")
 
-    from bot.office_cli import add_export_parser
+    from bot.office_cli import add_export_arguments
 
-    add_export_parser(commands)
+    add_export_arguments(
+        command("export", "export check records, the problem ledger or the monthly report")
+    )
 
-    remind = commands.add_parser("remind", help="what the reminder sweep sends at a time")
+    remind = command("remind", "what the reminder sweep sends at a time")
     remind.add_argument("--at", required=True, help='local time, e.g. "2026-12-01 08:30"')
     remind.add_argument("--zone", default="Asia/Shanghai", help="time zone of --at")
     remind.add_argument(
         "--dry-run", action="store_true", help="print what would be sent, to whom and why"
     )
 
-    db = commands.add_parser("db", help="database schema")
+    db = command("db", "database schema")
     db.add_argument("action", choices=["upgrade"])
     return root
 
@@ -66,8 +122,10 @@ def parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = settings_from_env()
     changes: dict[str, object] = {}
-    if args.database_url:
+    if getattr(args, "database_url", None):
         changes["database_url"] = normalized_database_url(args.database_url)
+    if getattr(args, "lang", None):
+        changes["default_language"] = args.lang
     for name in ("token", "api_url", "proxy"):
         value = getattr(args, name, None)
         if value:
@@ -80,54 +138,48 @@ def run_bot(settings: Settings) -> int:
     from storage import upgrade
 
     if not settings.token:
-        print("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.", file=sys.stderr)
-        return 2
-    from telegram.error import InvalidToken
-
+        raise CliError("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.")
     asyncio.run(upgrade(settings.database_url))
+    # Ask the Bot API who we are first: a wrong token or an unreachable server is then one
+    # sentence, not the polling loop's traceback.
+    asyncio.run(check_bot_api(settings))
     application = build_application(settings)
-    try:
-        application.run_polling(drop_pending_updates=False)
-    except InvalidToken:
-        logging.getLogger(__name__).error(
-            "The Bot API refused the token: check HUCHA_TELEGRAM_TOKEN (or --token) and "
-            "--api-url (it ends in /bot)."
-        )
-        return 1
+    application.run_polling(drop_pending_updates=False)
     return 0
+
+
+async def check_bot_api(settings: Settings) -> str:
+    """The bot's username (getMe); raises InvalidToken or NetworkError."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    assert settings.token is not None
+    request = HTTPXRequest(proxy=settings.proxy) if settings.proxy else None
+    bot = Bot(settings.token, base_url=settings.api_url, request=request)
+    async with bot:
+        return bot.username
 
 
 async def invite(
     settings: Settings, role: str, area: str, days: int | None, bot: str | None
 ) -> int:
-    from storage import StorageError, create_invitation, make_engine, make_sessionmaker, upgrade
+    from bot.services import utc_now
+    from storage import create_invitation, make_engine, make_sessionmaker, upgrade
 
     await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     ttl = timedelta(days=days if days is not None else settings.invitation_ttl_days)
     try:
         async with make_sessionmaker(engine).begin() as s:
-            from bot.services import utc_now
-
             invitation = await create_invitation(s, role, area, utc_now(), ttl=ttl)
-    except StorageError as error:
-        print(f"Cannot create the invitation: {error}", file=sys.stderr)
-        return 1
     finally:
         await engine.dispose()
+    t, lang = Translator(), settings.default_language
     username = bot or settings.bot_username or "<your_bot>"
     print(invitation.code)
     print(f"https://t.me/{username}?start={invitation.code}")
-    print(f"expires {invitation.expires_at:%Y-%m-%d %H:%M} UTC")
+    print(t(lang, "expires {moment} UTC", moment=f"{invitation.expires_at:%Y-%m-%d %H:%M}"))
     return 0
-
-
-async def import_roster(
-    settings: Settings, file: Path, lang: str = "zh_CN", area: str | None = None
-) -> int:
-    from bot.office_cli import import_roster_command
-
-    return await import_roster_command(settings, file, lang, area)
 
 
 async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
@@ -135,20 +187,19 @@ async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from bot.i18n import Translator
     from bot.reminders import dry_run as reminder_dry_run
     from storage import make_engine, make_sessionmaker, upgrade
 
     if not dry_run:
-        print("Only --dry-run is offered: the running bot sends reminders.", file=sys.stderr)
-        return 2
+        raise CliError("Only --dry-run is offered: the running bot sends reminders.")
     try:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(zone))
-    except (ValueError, ZoneInfoNotFoundError) as error:
-        print(f"Cannot read the time {at!r}: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, ZoneInfoNotFoundError):
+        raise CliError(
+            "Cannot read the time {value}: write it as 2026-12-01 08:30.", value=at
+        ) from None
     await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -163,38 +214,99 @@ async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL at INFO, and a Bot API URL carries the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = settings_from(args)
-    install_redaction([settings.token] if settings.token else [])
+async def db_upgrade(settings: Settings) -> int:
+    from storage import upgrade
+
+    await upgrade(settings.database_url)
+    print(Translator()(settings.default_language, "The database is up to date."))
+    return 0
+
+
+def _settings_json(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise CliError(
+            "--settings takes a JSON object, such as {example}.", example='{"reporting_day": 25}'
+        )
+    return value
+
+
+def check_database_folder(url: str) -> None:
+    """A SQLite file in a folder that does not exist: say so before the driver fails in its
+    own thread."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    if parsed.database == ":memory:" or "mode=memory" in url:
+        return
+    folder = Path(parsed.database).parent
+    if not folder.is_dir():
+        raise CliError(
+            "The database cannot be reached: the folder {folder} does not exist.",
+            folder=str(folder),
+        )
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import office_cli
+
+    lang = settings.default_language
+    check_database_folder(settings.database_url)
     if args.command == "run":
         return run_bot(settings)
     if args.command == "demo":
         from bot.demo import run_demo
 
-        return asyncio.run(run_demo(args.database_url, args.script))
+        return asyncio.run(run_demo(getattr(args, "database_url", None), args.script))
+    if args.command == "areas" and args.action == "import":
+        options = office_cli.TopAreaOptions(
+            args.province, args.timezone, _settings_json(args.settings)
+        )
+        return asyncio.run(office_cli.import_areas_command(settings, args.file, lang, options))
+    if args.command == "areas":
+        return asyncio.run(office_cli.list_areas_command(settings, args.code, lang))
     if args.command == "invite":
         return asyncio.run(invite(settings, args.role, args.area, args.days, args.bot_username))
     if args.command == "export":
-        from bot.office_cli import export_command
-
-        return asyncio.run(export_command(settings, args))
+        return asyncio.run(office_cli.export_command(settings, args, lang))
     if args.command == "import-roster":
-        return asyncio.run(import_roster(settings, args.file, args.lang, args.area))
+        return asyncio.run(office_cli.import_roster_command(settings, args.file, lang, args.area))
     if args.command == "remind":
         return asyncio.run(remind(settings, args.at, args.zone, args.dry_run))
     if args.command == "db":
-        from storage import upgrade
-
-        asyncio.run(upgrade(settings.database_url))
-        print("database is up to date")
-        return 0
+        return asyncio.run(db_upgrade(settings))
     return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every request URL at INFO, and a Bot API URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    lang = language_from_argv(arguments, settings_from_env().default_language)
+    debug = "--debug" in arguments
+    settings: Settings | None = None
+    try:
+        args = parser().parse_args(arguments)
+        settings = settings_from(args)
+        install_redaction([settings.token] if settings.token else [])
+        lang = settings.default_language
+        return dispatch(args, settings)
+    except Exception as error:
+        if debug:
+            raise
+        for line in explain(error, lang, Translator(), settings):
+            print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

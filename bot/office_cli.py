@@ -1,35 +1,37 @@
-"""The office commands of `hucha`: `import-roster` and `export`, printing in the user's
-language (Chinese unless `--lang en`)."""
+"""The office commands of `hucha`: `areas`, `import-roster` and `export`, printing in the
+user's language (Chinese unless `--lang en`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
+import os
 from datetime import date
 from pathlib import Path
-from typing import Any
 
+from bot.cli_errors import CliError
 from bot.i18n import Translator
-from bot.office_texts import import_report_lines
+from bot.office_texts import import_report_lines, row_error_text
 from bot.services import utc_now
 from bot.settings import Settings
-from storage.exports import EXPORT_FORMATS, EXPORT_KINDS
+from conversations.messages import N_
+from storage.area_import import TopAreaOptions
+from storage.exports import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat
+
+__all__ = ["TopAreaOptions"]
 
 
 async def import_roster_command(
     settings: Settings, file: Path, lang: str, area: str | None = None
 ) -> int:
     """Import a roster file; print the summary and each refused row. Exit code 1 when rows
-    were refused, 2 when the file is missing."""
+    were refused, 2 when the file cannot be read."""
     from conversations import load_thresholds
     from conversations.thresholds import missing_income_lines
     from storage import import_roster, make_engine, make_sessionmaker, provinces_within, upgrade
 
     t = Translator()
-    if not await asyncio.to_thread(file.exists):
-        print(t(lang, "No such file: {path}", path=str(file)), file=sys.stderr)
-        return 2
+    await _readable(file)
     await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -45,23 +47,148 @@ async def import_roster_command(
     return 0 if not report.errors else 1
 
 
-def add_export_parser(commands: Any) -> None:
-    """`hucha export`: check records, the problem ledger or the monthly report of an area."""
-    export = commands.add_parser(
-        "export", help="export check records, the problem ledger or the monthly report"
+async def _readable(file: Path) -> None:
+    if not await asyncio.to_thread(file.is_file):
+        raise CliError("No such file: {path}", path=str(file))
+
+
+async def import_areas_command(
+    settings: Settings, file: Path, lang: str, options: TopAreaOptions
+) -> int:
+    """`hucha areas import FILE`: add the areas of a file of division codes; print what was
+    added and each refused row. Exit code 1 when rows were refused."""
+    from storage import make_engine, make_sessionmaker, upgrade
+    from storage.area_import import import_areas
+
+    t = Translator()
+    await _readable(file)
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine).begin() as s:
+            report = await import_areas(s, file, options)
+    finally:
+        await engine.dispose()
+    print(
+        t(
+            lang,
+            "Areas added: {added}, updated: {updated}, unchanged: {unchanged}. "
+            "Rows refused: {refused}.",
+            added=report.added,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            refused=len({error.line for error in report.errors}),
+        )
     )
+    if report.skipped:
+        print(t(lang, "Left out {count} areas above a county.", count=report.skipped))
+    for error in report.errors:
+        print(row_error_text(error, lang, t))
+    return 0 if not report.errors else 1
+
+
+LEVEL_NAMES = {
+    "county": N_("county"),
+    "township": N_("township"),
+    "village": N_("village"),
+    "group": N_("group"),
+}
+
+
+async def list_areas_command(settings: Settings, code: str | None, lang: str) -> int:
+    """`hucha areas list [CODE]`: the tree, indented, with households and users below each."""
+    from storage import make_engine, make_sessionmaker, upgrade
+    from storage.area_import import area_tree
+
+    t = Translator()
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            lines = await area_tree(s, code)
+    finally:
+        await engine.dispose()
+    if code is not None and not lines:
+        raise CliError("Unknown area {code}.", code=code)
+    if not lines:
+        print(t(lang, "No areas yet: add them with hucha areas import FILE."))
+        return 0
+    for line in lines:
+        print(
+            "  " * line.depth
+            + t(
+                lang,
+                "{code} {name} ({level}): {households} households, {users} users",
+                code=line.code,
+                name=line.name,
+                level=t(lang, LEVEL_NAMES[line.level]),
+                households=line.households,
+                users=line.users,
+            )
+        )
+    return 0
+
+
+def add_export_arguments(export: argparse.ArgumentParser) -> None:
+    """`hucha export`: check records, the problem ledger or the monthly report of an area."""
     export.add_argument("--kind", choices=EXPORT_KINDS, required=True)
     export.add_argument("--area", required=True, help="area code, e.g. 320705001")
     export.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
     export.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (default: today)")
-    export.add_argument("--format", dest="fmt", choices=EXPORT_FORMATS, default="xlsx")
+    export.add_argument(
+        "--format",
+        dest="fmt",
+        choices=EXPORT_FORMATS,
+        default=None,
+        help="xlsx or csv (default: the extension of --out)",
+    )
     export.add_argument("--out", type=Path, required=True, help="file to write")
     export.add_argument("--all-versions", action="store_true", help="amended checks: all versions")
     export.add_argument(
         "--unmasked", action="store_true", help="full ID numbers (recorded in the audit log)"
     )
     export.add_argument("--form", default="household_check", help="questionnaire id")
-    export.add_argument("--lang", choices=("zh_CN", "en"), default="zh_CN")
+
+
+def export_format(out: Path, given: ExportFormat | None) -> ExportFormat:
+    """The format of an export: as given, else the output file's extension; a file named
+    .csv written as XLSX (or the other way round) is refused."""
+    suffix = out.suffix.lower().lstrip(".")
+    if given is None:
+        for fmt in EXPORT_FORMATS:
+            if suffix == fmt:
+                return fmt
+        if suffix:
+            raise CliError(
+                "Cannot tell the format from {path}: name it .xlsx or .csv, or give --format.",
+                path=str(out),
+            )
+        return "xlsx"
+    if suffix in EXPORT_FORMATS and suffix != given:
+        raise CliError(
+            "The file {path} is named .{suffix} but --format is {format}.",
+            path=str(out),
+            suffix=suffix,
+            format=given,
+        )
+    return given
+
+
+async def _writable(out: Path) -> None:
+    folder = out.parent if str(out.parent) else Path(".")
+    if not await asyncio.to_thread(folder.is_dir):
+        raise CliError(
+            "Cannot write {path}: the folder {folder} does not exist.",
+            path=str(out),
+            folder=str(folder),
+        )
+    if await asyncio.to_thread(out.is_dir):
+        raise CliError("Cannot write {path}: it is a folder.", path=str(out))
+    writable = await asyncio.to_thread(os.access, folder, os.W_OK)
+    if not writable or (
+        await asyncio.to_thread(out.exists) and not await asyncio.to_thread(os.access, out, os.W_OK)
+    ):
+        raise CliError("Cannot write {path}: permission denied.", path=str(out))
 
 
 def _day(text: str) -> date | None:
@@ -71,7 +198,7 @@ def _day(text: str) -> date | None:
         return None
 
 
-async def export_command(settings: Settings, args: argparse.Namespace) -> int:
+async def export_command(settings: Settings, args: argparse.Namespace, lang: str) -> int:
     """Write an export; print where it went, in the user's language."""
     from conversations import load_forms
     from storage import get_area, make_engine, make_sessionmaker, upgrade
@@ -79,21 +206,30 @@ async def export_command(settings: Settings, args: argparse.Namespace) -> int:
     from storage.reports import export_monthly
 
     t = Translator()
-    lang: str = args.lang
     now = utc_now()
     start = _day(args.start)
     end = _day(args.end) if args.end else now.date()
     if start is None or end is None or end < start:
-        print(t(lang, "Give the dates as YYYY-MM-DD, the first before the last."), file=sys.stderr)
-        return 2
+        raise CliError("Give the dates as YYYY-MM-DD, the first before the last.")
+    fmt = export_format(args.out, args.fmt)
+    await _writable(args.out)
+    form = None
+    if args.kind == "checks":
+        forms = await asyncio.to_thread(load_forms, settings.forms_dir)
+        if args.form not in forms:
+            raise CliError(
+                "Unknown questionnaire {form}; known: {known}.",
+                form=args.form,
+                known=", ".join(sorted(forms)),
+            )
+        form = forms[args.form]
     await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         async with make_sessionmaker(engine).begin() as s:
             area = await get_area(s, args.area)
             if area is None:
-                print(t(lang, "Unknown area {code}.", code=args.area), file=sys.stderr)
-                return 2
+                raise CliError("Unknown area {code}.", code=args.area)
             scope = ExportScope(
                 args.area,
                 start,
@@ -102,11 +238,10 @@ async def export_command(settings: Settings, args: argparse.Namespace) -> int:
                 all_versions=args.all_versions,
                 unmasked=args.unmasked,
             )
-            if args.kind == "checks":
-                form = (await asyncio.to_thread(load_forms, settings.forms_dir))[args.form]
-                result = await export_checks(s, form, scope, args.out, args.fmt, now)
+            if form is not None:
+                result = await export_checks(s, form, scope, args.out, fmt, now)
             elif args.kind == "problems":
-                result = await export_ledger(s, scope, args.out, args.fmt, now)
+                result = await export_ledger(s, scope, args.out, fmt, now)
             else:
                 result = await export_monthly(
                     s,
@@ -114,7 +249,7 @@ async def export_command(settings: Settings, args: argparse.Namespace) -> int:
                     start.year,
                     start.month,
                     args.out,
-                    args.fmt,
+                    fmt,
                     now,
                     zone=area.timezone,
                 )

@@ -68,9 +68,14 @@ def import_report_lines(
     limit: int | None = None,
     missing_lines: list[MissingLine] | None = None,
 ) -> list[str]:
-    """The summary and the provinces without an income line, then one line per refused
-    row (at most `limit`, then how many more)."""
-    lines = [import_summary(report, lang, t), *missing_line_texts(missing_lines or [], lang, t)]
+    """The summary, the villages the roster added and the provinces without an income line,
+    then one line per refused row (at most `limit`, then how many more)."""
+    lines = [import_summary(report, lang, t)]
+    if report.villages_added:
+        lines.append(
+            t(lang, "Villages added: {villages}.", villages=", ".join(report.villages_added))
+        )
+    lines.extend(missing_line_texts(missing_lines or [], lang, t))
     errors = report.errors if limit is None else report.errors[:limit]
     lines.extend(row_error_text(error, lang, t) for error in errors)
     if limit is not None and len(report.errors) > limit:

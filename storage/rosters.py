@@ -11,7 +11,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.areas import codes_within
+from storage.areas import area_contains, codes_within
 from storage.audit import audit
 from storage.models import HEAD_RELATION, Area, AuditEntry, Household, HouseholdChange, Member
 
 # The canonical column names (the Chinese headers offices use) and what else they may be called.
 VILLAGE = "村"
+VILLAGE_NAME = "村名"
 GROUP = "组"
 NUMBER = "户编号"
 HEAD_NAME = "户主姓名"
@@ -41,6 +42,7 @@ PHONE = "联系电话"
 
 COLUMN_NAMES: Mapping[str, tuple[str, ...]] = {
     VILLAGE: ("村", "村代码", "村编码", "行政村代码", "village", "village code", "village_code"),
+    VILLAGE_NAME: ("村名", "村名称", "行政村", "village name", "village_name"),
     GROUP: ("组", "村民小组", "group"),
     NUMBER: ("户编号", "户号", "household number", "household_number", "household no"),
     HEAD_NAME: ("户主姓名", "户主", "head", "head name", "head_name", "head of household"),
@@ -148,6 +150,8 @@ class ImportReport:
     errors: list[RowError]
     members_updated: int = 0
     members_removed: int = 0
+    # Villages the import added under their township because a row named them (村名).
+    villages_added: tuple[str, ...] = ()
 
     @property
     def rejected_rows(self) -> int:
@@ -346,6 +350,7 @@ class MemberRow:
     birth_date: date | None
     health: str | None
     schooling: str | None
+    village_name: str = ""
 
 
 def _header_map(header: Sequence[str]) -> dict[str, int]:
@@ -510,6 +515,7 @@ class RowChecker:
             birth_date=birth_date,
             health=self._text(cells, HEALTH) or None,
             schooling=self._text(cells, SCHOOLING) or None,
+            village_name=self._text(cells, VILLAGE_NAME),
         )
 
 
@@ -933,6 +939,45 @@ def _village_errors(
     return errors
 
 
+async def _add_named_villages(
+    s: AsyncSession,
+    roster: CheckedRoster,
+    levels: dict[str, str],
+    inside: set[str],
+    within: str | None,
+) -> tuple[str, ...]:
+    """Add the unknown villages whose rows name them (村名) under their township, when the
+    township (the code's first 9 digits) exists and lies within `within`."""
+    named: dict[str, str] = {}
+    for (code, _number), rows in roster.households.items():
+        name = next((row.village_name for row in rows if row.village_name), "")
+        if code not in levels and name and len(code) == 12 and code.isdigit():
+            named.setdefault(code, name[:100])
+    added: list[str] = []
+    for code, name in sorted(named.items()):
+        township = await s.get(Area, code[:9])
+        if township is None or township.level != "township":
+            continue
+        if within is not None and not await area_contains(s, within, township.code):
+            continue
+        s.add(
+            Area(
+                code=code,
+                name=name,
+                level="village",
+                parent_code=township.code,
+                timezone=township.timezone,
+                settings={},
+            )
+        )
+        levels[code] = "village"
+        inside.add(code)
+        added.append(f"{code} {name}")
+    if added:
+        await s.flush()
+    return tuple(added)
+
+
 async def import_roster(
     s: AsyncSession,
     source: str | Path | bytes,
@@ -957,12 +1002,13 @@ async def import_roster(
         return tally.report()
     tally.errors.extend(roster.errors)
     levels, inside = await _known_villages(s, (key[0] for key in roster.households), within)
+    villages_added = await _add_named_villages(s, roster, levels, inside, within)
     tally.errors.extend(_village_errors(roster, levels, inside))
     writer = RosterWriter(s, now, tally, roster.has_names, user_id, name)
     await writer.write(roster.households)
     await s.flush()
 
-    report = tally.report()
+    report = replace(tally.report(), villages_added=villages_added)
     await audit(
         s,
         IMPORT_DONE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,8 @@ def test_invite_to_unknown_area_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["--database-url", database(tmp_path), "invite", "--role", "cadre", "--area", "1"])
-    assert code == 1
-    assert "Cannot create the invitation" in capsys.readouterr().err
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "未知的区划代码 1。"
 
 
 def test_import_roster_reports_bad_rows_and_keeps_good_ones(
@@ -83,3 +84,141 @@ def test_run_without_token_explains(
     monkeypatch.delenv("HUCHA_TELEGRAM_TOKEN", raising=False)
     assert main(["run"]) == 2
     assert "HUCHA_TELEGRAM_TOKEN" in capsys.readouterr().err
+
+
+def test_office_invitation_works_on_a_fresh_database_once_areas_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database(tmp_path)
+    areas = tmp_path / "areas.csv"
+    areas.write_text("代码,名称\n320723,灌云县\n", encoding="utf-8")
+    assert main(["areas", "import", str(areas), "--database-url", url]) == 0
+    assert main(["invite", "--role", "office", "--area", "320723", "--database-url", url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out[-3]) == 8 and out[-1].startswith("有效期至")
+
+
+def failures(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Each kind of mistake: the command line and a piece of the sentence it must print."""
+    url = database(tmp_path)
+    base = ["--database-url", url]
+    export = ["export", "--kind", "checks", "--area", "320705001", "--from", "2025-03-01"]
+    return {
+        "bad choice": ([*base, "invite", "--role", "boss", "--area", "1"], "--role 不能取 boss"),
+        "missing option": ([*base, "invite", "--area", "1"], "缺少 --role"),
+        "unknown option": ([*base, "db", "upgrade", "--colour"], "无法识别 --colour"),
+        "bad number": ([*base, "invite", "--role", "cadre", "--area", "1", "--days", "x"], "x"),
+        "missing file": ([*base, "import-roster", str(tmp_path / "none.csv")], "文件不存在"),
+        "missing area file": ([*base, "areas", "import", str(tmp_path / "none.csv")], "文件不存在"),
+        "unwritable output": (
+            base + export + ["--out", str(tmp_path / "no" / "x.xlsx")],
+            "无法写入",
+        ),
+        "format mismatch": (
+            base + export + ["--out", str(tmp_path / "x.csv"), "--format", "xlsx"],
+            "扩展名是 .csv",
+        ),
+        "unknown extension": (base + export + ["--out", str(tmp_path / "x.txt")], "无法从"),
+        "unknown form": (
+            base + export + ["--out", str(tmp_path / "x.xlsx"), "--form", "nope"],
+            "未知的问卷 nope",
+        ),
+        "no database": (
+            ["--database-url", f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}", "db", "upgrade"],
+            "无法连接数据库",
+        ),
+        "unreachable Bot API": (
+            [*base, "run", "--token", "1:x", "--api-url", "http://127.0.0.1:9/bot"],
+            "无法连接 Bot API（http://127.0.0.1:9/bot）",
+        ),
+        "bad time": ([*base, "remind", "--at", "tomorrow", "--dry-run"], "无法识别时间"),
+        "bad settings": (
+            [*base, "areas", "import", str(tmp_path / "a.csv"), "--settings", "[1]"],
+            "JSON 对象",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bad choice",
+        "missing option",
+        "unknown option",
+        "bad number",
+        "missing file",
+        "missing area file",
+        "unwritable output",
+        "format mismatch",
+        "unknown extension",
+        "unknown form",
+        "no database",
+        "unreachable Bot API",
+        "bad time",
+        "bad settings",
+    ],
+)
+def test_every_mistake_is_one_or_two_sentences_and_exit_code_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUCHA_LANGUAGE", raising=False)
+    (tmp_path / "a.csv").write_text("代码,名称\n", encoding="utf-8")
+    argv, expected = failures(tmp_path)[case]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert 1 <= len(lines) <= 2, captured.err
+    assert expected in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_mistakes_are_in_english_on_request_and_debug_shows_the_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["import-roster", str(tmp_path / "none.csv"), "--database-url", database(tmp_path)]
+    assert main([*argv, "--lang", "en"]) == 2
+    assert capsys.readouterr().err.strip() == f"No such file: {tmp_path / 'none.csv'}"
+    with pytest.raises(Exception, match="No such file"):
+        main([*argv, "--debug"])
+
+
+async def test_a_wrong_token_is_one_sentence_without_the_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.emulator import BotApiEmulator
+
+    emulator = BotApiEmulator()
+    await emulator.start()
+    try:
+        token = "123456:wrong-token-never-shown"
+        argv = ["run", "--token", token, "--api-url", emulator.base_url]
+        code = await asyncio.to_thread(main, ["--database-url", database(tmp_path), *argv])
+    finally:
+        await emulator.stop()
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.strip() == "Bot API 拒绝了令牌：请检查 HUCHA_TELEGRAM_TOKEN 或 --token。"
+    assert token not in captured.err + captured.out
+
+
+def test_export_format_follows_the_file_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database(tmp_path)
+    main(["--database-url", url, "demo", "--script", "quit"])
+    out = tmp_path / "checks.csv"
+    argv = ["export", "--kind", "checks", "--area", "320705001", "--from", "2025-03-01"]
+    assert main([*argv, "--out", str(out), "--database-url", url]) == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # CSV with a BOM, not a ZIP
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_that_does_not_exist_is_one_sentence(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import make_url
+
+    missing = make_url(postgres_url).set(database="hucha_no_such_db").render_as_string(False)
+    assert main(["db", "upgrade", "--database-url", missing]) == 2
+    err = capsys.readouterr().err
+    assert "无法连接数据库" in err and "hucha_no_such_db" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ KEYWORDS = {
     "StorageError": None,
     "ProblemError": None,
     "CaseError": None,
+    "CliError": None,
 }
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
