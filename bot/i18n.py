@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
-from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_time as babel_format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -63,6 +63,12 @@ class Translator:
         text = catalog.gettext(msgid)
         return text.format(**params) if params else text
 
+    def n(self, lang: str, singular: str, plural: str, count: int, **params: object) -> str:
+        """A message about `count` things, in the language's plural form ("1 answer",
+        "2 answers"; Chinese has one form); `{count}` is filled in."""
+        catalog = self._catalogs.get(lang) or self._catalogs[DEFAULT_LANGUAGE]
+        return catalog.ngettext(singular, plural, count).format(count=count, **params)
+
 
 def label(labels: Mapping[str, str], lang: str) -> str:
     """Pick a questionnaire label in the user's language, falling back to Chinese."""
@@ -78,8 +84,13 @@ def format_day(day: date, lang: str) -> str:
 
 
 def format_moment(moment: datetime, lang: str, zone: str = "Asia/Shanghai") -> str:
+    """A moment in the area's zone: the day as `format_day` writes it, then the time
+    (2026年11月28日 10:30; Nov 28, 2026, 10:30 AM)."""
     local = moment.astimezone(ZoneInfo(zone))
-    return babel_format_datetime(local, format="short", locale=locale_of(lang))
+    if lang.startswith("zh"):
+        return f"{format_day(local.date(), lang)} {local:%H:%M}"
+    time_text = babel_format_time(local, format="short", locale=locale_of(lang))
+    return f"{format_day(local.date(), lang)}, {time_text}"
 
 
 def format_number(value: float | int | Decimal, lang: str) -> str:

@@ -71,10 +71,14 @@ def _kind_hint(prompt: Prompt, lang: str, t: Translator) -> str:
             return t(lang, "Send a photo.")
         case "location":
             return t(lang, "Send a location (📎 → Location).")
+        case "select_many" if prompt.can_skip:
+            return t(lang, "Choose all that apply, then press Done; if none apply, just Done.")
         case "select_many":
             return t(lang, "Choose all that apply, then press Done.")
         case "repeat":
             return t(lang, "Check the list; add or remove, then press Continue.")
+        case "all_normal":
+            return t(lang, "If all of this is right, press All normal; if not, Answer each.")
     return ""
 
 
@@ -86,8 +90,18 @@ def item_name(label_text: str, lang: str, t: Translator) -> str:
 
 
 def prompt_header(prompt: Prompt, lang: str, t: Translator) -> str:
-    section = escape(label(prompt.section, lang))
-    head = f"<b>{section}</b> · {prompt.position} / {prompt.total}"
+    section = label(prompt.section, lang)
+    if prompt.section_count:
+        place = t(
+            lang,
+            "Part {number} of {count} · {section}",
+            number=prompt.section_number,
+            count=prompt.section_count,
+            section=section,
+        )
+    else:
+        place = section
+    head = f"<b>{escape(place)}</b>"
     if prompt.item_label:
         head += f"\n👤 {escape(item_name(prompt.item_label, lang, t))}"
     return f"{head}\n{escape(label(prompt.labels, lang))}"
@@ -110,6 +124,8 @@ def prompt_screen(
             )
         else:
             lines.append(t(lang, "(none)"))
+    if prompt.kind == "all_normal":
+        lines.extend(_preview_line(form, item, lang, t) for item in prompt.preview)
     hint = _kind_hint(prompt, lang, t)
     if hint:
         lines.append(f"<i>{escape(hint)}</i>")
@@ -122,7 +138,7 @@ def prompt_screen(
         if prompt.kind == "select_many":
             text = ("✅ " if choice.value in prompt.selected else "⬜ ") + text
         rows.append([_button(text, session_id, token, "p", index)])
-    if prompt.kind in ("yes_no",) and len(rows) == 2:
+    if prompt.kind in ("yes_no", "all_normal") and len(rows) == 2:
         rows = [rows[0] + rows[1]]
     if prompt.kind == "select_many":
         rows.append([_button(t(lang, "Done ✔"), session_id, token, "d")])
@@ -139,11 +155,23 @@ def prompt_screen(
     nav = []
     if prompt.can_back:
         nav.append(_button(t(lang, "⬅ Back"), session_id, token, "b"))
-    if prompt.can_skip:
+    if prompt.can_skip and prompt.kind != "select_many":  # Done with nothing skips it
         nav.append(_button(t(lang, "Skip ⏭"), session_id, token, "s"))
-    nav.append(_button(t(lang, "✖ Cancel"), session_id, token, "x"))
+    nav.append(_button(t(lang, "⏸ Pause"), session_id, token, "x"))
     rows.append(nav)
     return Screen("\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+def _preview_line(form: Form, item: SummaryItem, lang: str, t: Translator) -> str:
+    answer = answer_text(form, item.key, item.value, lang, t)
+    return "• " + labelled(label(item.labels, lang), answer, lang, t)
+
+
+def labelled(name: str, answer: str, lang: str, t: Translator) -> str:
+    """ "Name: answer" with the language's colon (full-width in Chinese), answer in bold; a
+    question's own question mark gives way to the colon."""
+    name = name.rstrip("？?").rstrip()
+    return t(lang, "{label}: {answer}", label=escape(name), answer=f"<b>{escape(answer)}</b>")
 
 
 def confirm_removal_markup(
@@ -184,9 +212,11 @@ def summary_lines(form: Form, summary: Summary, lang: str, t: Translator) -> lis
 
 
 def _summary_line(form: Form, number: int, item: SummaryItem, lang: str, t: Translator) -> str:
-    who = f"[{escape(item_name(item.item_label, lang, t))}] " if item.item_label else ""
+    who = ""
+    if item.item_label:
+        who = t(lang, "[{name}] ", name=escape(item_name(item.item_label, lang, t)))
     answer = answer_text(form, item.key, item.value, lang, t)
-    return f"{number}. {who}{escape(label(item.labels, lang))}: <b>{escape(answer)}</b>"
+    return f"{number}. {who}" + labelled(label(item.labels, lang), answer, lang, t)
 
 
 def chunks(lines: Sequence[str], limit: int = TEXT_LIMIT) -> list[str]:
@@ -206,30 +236,68 @@ def chunks(lines: Sequence[str], limit: int = TEXT_LIMIT) -> list[str]:
 def summary_screens(
     form: Form, summary: Summary, household: str, session_id: int, lang: str, t: Translator
 ) -> list[Screen]:
-    """The summary before submitting: every answer, then submit / change / back / cancel."""
+    """The summary before submitting, short enough for a phone: the problems the answers
+    raise and the counts first, then submit / every answer / back / pause."""
     token = prompt_token("", "summary")
     title = t(lang, "Summary of the check: {household}", household=household)
-    lines = [f"<b>{escape(title)}</b>", *summary_lines(form, summary, lang, t)]
+    lines = [f"<b>{escape(title)}</b>"]
+    if summary.problems:
+        heading = t.n(
+            lang,
+            "{count} problem will be recorded:",
+            "{count} problems will be recorded:",
+            len(summary.problems),
+        )
+        lines.append(f"<b>{escape(heading)}</b>")
+        lines.extend(
+            f"{number}. {escape(label(problem.text, lang))}"
+            for number, problem in enumerate(summary.problems, start=1)
+        )
+    else:
+        lines.append(escape(t(lang, "✅ No problems found.")))
+    answered = t.n(lang, "{count} answer", "{count} answers", len(summary.items))
+    if summary.confirmed_at_once:
+        answered = t.n(
+            lang,
+            "{count} answer, {normal} of them confirmed with All normal",
+            "{count} answers, {normal} of them confirmed with All normal",
+            len(summary.items),
+            normal=summary.confirmed_at_once,
+        )
+    lines.append(escape(answered))
     if summary.computed:
         heading = t(lang, "Calculated")
         lines.append(f"\n<b>{escape(heading)}</b>")
         lines.extend(
-            f"• {escape(label(item.labels, lang))}: "
-            f"<b>{escape(answer_text(form, item.key, item.value, lang, t))}</b>"
+            "• "
+            + labelled(
+                label(item.labels, lang), answer_text(form, item.key, item.value, lang, t), lang, t
+            )
             for item in summary.computed
         )
-    lines.append("\n" + escape(t(lang, "Please check the answers, then submit.")))
+    lines.append("\n" + escape(t(lang, "If this is right, press Submit.")))
     texts = chunks(lines)
     markup = InlineKeyboardMarkup(
         [
             [_button(t(lang, "✅ Submit"), session_id, token, "y")],
-            [_button(t(lang, "✏️ Change an answer"), session_id, token, "m", 0)],
+            [_button(t(lang, "📋 All answers"), session_id, token, "m", 0)],
             [
                 _button(t(lang, "⬅ Back"), session_id, token, "b"),
-                _button(t(lang, "✖ Cancel"), session_id, token, "x"),
+                _button(t(lang, "⏸ Pause"), session_id, token, "x"),
             ],
         ]
     )
+    return [Screen(text) for text in texts[:-1]] + [Screen(texts[-1], markup)]
+
+
+def all_answers_screens(
+    form: Form, summary: Summary, session_id: int, lang: str, t: Translator
+) -> list[Screen]:
+    """Every answer, numbered, then the numbers to press to change one."""
+    lines = summary_lines(form, summary, lang, t)
+    lines.append("\n" + escape(t(lang, "To change an answer, press its number.")))
+    texts = chunks(lines)
+    markup = edit_menu_markup(len(summary.items), 0, session_id, lang, t)
     return [Screen(text) for text in texts[:-1]] + [Screen(texts[-1], markup)]
 
 

@@ -37,6 +37,8 @@ TEXT_LIMIT = 1000
 NUMBER_LIMIT = 10**15
 EARLIEST_YEAR = 1900
 YES_NO_CHOICES = (Choice("yes", m.YES), Choice("no", m.NO))
+NORMAL, EACH = "normal", "each"
+ALL_NORMAL_CHOICES = (Choice(NORMAL, m.ALL_NORMAL), Choice(EACH, m.EACH_ITEM))
 
 _YES_WORDS = frozenset({"是", "是的", "有", "对", "对的", "好", "yes", "y", "true"})
 _NO_WORDS = frozenset({"否", "不", "不是", "没有", "没", "无", "no", "n", "false"})
@@ -67,6 +69,8 @@ def choices_of(question: Question) -> tuple[Choice, ...]:
     """The options of a choice question; yes_no questions get 是/否 unless they set their own."""
     if question.type == "yes_no" and not question.choices:
         return YES_NO_CHOICES
+    if question.type == "all_normal":
+        return ALL_NORMAL_CHOICES
     return question.choices
 
 
@@ -266,6 +270,7 @@ def _is_number(value: Any) -> bool:
 _PARSERS = {
     "yes_no": _choice,
     "select_one": _choice,
+    "all_normal": _choice,
     "integer": _integer,
     "decimal": _decimal,
     "text": _text,
@@ -281,7 +286,7 @@ _PARSERS = {
 def stored_value_fits(question: Question, value: Any, today: date) -> bool:
     """Whether a stored (non-None) value is one the question could have accepted."""
     kind = question.type
-    if kind in ("yes_no", "select_one"):
+    if kind in ("yes_no", "select_one", "all_normal"):
         return any(choice.value == value for choice in choices_of(question))
     if kind == "select_many":
         values = [choice.value for choice in question.choices]
@@ -331,7 +336,7 @@ def _display(form: Form, question: Question, value: Any, lang: str) -> str:
     if value is None:
         return label_in(m.SKIPPED, lang, languages)
     kind = question.type
-    if kind in ("yes_no", "select_one"):
+    if kind in ("yes_no", "select_one", "all_normal"):
         return _choice_label(question, value, lang, languages)
     if kind == "select_many" and isinstance(value, list):
         if not value:

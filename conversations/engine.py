@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from conversations import messages as m
 from conversations.answers import (
+    NORMAL,
     choices_for_text,
     choices_of,
     display_value,
@@ -22,7 +23,7 @@ from conversations.answers import (
     parse_answer,
     stored_value_fits,
 )
-from conversations.expressions import evaluate, is_true
+from conversations.expressions import Scope, evaluate, is_true
 from conversations.model import (
     AddItem,
     Back,
@@ -351,7 +352,14 @@ def _summary(form: Form, current: Walk) -> Summary:
                 item_label=slot.item_label,
             )
         )
-    return Summary(items=tuple(items), computed=_computed(form, current))
+    return Summary(
+        items=tuple(items),
+        computed=_computed(form, current),
+        problems=tuple(raise_problems(form, current)),
+        confirmed_at_once=sum(
+            1 for slot in current.slots if slot.answered and slot.normal_from is not None
+        ),
+    )
 
 
 def _computed(form: Form, current: Walk) -> tuple[SummaryItem, ...]:
@@ -451,7 +459,7 @@ def raise_problems(form: Form, current: Walk) -> list[RaisedProblem]:
 def _raised(form: Form, current: Walk) -> list[tuple[ProblemRule, RaisedProblem]]:
     raised: list[tuple[ProblemRule, RaisedProblem]] = []
     for rule in form.rules:
-        for subject in _subjects(rule, current):
+        for subject, scope in _subjects(rule, current):
             problem = RaisedProblem(
                 rule_id=rule.id,
                 category=rule.category,
@@ -462,22 +470,39 @@ def _raised(form: Form, current: Walk) -> list[tuple[ProblemRule, RaisedProblem]
                 deadline_days=rule.deadline_days,
                 deadline_tier=rule.deadline_tier,
                 subject=subject,
+                deadline_date=_deadline_date(rule, scope),
             )
             raised.append((rule, problem))
     return raised
 
 
-def _subjects(rule: ProblemRule, current: Walk) -> list[str | None]:
-    """None once for a household-level rule that holds; the item labels for an `each` rule."""
+def _subjects(rule: ProblemRule, current: Walk) -> list[tuple[str | None, Scope]]:
+    """(None, the household's scope) once for a household-level rule that holds; each
+    matching item's label and scope for an `each` rule."""
     if rule.each is None:
-        return [None] if is_true(evaluate(rule.when, current.scope)) else []
+        return [(None, current.scope)] if is_true(evaluate(rule.when, current.scope)) else []
     items = current.effective_items.get(rule.each, [])
     labels = current.item_labels.get(rule.each, [])
-    return [
-        labels[index] if index < len(labels) else f"#{index + 1}"
-        for index, item in enumerate(items)
-        if is_true(evaluate(rule.when, current.scope.for_item(item)))
-    ]
+    subjects: list[tuple[str | None, Scope]] = []
+    for index, item in enumerate(items):
+        scope = current.scope.for_item(item)
+        if is_true(evaluate(rule.when, scope)):
+            subjects.append((labels[index] if index < len(labels) else f"#{index + 1}", scope))
+    return subjects
+
+
+def _deadline_date(rule: ProblemRule, scope: Scope) -> str | None:
+    if not rule.deadline:
+        return None
+    value = evaluate(rule.deadline, scope)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            return None
+    return None
 
 
 def _filled(labels: Labels, subject: str | None, texts: Mapping[str, Labels]) -> dict[str, str]:
@@ -502,8 +527,14 @@ def _prompt(form: Form, state: CheckState, current: Walk, slot: Slot) -> Prompt:
         labels = current.item_labels.get(question.id, [])
         items = tuple(ItemView(index, label) for index, label in enumerate(labels))
     current_value = None
-    if question.type not in ("repeat", "note"):
+    if question.type not in ("repeat", "note", "all_normal"):
         current_value = slot.value if slot.answered else question.default
+    hint = question.hint
+    if question.hint_relevant and not is_true(
+        evaluate(question.hint_relevant, current.scope_for(slot))
+    ):
+        hint = {}
+    number, count = _section_place(current, slot)
     return Prompt(
         key=slot.key,
         question_id=question.id,
@@ -516,14 +547,56 @@ def _prompt(form: Form, state: CheckState, current: Walk, slot: Slot) -> Prompt:
         selected=state.pending if question.type == "select_many" else (),
         can_back=bool(state.history),
         can_skip=not question.required and question.type not in ("repeat", "note"),
-        hint=question.hint,
+        hint=hint,
         item_label=slot.item_label,
         items=items,
         current=current_value,
+        preview=_normal_preview(form, state, current, slot),
+        section_number=number,
+        section_count=count,
     )
 
 
-_CHOICE_TYPES = ("yes_no", "select_one", "select_many")
+_CHOICE_TYPES = ("yes_no", "select_one", "select_many", "all_normal")
+
+
+def _section_of(slot: Slot) -> str:
+    return slot.question.section or (slot.group.section if slot.group else "")
+
+
+def _section_place(current: Walk, slot: Slot) -> tuple[int, int]:
+    """The slot's section's place among the sections this check asks, and how many there
+    are: progress that does not grow as answers reveal more questions."""
+    asked: list[str] = []
+    for each in current.slots:
+        section = _section_of(each)
+        if section not in asked:
+            asked.append(section)
+    section = _section_of(slot)
+    return (asked.index(section) + 1 if section in asked else 0), len(asked)
+
+
+def _normal_preview(
+    form: Form, state: CheckState, current: Walk, slot: Slot
+) -> tuple[SummaryItem, ...]:
+    """For an `all_normal` question: the answers "everything normal" would give."""
+    if slot.question.type != "all_normal" or current.context is None:
+        return ()
+    trial = replace(state, answers=_with_answer(state, current, slot, NORMAL))
+    after = walk(form, trial, current.context)
+    return tuple(
+        SummaryItem(
+            key=other.key,
+            question_id=other.question.id,
+            labels=other.question.labels,
+            section=_section_labels(form, other),
+            value=other.value,
+            display=_display(form, after, other),
+            item_label=other.item_label,
+        )
+        for other in after.slots
+        if other.normal_from == slot.key
+    )
 
 
 def _section_labels(form: Form, slot: Slot) -> Labels:

@@ -8,7 +8,8 @@ accepted; the tree is compiled once into closures. Nothing is ever handed to Pyt
 
 Names are question ids. Inside a repeat item (a group function's condition, a repeat
 child's expression) the item's own fields are looked up first, then the top-level answers.
-`value` is the answer being checked by a constraint; `param.NAME` reads a parameter.
+`value` is the answer being checked by a constraint; `param.NAME` reads a parameter and
+`household.NAME` a fact of the household from the roster (e.g. household.type, 户类型).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ _OPERATOR_SYMBOLS = {
 }
 VALUE_NAME = "value"
 PARAM_NAME = "param"
+HOUSEHOLD_NAME = "household"
 _MAX_SOURCE_LENGTH = 2000
 
 _NODE_WORDS = {
@@ -110,6 +112,7 @@ class Scope:
     params: Mapping[str, Any] = field(default_factory=dict)
     today: date | None = None
     value: Any = None
+    household: Mapping[str, Any] = field(default_factory=dict)
 
     def lookup(self, name: str) -> Any:
         if self.item is not None and name in self.item:
@@ -135,6 +138,7 @@ class Expression:
     outer_names: frozenset[str]
     item_names: Mapping[str, frozenset[str]]
     params: frozenset[str]
+    household_fields: frozenset[str]
     functions: frozenset[str]
     uses_value: bool
     evaluator: Evaluator = field(repr=False, compare=False)
@@ -170,6 +174,7 @@ def _compile_cached(source: str) -> Expression:
         outer_names=frozenset(compiler.outer_names),
         item_names={group: frozenset(names) for group, names in compiler.item_names.items()},
         params=frozenset(compiler.params),
+        household_fields=frozenset(compiler.household_fields),
         functions=frozenset(compiler.functions),
         uses_value=compiler.uses_value,
         evaluator=evaluator,
@@ -212,6 +217,7 @@ class _Compiler:
         self.outer_names: set[str] = set()
         self.item_names: dict[str, set[str]] = {}
         self.params: set[str] = set()
+        self.household_fields: set[str] = set()
         self.functions: set[str] = set()
         self.uses_value = False
 
@@ -249,6 +255,10 @@ class _Compiler:
             raise ExpressionError(f"name '{name}' not allowed (column {_column(node)})")
         if name == PARAM_NAME:
             raise ExpressionError(f"write param.NAME to read a parameter (column {_column(node)})")
+        if name == HOUSEHOLD_NAME:
+            raise ExpressionError(
+                f"write household.NAME to read a household fact (column {_column(node)})"
+            )
         if name == VALUE_NAME:
             self.uses_value = True
             return lambda scope: scope.value
@@ -262,9 +272,15 @@ class _Compiler:
             self.item_names.setdefault(group, set()).add(name)
 
     def attribute(self, node: ast.Attribute) -> Evaluator:
-        if not (isinstance(node.value, ast.Name) and node.value.id == PARAM_NAME):
+        owner = node.value.id if isinstance(node.value, ast.Name) else None
+        if owner == HOUSEHOLD_NAME and not node.attr.startswith("_"):
+            field_name = node.attr
+            self.household_fields.add(field_name)
+            return lambda scope: _household_fact(scope, field_name)
+        if owner != PARAM_NAME:
             raise ExpressionError(
-                f"attribute access not allowed, only param.NAME (column {_column(node)})"
+                "attribute access not allowed, only param.NAME and household.NAME "
+                f"(column {_column(node)})"
             )
         name = node.attr
         if name.startswith("_"):
@@ -368,6 +384,11 @@ def _is_number(value: Any) -> bool:
 
 def _parameter(scope: Scope, name: str) -> Any:
     value = scope.params.get(name)
+    return value if _is_number(value) or isinstance(value, str) else None
+
+
+def _household_fact(scope: Scope, name: str) -> Any:
+    value = scope.household.get(name)
     return value if _is_number(value) or isinstance(value, str) else None
 
 

@@ -11,10 +11,14 @@ File layout (see forms/household_check.toml for a full example):
     [[sections]]     id, label
     [[questions]]    id, type, section, label, hint, choices (inline or a list name),
                      relevant, constraint, constraint_message, required, default,
-                     calculation, min, max; for repeat: source, filter, item_label,
+                     calculation, min, max, normal (the answer an all_normal question
+                     before it fills in), hint_relevant (when the hint shows, e.g. only
+                     at a home visit); for repeat: source, filter, item_label,
                      min_items and [[questions.children]]
     [[rules]]        id, when, category, text, goal, measures, responsible_unit,
-                     deadline_days | deadline_tier, each, flags_risk
+                     deadline_days | deadline_tier, deadline (a date expression),
+                     each, flags_risk
+    [texts]          name = { zh_CN = "...", en = "..." }   (quoted as {name} in rule texts)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any, NoReturn, cast, get_args
 
 from conversations.expressions import (
     FUNCTIONS,
+    HOUSEHOLD_NAME,
     PARAM_NAME,
     VALUE_NAME,
     Expression,
@@ -94,6 +99,8 @@ _QUESTION_KEYS = frozenset(
         "item_label",
         "min_items",
         "children",
+        "normal",
+        "hint_relevant",
     }
 )
 _RULE_KEYS = frozenset(
@@ -109,6 +116,7 @@ _RULE_KEYS = frozenset(
         "deadline_tier",
         "each",
         "flags_risk",
+        "deadline",
     }
 )
 
@@ -385,7 +393,11 @@ class _FormReader:
             minimum=self.number(raw, "min", where),
             maximum=self.number(raw, "max", where),
             min_items=self.count(raw, "min_items", where),
+            normal=self.expression_text(raw, "normal", where),
+            hint_relevant=self.expression_text(raw, "hint_relevant", where),
         )
+        if question.normal and question_type in ("repeat", "calculate", "note", "all_normal"):
+            self.fail(where, f"normal: a {question_type} question has no normal answer")
         self.check_shape(question, raw, where, group)
         return replace(question, default=self.default(raw, question, where))
 
@@ -563,6 +575,7 @@ class _FormReader:
             deadline_tier=tier,
             each=self.text(raw, "each", where),
             flags_risk=self.flag(raw, "flags_risk", where, default=False),
+            deadline=self.expression_text(raw, "deadline", where),
         )
 
 
@@ -639,6 +652,8 @@ class _ReferenceCheck:
         if question.type != "repeat":
             self.check(where, "constraint", question.constraint, outer, allow_value=True)
             self.check(where, "calculation", question.calculation, outer)
+            self.check(where, "normal", question.normal, outer)
+            self.check(where, "hint_relevant", question.hint_relevant, outer)
             return
         roster = self.roster_fields(question)
         self.check(where, "filter", question.filter, _Visible(dict(known), roster))
@@ -653,6 +668,8 @@ class _ReferenceCheck:
             self.check(child_where, "relevant", child.relevant, scope)
             self.check(child_where, "constraint", child.constraint, scope, allow_value=True)
             self.check(child_where, "calculation", child.calculation, scope)
+            self.check(child_where, "normal", child.normal, scope)
+            self.check(child_where, "hint_relevant", child.hint_relevant, scope)
             earlier.add(child.id)
 
     def check_rule(self, rule: ProblemRule) -> None:
@@ -664,6 +681,7 @@ class _ReferenceCheck:
                 self.reader.fail(where, f"each: '{rule.each}' is not a repeat group")
             scope.item = self.roster_fields(group) | {child.id for child in group.children}
         self.check(where, "when", rule.when, scope)
+        self.check(where, "deadline", rule.deadline, scope)
         for key, labels in (("text", rule.text), ("goal", rule.goal), ("measures", rule.measures)):
             for text in labels.values():
                 for name in _PLACEHOLDER.findall(text):
@@ -695,6 +713,9 @@ class _ReferenceCheck:
         for name in sorted(expression.params):
             if name not in self.form.params:
                 return f"unknown parameter 'param.{name}'"
+        for name in sorted(expression.household_fields):
+            if name not in self.form.rosters.get(HOUSEHOLD_NAME, ()):
+                return f"unknown household fact 'household.{name}' (see [rosters] household)"
         for name in sorted(expression.outer_names):
             reason = self.name_problem(name, visible)
             if reason:

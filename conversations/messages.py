@@ -51,5 +51,7 @@ SKIPPED: Labels = {"zh_CN": "（跳过）", "en": "(skipped)"}
 PHOTO_RECEIVED: Labels = {"zh_CN": "照片", "en": "Photo"}
 NO_ITEMS: Labels = {"zh_CN": "无", "en": "None"}
 LIST_SEPARATOR: Labels = {"zh_CN": "、", "en": ", "}
+ALL_NORMAL: Labels = {"zh_CN": "全部正常", "en": "All normal"}
+EACH_ITEM: Labels = {"zh_CN": "逐项填写", "en": "Answer each"}
 YES: Labels = {"zh_CN": "是", "en": "Yes"}
 NO: Labels = {"zh_CN": "否", "en": "No"}

@@ -27,6 +27,7 @@ QuestionType = Literal[
     "repeat",
     "calculate",
     "note",
+    "all_normal",
 ]
 
 
@@ -69,6 +70,11 @@ class Question:
     # group accepts.
     filter: str | None = None
     min_items: int = 0
+    # An expression giving the answer an `all_normal` question before it fills in when the
+    # cadre confirms "everything normal" (e.g. 'yes', or the roster's own words).
+    normal: str | None = None
+    # When the hint applies (e.g. "look in the kitchen" only at a home visit).
+    hint_relevant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class ProblemRule:
     measures: Labels = field(default_factory=dict)
     each: str | None = None
     flags_risk: bool = False
+    # An expression giving the due date (a date answer, e.g. the renovation plan's date);
+    # when it gives none, deadline_days or deadline_tier apply.
+    deadline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +257,10 @@ class Prompt:
     item_label: str | None = None
     items: tuple[ItemView, ...] = ()
     current: Any = None  # the answer given before, if any
+    # For kind "all_normal": the answers "everything normal" would give.
+    preview: tuple[SummaryItem, ...] = ()
+    section_number: int = 0  # the section's place among the sections asked, from 1
+    section_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -279,6 +292,9 @@ class Summary:
 
     items: tuple[SummaryItem, ...]
     computed: tuple[SummaryItem, ...] = ()
+    # The problems the answers would raise if submitted now: what to look at first.
+    problems: tuple[RaisedProblem, ...] = ()
+    confirmed_at_once: int = 0  # how many answers an "all normal" gave
 
 
 @dataclass(frozen=True)
@@ -292,6 +308,7 @@ class RaisedProblem:
     deadline_days: int | None
     deadline_tier: str | None
     subject: str | None = None  # the repeat item the problem is about, e.g. a child's name
+    deadline_date: str | None = None  # ISO date from the rule's `deadline`, if it gave one
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from conversations.answers import item_label
+from conversations.answers import (
+    NORMAL,
+    choice_for_text,
+    choices_for_text,
+    choices_of,
+    item_label,
+    stored_value_fits,
+)
 from conversations.expressions import Scope, evaluate, is_true
-from conversations.model import CheckState, Context, Form, Question
+from conversations.model import CheckState, Choice, Context, Form, Question
 
 PREFILLED = "_prefilled"  # item key listing the fields copied from the roster (not asked)
 MAX_ITEMS = 50
@@ -33,6 +40,9 @@ class Slot:
     answered: bool = False
     value: Any = None
     item_label: str | None = None
+    # The key of the `all_normal` question whose "everything normal" gave this answer; such
+    # a slot is answered but never asked (unless chosen from the summary).
+    normal_from: str | None = None
 
 
 @dataclass
@@ -45,6 +55,7 @@ class Walk:
     item_labels: dict[str, list[str]] = field(default_factory=dict)
     scope: Scope = field(default_factory=lambda: Scope({}))
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    context: Context | None = None
 
     def slot(self, key: str) -> Slot | None:
         return next((slot for slot in self.slots if slot.key == key), None)
@@ -56,11 +67,12 @@ class Walk:
         return 0
 
     def after(self, key: str) -> Slot | None:
-        """The slot following `key`; the first unanswered one if `key` is gone."""
+        """The slot following `key`, passing over answers "everything normal" gave; the
+        first unanswered one if `key` is gone."""
         position = self.position(key)
         if position == 0:
             return self.first_unanswered()
-        return self.slots[position] if position < len(self.slots) else None
+        return next((slot for slot in self.slots[position:] if slot.normal_from is None), None)
 
     def first_unanswered(self) -> Slot | None:
         return next((slot for slot in self.slots if not slot.answered), None)
@@ -82,9 +94,14 @@ def parameters(form: Form, context: Context) -> dict[str, Any]:
 
 def walk(form: Form, state: CheckState, context: Context) -> Walk:
     answers = state.answers if isinstance(state.answers, Mapping) else {}
-    result = Walk(texts={**form.texts, **context.texts})
-    result.scope = Scope(result.values, None, parameters(form, context), context.today)
+    result = Walk(texts={**form.texts, **context.texts}, context=context)
+    household = context.household if isinstance(context.household, Mapping) else {}
+    result.scope = Scope(
+        result.values, None, parameters(form, context), context.today, household=household
+    )
+    shortcut = _Shortcut()
     for question in form.questions:
+        shortcut.leave_section(question.section)
         if not relevant(question, result.scope):
             result.values[question.id] = None
         elif question.type == "calculate":
@@ -97,11 +114,75 @@ def walk(form: Form, state: CheckState, context: Context) -> Walk:
         else:
             answered = question.id in answers
             value = answers.get(question.id) if answered else None
+            normal_from = None
+            if not answered and shortcut.key is not None:
+                value = normal_answer(question, result.scope)
+                answered, normal_from = (
+                    value is not None,
+                    shortcut.key if value is not None else None,
+                )
             result.values[question.id] = value
             if answered and question.type != "note":
                 result.record[question.id] = value
-            result.slots.append(Slot(question.id, question, answered=answered, value=value))
+            result.slots.append(
+                Slot(question.id, question, answered=answered, value=value, normal_from=normal_from)
+            )
+            shortcut.passed(question, question.id, value, question.section)
     return result
+
+
+@dataclass
+class _Shortcut:
+    """The `all_normal` question in force: its key while its answer is "normal", until the
+    next one or, at the top level, the end of its section."""
+
+    key: str | None = None
+    section: str | None = None
+
+    def leave_section(self, section: str) -> None:
+        if self.key is not None and section != self.section:
+            self.key = None
+
+    def passed(self, question: Question, key: str, value: Any, section: str | None) -> None:
+        if question.type == "all_normal":
+            self.key = key if value == NORMAL else None
+            self.section = section
+
+
+def _choice_named_before_a_note(choices: tuple[Choice, ...], words: str) -> str | None:
+    """The one choice whose label is `words` followed by a note in brackets: the roster's
+    "初中二年级" is the choice "初中二年级（八年级）"."""
+    words = words.strip()
+    found = {
+        choice.value
+        for choice in choices
+        for label in choice.labels.values()
+        if words and label.startswith(words) and label[len(words) : len(words) + 1] in ("（", "(")
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def normal_answer(question: Question, scope: Scope) -> Any:
+    """The answer "everything normal" gives a question: its `normal` expression's value,
+    read as an answer (a choice's words, e.g. the roster's "长期慢性病（高血压）", count as
+    that choice), or None when it gives nothing the question accepts."""
+    if not question.normal or question.type in ("repeat", "calculate", "note", "all_normal"):
+        return None
+    raw = jsonable(evaluate(question.normal, scope))
+    choices = choices_of(question)
+    if question.type in ("yes_no", "select_one") and isinstance(raw, str):
+        if not any(choice.value == raw for choice in choices):
+            raw = choice_for_text(choices, raw) or _choice_named_before_a_note(choices, raw)
+    elif question.type == "select_many" and isinstance(raw, str):
+        raw = choices_for_text(choices, raw)
+    today = scope.today or date.min
+    if raw is None or not stored_value_fits(question, raw, today):
+        return None
+    if question.constraint and not is_true(
+        evaluate(question.constraint, replace(scope, value=raw))
+    ):
+        return None
+    return raw
 
 
 def relevant(question: Question, scope: Scope) -> bool:
@@ -144,7 +225,7 @@ def _walk_group(
 
 
 def _labelled(slot: Slot, label: str) -> Slot:
-    return Slot(slot.key, slot.question, slot.group, slot.index, slot.answered, slot.value, label)
+    return replace(slot, item_label=label)
 
 
 def _walk_item(
@@ -159,6 +240,7 @@ def _walk_item(
         record.pop(child.id, None)
     slots: list[Slot] = []
     item_scope = scope.for_item(values)
+    shortcut = _Shortcut()
     for child in group.children:
         if not relevant(child, item_scope):
             continue
@@ -167,14 +249,19 @@ def _walk_item(
             continue
         answered = child.id in item
         value = item.get(child.id)
+        key = f"{group.id}[{index}].{child.id}"
+        normal_from = None
+        if not answered and shortcut.key is not None and child.id not in prefilled:
+            value = normal_answer(child, item_scope)
+            answered, normal_from = value is not None, shortcut.key if value is not None else None
         values[child.id] = value
         if child.id in prefilled:
             record[child.id] = value
             continue
         if answered and child.type != "note":
             record[child.id] = value
-        key = f"{group.id}[{index}].{child.id}"
-        slots.append(Slot(key, child, group, index, answered, value))
+        slots.append(Slot(key, child, group, index, answered, value, normal_from=normal_from))
+        shortcut.passed(child, key, value, None)
     return values, record, slots
 
 

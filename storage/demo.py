@@ -267,3 +267,34 @@ async def seed_demo(s: AsyncSession, now: datetime) -> DemoSeed:
         household_ids=household_ids,
         other_household_ids=other_ids,
     )
+
+
+@dataclass(frozen=True)
+class DemoRoster:
+    """A demo household as a check sees it: its number, type and roster (as `roster_of`)."""
+
+    number: str
+    household_type: str
+    members: tuple[dict[str, object], ...]
+
+
+def demo_rosters(today: date) -> list[DemoRoster]:
+    """The households of the demo village (幸福村), without a database: for benches."""
+    rosters = []
+    for family_index, family in enumerate(_HAPPY_VILLAGE):
+        members = []
+        for index, person in enumerate(family.people):
+            birth_date = _birth_date(today, person.age, 30 + family_index + 7 * index)
+            members.append(
+                {
+                    "member_id": index + 1,
+                    "name": person.name,
+                    "relation": person.relation,
+                    "sex": person.sex,
+                    "birth_date": birth_date.isoformat(),
+                    "health_on_roster": person.health,
+                    "schooling_on_roster": person.schooling,
+                }
+            )
+        rosters.append(DemoRoster(family.number, family.household_type, tuple(members)))
+    return rosters

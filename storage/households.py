@@ -145,6 +145,10 @@ async def roster_of(s: AsyncSession, household_id: int) -> list[dict[str, Any]]:
             "birth_date": member.birth_date.isoformat() if member.birth_date else None,
             "health": member.health,
             "schooling": member.schooling,
+            # The roster's words, under names no question uses: a form reads them to
+            # propose answers (e.g. a chronic illness) without taking them as answered.
+            "health_on_roster": member.health,
+            "schooling_on_roster": member.schooling,
         }
         for member in members
     ]

@@ -18,25 +18,42 @@ CONTINUE, DONE, SKIP, SUBMIT = "继续 ▶", "完成 ✔", "跳过 ⏭", "✅ �
 GOOD: dict[str, Any] = {
     "visit_type": "home_visit",
     "respondent": "head",
+    "social_aid": [],
+    "food_ok": "normal",
     "food_staple": "yes",
     "food_nutrition": "yes",
     "clothing_seasonal": "yes",
     "clothing_bedding": "yes",
     "children": CONTINUE,
+    "child_ok": "normal",
     "school_status": "in_school",
     "grade": "junior_7",
     "school_aid": "yes",
+    "county_assessed": "yes",
     "members": CONTINUE,
+    "member_ok": "normal",
     "insurance": "resident",
-    "serious_illness_insurance": "yes",
-    "health": "healthy",
+    "premium_subsidised": "yes",
+    "health": ["healthy"],
+    "family_doctor": "yes",
+    "chronic_card": "yes",
+    "treated": "yes",
+    "hospitalised": "no",
+    "costs_affordable": "yes",
+    "disability_subsidy": "yes",
+    "pension": "resident",
+    "pension_premium_paid": "yes",
+    "work": "employed",
     "housing_grade": "A",
+    "house_renovated": "no",
     "floor_area": "85.5",
     "house_photo": "photo",
     "water_source": "centralised",
-    "water_lpd": "60",
-    "water_clear": "yes",
-    "water_no_ill_effects": "yes",
+    "water_ok": "normal",
+    "water_enough": "yes",
+    "water_storage": "yes",
+    "water_impurities": "no",
+    "water_ill_effects": "no",
     "water_lab_report": "yes",
     "water_piped": "yes",
     "water_short_days": "0",
@@ -46,15 +63,37 @@ GOOD: dict[str, Any] = {
     "income_transfer": "1200",
     "spending_eligible": "0",
     "risk_factors": [],
+    "support_ok": "normal",
+    "aid_needed": "no",
+    "emergency_unmet": "no",
     "knows_cadre": "yes",
     "contacted_this_month": "yes",
     "leaflet_received": "yes",
     "leaflet_understood": "yes",
+    "help_plan": "yes",
     "satisfaction": "satisfied",
     "notes": SKIP,
     "notes_photo": SKIP,
     "location": "location",
 }
+ALL_NORMAL = {"normal": "全部正常", "each": "逐项填写"}
+
+
+def covered_by(question: Question) -> set[str]:
+    """The ids an all_normal question answers at once: those with a `normal` after it, in
+    its section or repeat item, up to the next all_normal."""
+    for questions in (FORM.questions, *(q.children for q in FORM.questions)):
+        ids = [q.id for q in questions]
+        if question.id not in ids:
+            continue
+        covered: set[str] = set()
+        for later in questions[ids.index(question.id) + 1 :]:
+            if later.type == "all_normal" or later.section != question.section:
+                break
+            if later.normal:
+                covered.add(later.id)
+        return covered
+    return set()
 
 
 def question_at(key: str) -> Question:
@@ -70,6 +109,8 @@ def question_at(key: str) -> Question:
 
 
 def choice_label(question: Question, value: str) -> str:
+    if question.type == "all_normal":
+        return ALL_NORMAL[value]
     if question.type == "yes_no" and not question.choices:
         return {"yes": "是", "no": "否"}[value]
     choices = question.choices or ()
@@ -93,7 +134,7 @@ async def answer(user: EmulatedUser, question: Question, value: Any) -> ChatMess
                 lambda text, item=item: text.endswith(choice_label(question, item))
             )
             await user.next_edit()
-        await user.press_button(DONE if value else SKIP)
+        await user.press_button(DONE)
     elif question.type == "photo":
         await user.send_photo(b"\x89PNG fake house photo")
     elif question.type == "location":
@@ -130,6 +171,9 @@ async def answer_until(
         if question.id == stop_at:
             return None
         value = plan.get(question.id, GOOD.get(question.id))
+        if question.type == "all_normal" and question.id not in plan:
+            wanted = {*plan, stop_at} if stop_at else set(plan)
+            value = "each" if covered_by(question) & wanted else "normal"
         assert value is not None, f"no answer planned for {key}"
         message = await answer(user, question, value)
         assert "⚠️" not in message.content, f"answer {value!r} to {key} refused: {message}"

@@ -14,7 +14,7 @@ PROBLEM_PLAN = {
     "dropout_note": "在外地打工",
     "housing_grade": "C",
     "housing_alternative": "none",
-    "water_lpd": "20",
+    "water_enough": "no",
 }
 
 
@@ -23,22 +23,22 @@ async def test_full_check_raises_housing_education_and_water_problems(harness: H
     user = harness.emulator.user(2001, "王芳", language_code="zh-hans")
     await harness.register(user)
     first = await open_check(harness, user, "张建国")
-    assert "1 /" in first.content and "入户走访" in str(first)
+    assert "第 1 / 10 部分 · 基本情况" in first.content and "入户走访" in str(first)
     # The child of school age comes from the roster; the dropped-out answer is per child.
     summary = await answer_until(harness, user, PROBLEM_PLAN)
     assert summary is not None and "核查汇总" in "".join(m.content for m in user.bot_messages[-3:])
     # Income per person is computed and shown before submitting: (60000 + 3000 + 1200) / 3.
-    assert "人均纯收入（元）: 21,400" in summary.content
+    assert "人均纯收入（元）：21,400" in summary.content
     await user.press(summary.message_id, summary.callback_data(SUBMIT))
     result = await user.next_message()
-    assert "已提交" in result.content and "3 个问题" in result.content, result
+    assert "已提交" in result.content and "3 条问题" in result.content, result
     assert "张小明" in result.content
     async with harness.sessionmaker() as s:
         record = await s.scalar(select(CheckRecord))
         assert record is not None
         assert record.household_id == households["zhang"]
         assert record.housing_grade == "C" and record.visit_type == "home_visit"
-        assert record.answers["water_lpd"] == 20
+        assert record.answers["water_enough"] == "no"
         assert record.answers["children"][0]["name"] == "张小明"
         assert record.answers["children"][0]["school_status"] == "dropped_out"
         assert len(record.answers["members"]) == 3

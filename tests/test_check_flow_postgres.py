@@ -30,7 +30,7 @@ async def test_full_check_on_postgres(postgres_harness: Harness) -> None:
     summary = await answer_until(h, user, PROBLEM_PLAN)
     assert summary is not None
     await user.press(summary.message_id, summary.callback_data(SUBMIT))
-    assert "3 个问题" in (await user.next_message()).content
+    assert "3 条问题" in (await user.next_message()).content
     async with h.sessionmaker() as s:
         record = await s.scalar(select(CheckRecord))
         assert record is not None and record.submitted_at.tzinfo is not None

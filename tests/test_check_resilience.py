@@ -135,7 +135,7 @@ async def test_second_check_offers_discard(harness: Harness) -> None:
 async def test_back_skip_and_change_from_summary(harness: Harness) -> None:
     user = await registered(harness, 3009)
     await open_check(harness, user, "王秀兰")
-    await answer_until(harness, user, {}, stop_at="food_staple")
+    await answer_until(harness, user, {}, stop_at="social_aid")
     await user.press_button("⬅ 上一步")
     await user.next_message()
     assert await harness.cursor(3009) == "respondent"
@@ -143,10 +143,13 @@ async def test_back_skip_and_change_from_summary(harness: Harness) -> None:
         harness, user, {"respondent": "other", "respondent_name": "跳过 ⏭"}
     )
     assert summary is not None
-    await user.press(summary.message_id, summary.callback_data("✏️ 修改答案"))
-    menu = await user.next_edit()
-    while menu.message_id != summary.message_id:
-        menu = await user.next_edit()
+    assert "未发现问题" in summary.content and "全部正常" in summary.content
+    await user.press(summary.message_id, summary.callback_data("📋 全部回答"))
+    menu = await user.next_message()
+    while not menu.buttons:
+        menu = await user.next_message()
+    assert "1. 核查方式：入户走访" in "".join(m.content for m in user.bot_messages[-3:])
+    assert "要修改哪一项，请按它的编号。" in menu.content
     await user.press(menu.message_id, menu.callback_data("1"))
     prompt = await user.next_message()
     assert "走访" in str(prompt)
@@ -165,7 +168,7 @@ async def test_cancel_pauses_and_keeps_answers(harness: Harness) -> None:
     user = await registered(harness, 3010)
     await open_check(harness, user, "王秀兰")
     await answer_until(harness, user, {}, stop_at="food_staple")
-    await user.press_button("✖ 取消")
+    await user.press_button("⏸ 暂停")
     reply = await user.next_message()
     assert "已暂停" in reply.content
     assert await harness.cursor(3010) == "food_staple"

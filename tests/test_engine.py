@@ -97,15 +97,24 @@ GOOD: dict[str, Input] = {
     "visit_type": Pick("home_visit"),
     "respondent": Pick("head"),
     "respondent_name": Text("李秀英"),
+    "social_aid": Done(),
+    "aid_needed": Pick("no"),
+    "emergency_unmet": Pick("no"),
+    "hospitalised": Pick("no"),
+    "house_renovated": Pick("no"),
+    "water_impurities": Pick("no"),
+    "water_ill_effects": Pick("no"),
+    "water_lab_report": Pick("unknown"),
+    "pension": Pick("resident"),
+    "work": Pick("employed"),
     "school_status": Pick("in_school"),
     "grade": Pick("primary_4"),
     "insurance": Pick("resident"),
-    "health": Pick("healthy"),
+    "health": Text("健康"),
     "housing_grade": Pick("A"),
     "floor_area": Text("96.5"),
     "house_photo": Photo("house-1"),
     "water_source": Pick("centralised"),
-    "water_lpd": Text("60"),
     "water_trip_minutes": Text("10"),
     "water_short_days": Text("0"),
     "income_wages": Text("60,000"),
@@ -153,6 +162,8 @@ def answer_for(prompt: Prompt, overrides: Mapping[str, Input]) -> Input:
             return overrides[key]
     if prompt.question_id in GOOD:
         return GOOD[prompt.question_id]
+    if prompt.kind == "all_normal":
+        return Pick("each")  # item by item, so that overrides apply
     if prompt.kind == "yes_no":
         return Pick("yes")
     raise AssertionError(f"no answer for {prompt.key}")
@@ -250,6 +261,7 @@ def test_household_walk_through_raises_exactly_housing_education_and_water_probl
             "relation": "之子",
             "birth_date": "2013-06-01",
             "sex": "男",
+            "child_ok": "each",
             "school_status": "dropped_out",
             "dropout_reason": "work",
             "dropout_note": "在外地打工",
@@ -297,11 +309,12 @@ def test_a_risk_with_income_near_the_line_is_flagged(form) -> None:
     assert record.at_risk
 
 
-def test_water_quantity_follows_the_water_scarce_parameter(form) -> None:
-    scarce = Context(TODAY, {**CONTEXT.params, "water_scarce": 1}, CONTEXT.roster)
-    state, _ = walk(form, overrides={"water_lpd": Text("25")}, context=scarce)
-    assert submit(form, state, scarce).record.problems == ()
-    state, _ = walk(form, overrides={"water_lpd": Text("25")})
+def test_water_quantity_is_asked_as_what_a_cadre_can_see(form) -> None:
+    _, events = walk(form, until="water_enough")
+    prompt = prompt_of(events)
+    assert prompt.labels["zh_CN"] == "全年饮用、做饭、洗漱用水是否够用？"
+    assert "35升" in prompt.hint["zh_CN"] and "20升" in prompt.hint["zh_CN"]
+    state, _ = walk(form, overrides={"water_enough": Pick("no")})
     assert [p.rule_id for p in submit(form, state).record.problems] == ["water_quantity"]
 
 
@@ -322,7 +335,7 @@ def test_ill_member_untreated_and_costs_unaffordable(form) -> None:
     state, _ = walk(
         form,
         overrides={
-            "members[0].health": Pick("serious"),
+            "members[0].health": Text("患有大病"),
             "members[0].family_doctor": Pick("yes"),
             "members[0].treated": Pick("no"),
             "members[0].costs_affordable": Pick("no"),
@@ -383,7 +396,7 @@ def test_calculations_are_never_prompted(form) -> None:
 
 
 def test_show_repeats_the_prompt_and_changes_nothing(form) -> None:
-    state, events = walk(form, until="water_lpd")
+    state, events = walk(form, until="water_short_days")
     again, shown = step(form, state, Show(), CONTEXT)
     assert again == state
     assert shown == [prompt_of(events)]
@@ -393,7 +406,7 @@ def test_show_repeats_the_prompt_and_changes_nothing(form) -> None:
 
 
 def test_back_returns_to_the_previous_prompt_with_its_answer(form) -> None:
-    state, _ = walk(form, until="food_staple")
+    state, _ = walk(form, until="social_aid")
     state, events = step(form, state, Back(), CONTEXT)
     prompt = prompt_of(events)
     assert prompt.key == "respondent" and prompt.current == "head"
@@ -415,7 +428,7 @@ def test_answering_again_after_back_walks_forward(form) -> None:
 
 
 def test_back_from_an_item_question_returns_to_the_item_list(form) -> None:
-    state, _ = walk(form, until="children[0].school_status")
+    state, _ = walk(form, until="children[0].child_ok")
     state, events = step(form, state, Back(), CONTEXT)
     prompt = prompt_of(events)
     assert prompt.kind == "repeat" and prompt.items == (ItemView(0, "王小明"),)
@@ -425,7 +438,7 @@ def test_skip_records_an_optional_question_as_skipped(form) -> None:
     state, _ = walk(form, overrides={"respondent": Pick("other")}, until="respondent_name")
     state, events = step(form, state, Skip(), CONTEXT)
     assert state.answers["respondent_name"] is None
-    assert prompt_of(events).key == "food_staple"
+    assert prompt_of(events).key == "social_aid"
     state, events = answer_until(form, state, events)
     item = next(i for i in summary_of(events).items if i.key == "respondent_name")
     assert item.value is None and item.display == {"zh_CN": "（跳过）", "en": "(skipped)"}
@@ -433,7 +446,7 @@ def test_skip_records_an_optional_question_as_skipped(form) -> None:
 
 
 def test_a_required_question_cannot_be_skipped(form) -> None:
-    state, _ = walk(form, until="water_lpd")
+    state, _ = walk(form, until="water_short_days")
     after, events = step(form, state, Skip(), CONTEXT)
     assert invalid_of(events).message_id == m.CANNOT_SKIP
     assert after == state
@@ -449,7 +462,7 @@ def test_summary_lists_answers_in_order_with_item_labels(form) -> None:
     summary = summary_of(events)
     assert (state.phase, state.cursor) == ("summary", "#summary")
     keys = [item.key for item in summary.items]
-    assert keys[:3] == ["visit_type", "respondent", "food_staple"]
+    assert keys[:3] == ["visit_type", "respondent", "social_aid"]
     assert keys.index("children") < keys.index("children[0].school_status") < keys.index("members")
     by_key = {item.key: item for item in summary.items}
     assert by_key["food_staple"].display == {"zh_CN": "是", "en": "Yes"}
@@ -503,7 +516,7 @@ def test_edit_that_makes_a_question_irrelevant_drops_its_answer(form) -> None:
 
 def test_back_while_editing_returns_to_the_summary_unchanged(form) -> None:
     state, _ = walk(form)
-    editing, _ = step(form, state, Edit("water_lpd"), CONTEXT)
+    editing, _ = step(form, state, Edit("water_short_days"), CONTEXT)
     back, events = step(form, editing, Back(), CONTEXT)
     assert isinstance(events[0], Summary)
     assert back.phase == "summary" and back.answers == state.answers
@@ -546,9 +559,13 @@ def test_editing_an_item_question_from_summary(form) -> None:
 def test_an_answered_question_that_stays_relevant_is_not_asked_again(form) -> None:
     state, _ = walk(form)
     state, _ = step(form, state, Edit("children[0].school_status"), CONTEXT)
-    state, events = step(form, state, Pick("home_teaching"), CONTEXT)
-    assert isinstance(events[0], Summary)  # school_aid was answered already
-    assert submit(form, state).record.answers["children"][0]["school_aid"] == "yes"
+    state, events = step(form, state, Pick("suspended"), CONTEXT)
+    assert prompt_of(events).key == "children[0].suspension_reason"  # newly relevant
+    state, events = step(form, state, Text("生病"), CONTEXT)
+    state, events = step(form, state, Edit("children[0].school_status"), CONTEXT)
+    state, events = step(form, state, Pick("in_school"), CONTEXT)
+    assert isinstance(events[0], Summary)  # the grade was answered already
+    assert submit(form, state).record.answers["children"][0]["grade"] == "primary_4"
 
 
 @pytest.mark.parametrize(
@@ -574,21 +591,24 @@ def test_summary_accepts_only_edit_back_submit_show(form, inp: Input) -> None:
 def test_submit_revalidates_and_sends_back_to_what_is_missing(form) -> None:
     state, _ = walk(form)
     broken = CheckState.from_json(
-        {**state.to_json(), "answers": {k: v for k, v in state.answers.items() if k != "water_lpd"}}
+        {
+            **state.to_json(),
+            "answers": {k: v for k, v in state.answers.items() if k != "water_short_days"},
+        }
     )
     state, events = step(form, broken, Submit(), CONTEXT)
     assert invalid_of(events).message_id == m.MUST_ANSWER
-    assert prompt_of(events).key == "water_lpd"
+    assert prompt_of(events).key == "water_short_days"
     state, events = step(form, state, Text("50"), CONTEXT)
     assert isinstance(events[0], Summary)
-    assert submit(form, state).record.answers["water_lpd"] == 50
+    assert submit(form, state).record.answers["water_short_days"] == 50
 
 
 @pytest.mark.parametrize(
     ("key", "value", "message_id"),
     [
-        ("water_lpd", 5000, m.MUST_ANSWER),
-        ("water_lpd", "lots", m.MUST_ANSWER),
+        ("water_short_days", 5000, m.MUST_ANSWER),
+        ("water_short_days", "lots", m.MUST_ANSWER),
         ("visit_type", "bus", m.MUST_ANSWER),
         ("food_staple", None, m.MUST_ANSWER),
         ("children", [], None),
@@ -644,7 +664,7 @@ def test_children_are_prefilled_from_the_roster_by_school_age(form) -> None:
         "sex": "男",
     }
     state, events = step(form, state, Done(), CONTEXT)
-    assert prompt_of(events).key == "children[0].school_status"
+    assert prompt_of(events).key == "children[0].child_ok"
     assert prompt_of(events).item_label == "王小明"
 
 
@@ -671,7 +691,7 @@ def test_an_added_child_is_asked_name_and_birth_date(form) -> None:
     }
     assert refused == state
     state, events = step(form, state, Text("2012年9月1日"), CONTEXT)
-    assert prompt_of(events).key == "children[1].school_status"
+    assert prompt_of(events).key == "children[1].child_ok"
     state, _ = answer_until(form, state, events)
     children = submit(form, state).record.answers["children"]
     assert [(c["name"], c["birth_date"]) for c in children] == [
@@ -749,7 +769,7 @@ def test_select_many_toggles_then_done(form) -> None:
     assert prompt_of(events).selected == ("illness",)
     state, events = step(form, state, Done(), CONTEXT)
     assert state.answers["risk_factors"] == ["illness"] and state.pending == ()
-    assert prompt_of(events).key == "knows_cadre"
+    assert prompt_of(events).key == "support_ok"
     state, events = step(form, state, Back(), CONTEXT)
     assert prompt_of(events).selected == ("illness",)
     assert prompt_of(events).current == ["illness"]
@@ -803,15 +823,15 @@ REFUSED = [
     ("food_staple", Text("maybe"), m.YES_OR_NO, {}),
     ("food_staple", Photo("p"), m.YES_OR_NO, {}),
     ("food_staple", Pick("maybe"), m.CHOOSE_BUTTON, {}),
-    ("water_lpd", Text("abc"), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Text("3.5"), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Text("1,2"), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Text("9" * 400), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Photo("p"), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Pick("40"), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Done(), m.WHOLE_NUMBER, {}),
-    ("water_lpd", Text("2000"), m.NUMBER_BETWEEN, {"min": 0, "max": 1000}),
-    ("water_lpd", Text("-1"), m.NUMBER_BETWEEN, {"min": 0, "max": 1000}),
+    ("water_short_days", Text("abc"), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Text("3.5"), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Text("1,2"), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Text("9" * 400), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Photo("p"), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Pick("40"), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Done(), m.WHOLE_NUMBER, {}),
+    ("water_short_days", Text("2000"), m.NUMBER_BETWEEN, {"min": 0, "max": 366}),
+    ("water_short_days", Text("-1"), m.NUMBER_BETWEEN, {"min": 0, "max": 366}),
     ("floor_area", Text("3,5"), m.DECIMAL_POINT, {}),
     ("floor_area", Text("abc"), m.NUMBER, {}),
     ("floor_area", Text("1e5"), m.NUMBER, {}),
@@ -888,9 +908,9 @@ def question(form: Form, question_id: str):
 @pytest.mark.parametrize(
     ("question_id", "typed", "value"),
     [
-        ("water_lpd", "１２", 12),
-        ("water_lpd", "  35  ", 35),
-        ("water_lpd", "+5", 5),
+        ("water_short_days", "１２", 12),
+        ("water_short_days", "  35  ", 35),
+        ("water_short_days", "+5", 5),
         ("income_wages", "1,234,567", 1234567),
         ("income_wages", "１２，０００", 12000),
         ("income_business", "-3,000", -3000),
@@ -963,10 +983,10 @@ def test_state_inside_a_repeat_group_survives_json(form) -> None:
 
 
 def test_a_stale_cursor_resumes_at_the_first_unanswered_question(form) -> None:
-    state, _ = walk(form, until="water_lpd")
+    state, _ = walk(form, until="water_short_days")
     stale = CheckState.from_json({**state.to_json(), "cursor": "question_removed_from_form"})
     resumed, events = step(form, stale, Show(), CONTEXT)
-    assert prompt_of(events).key == "water_lpd" and resumed.cursor == "water_lpd"
+    assert prompt_of(events).key == "water_short_days" and resumed.cursor == "water_short_days"
 
 
 def test_same_inputs_give_same_outputs(form) -> None:
@@ -1018,8 +1038,8 @@ def test_display_value_for_the_bot(form) -> None:
     )
     assert display_value(form, "risk_factors", [], "zh_CN") == "无"
     assert display_value(form, "floor_area", 80.0, "en") == "80"
-    assert display_value(form, "water_lpd", 35, "zh_CN") == "35"
-    assert display_value(form, "water_lpd", None, "en") == "(skipped)"
+    assert display_value(form, "water_short_days", 35, "zh_CN") == "35"
+    assert display_value(form, "water_short_days", None, "en") == "(skipped)"
     assert display_value(form, "location", {"latitude": 1, "longitude": 2}, "en") == (
         "1.00000, 2.00000"
     )

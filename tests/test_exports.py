@@ -254,7 +254,7 @@ async def test_checks_xlsx_has_every_answer_with_chinese_headers_and_codes(
     assert first["visit_type"] == "入户走访"
     assert first["clothing_bedding"] == "否" and first["food_staple"] == "是"
     assert first["housing_grade"] == "C级（局部危房）"
-    assert first["housing_alternative"] == "无安全住房保障"
+    assert first["housing_alternative"] == "仍住危房或无安全住所，未纳入计划"
     assert first["floor_area"] == 65.5 and first["water_lpd"] == 50
     assert first["income_per_person"] == 5800.46
     assert first["risk_factors"] == "因病、因学"
@@ -434,7 +434,10 @@ async def test_monthly_report_fills_the_rows_checks_answer_and_leaves_the_rest(
     assert by_number[1][1] == "责任落实" and by_number[1][3:6] == [None, None, None]
     assert by_number[1][6] == "各街道"
     # Three households checked in March in the township (the February check is not counted).
-    assert by_number[22][3] == "本月核查 3 户，发现义务教育阶段适龄儿童失学辍学 1 户，已整改 0 户"
+    assert (
+        by_number[22][3]
+        == "本月核查 3 户，发现义务教育阶段适龄儿童失学辍学或未经评估 1 户，已整改 0 户"
+    )
     assert by_number[22][4] == "村干部和学校联合劝返"
     assert by_number[22][5] == (
         "问题 1 个：已销号 0 个，已整改待核验 0 个，整改中 0 个，未整改 1 个"

@@ -134,7 +134,8 @@ def test_default_form_keeps_the_ids_storage_relies_on(household_check) -> None:
     assert by_id["visit_type"].type == "select_one"
     assert [c.value for c in by_id["visit_type"].choices] == ["home_visit", "phone"]
     assert by_id["housing_grade"].type == "select_one"
-    assert [c.value for c in by_id["housing_grade"].choices] == ["A", "B", "C", "D", "not_assessed"]
+    grades = [c.value for c in by_id["housing_grade"].choices]
+    assert grades == ["A", "B", "C", "D", "not_assessed", "no_own_house"]
     assert by_id["income_per_person"].type == "calculate"
 
 
@@ -143,7 +144,6 @@ def test_default_form_covers_every_section_of_the_check(household_check) -> None
     assert sections == {
         "household",
         "food",
-        "clothing",
         "education",
         "medical",
         "housing",
@@ -158,9 +158,20 @@ def test_default_form_covers_every_section_of_the_check(household_check) -> None
     assert (children.type, children.source) == ("repeat", "members")
     assert children.filter is not None and "param.school_age_min" in children.filter
     statuses = {c.value for c in {q.id: q for q in children.children}["school_status"].choices}
-    assert statuses == {"in_school", "home_teaching", "unable_to_study", "suspended", "dropped_out"}
+    assert statuses == {
+        "in_school",
+        "home_teaching",
+        "unable_to_study",
+        "suspended",
+        "completed",
+        "dropped_out",
+    }
     members = {q.id: q for q in by_id["members"].children}
-    assert {"insurance", "serious_illness_insurance", "health", "disability_type"} <= set(members)
+    assert {"insurance", "premium_subsidised", "health", "disability_type"} <= set(members)
+    assert "serious_illness_insurance" not in members  # asked with resident insurance
+    assert members["health"].type == "select_many"
+    assert {"hospitalised", "treatment_first", "one_stop", "medical_aid"} <= set(members)
+    assert {"disability_subsidy", "pension", "pension_premium_paid", "work"} <= set(members)
     assert [c.value for c in members["disability_grade"].choices] == ["1", "2", "3", "4"]
     assert {"family_doctor", "chronic_card", "treated", "costs_affordable"} <= set(members)
     assert len(by_id["risk_factors"].choices) == 11
@@ -201,7 +212,11 @@ def test_default_rules_follow_the_ledger_mapping(household_check) -> None:
         "饮水安全",
         "收入",
         "帮扶",
+        "社会保障",
+        "就业",
     }
+    assert units["社会保障"] == {"县民政局", "县残疾人联合会", "县人力资源和社会保障局"}
+    assert units["就业"] == {"县人力资源和社会保障局"}
     assert units["住房安全"] == {"县住房和城乡建设局"}
     assert units["义务教育"] == {"县教育局"}
     assert units["基本医疗"] == {"县医疗保障局", "县卫生健康局"}
@@ -664,6 +679,7 @@ def test_thresholds_carry_every_default(thresholds) -> None:
         "water_max_short_days": 36,
         "school_age_min": 6,
         "school_age_max": 15,
+        "school_meals": 0,
     }
 
 

@@ -115,7 +115,9 @@ async def test_leader_exports_the_monthly_report_of_a_village(harness: Harness) 
     rows = list(sheet.values)
     assert rows[1][0] == "填报单位：幸福村"
     dropout = next(row for row in rows if row[0] == 22)
-    assert dropout[3] == "本月核查 1 户，发现义务教育阶段适龄儿童失学辍学 1 户，已整改 0 户"
+    assert (
+        dropout[3] == "本月核查 1 户，发现义务教育阶段适龄儿童失学辍学或未经评估 1 户，已整改 0 户"
+    )
 
 
 async def test_a_leader_cannot_export_another_area_even_with_a_forged_button(
@@ -218,7 +220,7 @@ async def test_cadre_amends_a_check_and_a_new_version_is_saved(harness: Harness)
     assert f"正在更正核查 {first.id}" in notice.content
     await cadre.press(summary.message_id, summary.callback_data(SUBMIT))
     result = await cadre.next_message()
-    assert "已提交" in result.content and "2 个问题" in result.content, result
+    assert "已提交" in result.content and "2 条问题" in result.content, result
     async with harness.sessionmaker() as s:
         versions = (await s.scalars(select(CheckRecord).order_by(CheckRecord.id))).all()
         assert [(v.version, v.latest, v.amendment_reason) for v in versions] == [

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Domain errors carry their message id as their first argument; the bot translates it.
 KEYWORDS = {
     "t": (2,),
+    "n": (2, 3),
     "N_": None,
     "StorageError": None,
     "ProblemError": None,
@@ -35,7 +36,14 @@ def source_messages() -> set[str]:
 def catalog(lang: str) -> dict[str, str]:
     with (ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po").open("rb") as fp:
         po = read_po(fp)
-    return {str(m.id): str(m.string) for m in po if m.id}
+    # A plural entry is keyed by its singular and carries all its forms.
+    return {
+        str(m.id[0] if isinstance(m.id, tuple) else m.id): " ".join(
+            m.string if isinstance(m.string, tuple) else [m.string]
+        )
+        for m in po
+        if m.id
+    }
 
 
 def test_source_has_messages() -> None:

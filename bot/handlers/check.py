@@ -27,6 +27,7 @@ from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, format_day, format_number, label
 from bot.render import (
     Screen,
+    all_answers_screens,
     answered_text,
     confirm_removal_markup,
     edit_menu_markup,
@@ -143,7 +144,11 @@ async def engine_context(
         today=today,
         params=params_for(svc.thresholds, province, today.year),
         roster={"members": roster},
-        household={"number": household.number, "head_name": household.head_name},
+        household={
+            "number": household.number,
+            "head_name": household.head_name,
+            "type": household.household_type,
+        },
         texts=area_texts(svc, income_line_for(svc.thresholds, province, today.year)),
     )
     return context, zone
@@ -198,7 +203,7 @@ def current_event(visit: Visit) -> Event | None:
 
 
 async def show_screen(
-    update: Update,
+    update: Update | None,
     context: ContextTypes.DEFAULT_TYPE,
     visit: Visit,
     event: Event | None,
@@ -278,7 +283,7 @@ async def offer_open_sessions(
                 continue
             name = household_name(household, lang, svc)
             when = format_day(row.updated_at.date(), lang)
-            lines.append(f"• {escape(name)} ({escape(when)})")
+            lines.append("• " + escape(svc.t(lang, "{name} ({when})", name=name, when=when)))
             buttons.append(
                 [
                     InlineKeyboardButton(
@@ -405,12 +410,7 @@ async def on_check_button(
             await pause(context, visit, lang, _message_id(query))
             return
         if action.action in ("m", "v") and isinstance(event, Summary):
-            markup = (
-                edit_menu_markup(len(event.items), action.arg or 0, row.id, lang, svc.t)
-                if action.action == "m"
-                else summary_screens(visit.form, event, "", row.id, lang, svc.t)[-1].markup
-            )
-            await edit(context.bot, row.chat_id, _message_id(query), markup=markup)
+            await summary_page(context, s, visit, event, action, _message_id(query), lang)
             return
         if action.action in ("r", "k") and isinstance(event, Prompt):
             # Removing a person from the list asks once more: a slip of the thumb is easy.
@@ -434,6 +434,34 @@ async def on_check_button(
             )
             return
         await advance(update, context, s, user, visit, event, inp, lang)
+
+
+async def summary_page(
+    context: ContextTypes.DEFAULT_TYPE,
+    s: AsyncSession,
+    visit: Visit,
+    summary: Summary,
+    action: CheckAction,
+    message_id: int | None,
+    lang: str,
+) -> None:
+    """From the short summary, every answer numbered with the numbers to change one ("m");
+    their next page ("m" on that list); back to the short summary ("v")."""
+    svc = services(context)
+    row = visit.row
+    if action.action == "m" and message_id != row.prompt_message_id:
+        markup = edit_menu_markup(len(summary.items), action.arg or 0, row.id, lang, svc.t)
+        await edit(context.bot, row.chat_id, message_id, markup=markup)
+        return
+    await edit(context.bot, row.chat_id, message_id)
+    if action.action == "m":
+        sent: Message | None = None
+        for screen in all_answers_screens(visit.form, summary, row.id, lang, svc.t):
+            sent = await send(context.bot, row.chat_id, screen.text, screen.markup)
+        new_id = sent.message_id if sent else None
+    else:
+        new_id = await show_screen(None, context, visit, summary, lang)
+    await remember(s, row.id, visit.state.to_json(), svc.clock(), new_id)
 
 
 async def pause(
@@ -529,6 +557,9 @@ async def finish(
     today = visit.context.today
 
     def deadline_for(raised: Any, now: datetime) -> date:
+        # A rule's own date (e.g. the renovation plan's) is the deadline unless it has passed.
+        if raised.deadline_date and raised.deadline_date >= today.isoformat():
+            return date.fromisoformat(raised.deadline_date)
         return deadline_from(raised.deadline_days, raised.deadline_tier, today)
 
     record, problems = await submit_check(
@@ -542,7 +573,10 @@ async def finish(
     if not problems:
         lines.append(escape(svc.t(lang, "No problems were found.")))
     else:
-        lines.append(escape(svc.t(lang, "{count} problems were raised:", count=len(problems))))
+        raised = svc.t.n(
+            lang, "{count} problem was raised:", "{count} problems were raised:", len(problems)
+        )
+        lines.append(escape(raised))
         for number, problem in enumerate(problems, start=1):
             text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
             subject = f" ({problem.subject})" if problem.subject else ""

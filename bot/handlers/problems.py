@@ -314,7 +314,11 @@ def _list_text(
     lines.append(
         escape(
             svc.t(
-                lang, "{first}–{last} of {total}", first=page.offset + 1, last=shown_to, total=total
+                lang,
+                "Problems {first}–{last} of {total}",
+                first=page.offset + 1,
+                last=shown_to,
+                total=total,
             )
         )
     )
