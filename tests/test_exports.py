@@ -77,8 +77,7 @@ FIRST_ANSWERS: dict[str, Any] = {
             "name": "王大山",
             "birth_date": "1975-01-01",
             "insurance": "resident",
-            "serious_illness_insurance": "yes",
-            "health": "chronic",
+            "health": ["chronic"],
             "family_doctor": "yes",
             "chronic_card": "no",
             "treated": "yes",
@@ -89,7 +88,7 @@ FIRST_ANSWERS: dict[str, Any] = {
     "housing_alternative": "none",
     "floor_area": 65.5,
     "water_source": "centralised",
-    "water_lpd": 50,
+    "water_short_days": 50,
     "water_piped": "yes",
     "income_wages": 20000,
     "income_per_person": 5800.46,
@@ -255,7 +254,7 @@ async def test_checks_xlsx_has_every_answer_with_chinese_headers_and_codes(
     assert first["clothing_bedding"] == "否" and first["food_staple"] == "是"
     assert first["housing_grade"] == "C级（局部危房）"
     assert first["housing_alternative"] == "仍住危房或无安全住所，未纳入计划"
-    assert first["floor_area"] == 65.5 and first["water_lpd"] == 50
+    assert first["floor_area"] == 65.5 and first["water_short_days"] == 50
     assert first["income_per_person"] == 5800.46
     assert first["risk_factors"] == "因病、因学"
     assert first["location"] == "34.6, 119.2"

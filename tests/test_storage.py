@@ -423,6 +423,8 @@ async def test_roster_lists_active_members_head_first(sqlite_maker: Maker) -> No
         "birth_date",
         "health",
         "schooling",
+        "health_on_roster",
+        "schooling_on_roster",
     }
     assert age_on(NOW.date(), date.fromisoformat(child["birth_date"])) == 7
 
