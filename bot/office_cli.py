@@ -147,6 +147,9 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--unmasked", action="store_true", help="full ID numbers (recorded in the audit log)"
     )
+    export.add_argument(
+        "--withdrawn", action="store_true", help="problems: also those withdrawn as raised in error"
+    )
     export.add_argument("--form", default="household_check", help="questionnaire id")
 
 
@@ -237,6 +240,8 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
                 zone=area.timezone,
                 all_versions=args.all_versions,
                 unmasked=args.unmasked,
+                lang=lang,
+                withdrawn=args.withdrawn,
             )
             if form is not None:
                 result = await export_checks(s, form, scope, args.out, fmt, now)
@@ -252,6 +257,7 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
                     fmt,
                     now,
                     zone=area.timezone,
+                    lang=lang,
                 )
     finally:
         await engine.dispose()

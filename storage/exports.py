@@ -1,20 +1,20 @@
 """Exports offices file (导出): check records (XLSX with a sheet per repeat group and a sheet of
 problems, or CSV in UTF-8 with a BOM) and the problem ledger in the layout of the Ganzhou
-rectification list (seed 004). Rows are read from the database in batches and written in a
-worker thread with openpyxl's write-only mode, so memory does not grow with the export and
-the event loop stays free for other users."""
+rectification list (seed 004), in Chinese or English. Rows are read from the database in
+batches and written in a worker thread (storage.sheets), so memory does not grow with the
+export and the event loop stays free for other users."""
 
 from __future__ import annotations
 
 import asyncio
-import csv
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -25,6 +25,23 @@ from storage.audit import audit
 from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
 from storage.rosters import mask_id_number
+from storage.sheets import (
+    Column,
+    Document,
+    SheetSpec,
+    TableSink,
+    make_document,
+    make_sink,
+)
+from storage.texts import (
+    DEADLINE_TIER_NAMES,
+    N_,
+    YES_NO,
+    Translate,
+    category_name,
+    status_name,
+    translator,
+)
 
 ExportKind = Literal["checks", "problems", "monthly"]
 ExportFormat = Literal["xlsx", "csv"]
@@ -37,15 +54,6 @@ BATCH = 1000
 # Progress of a long export: (rows written, rows in all).
 Progress = Callable[[int, int], Awaitable[None]]
 
-YES_NO = {"yes": "是", "no": "否"}
-PROBLEM_STATUS_NAMES = {
-    "open": "未整改",
-    "in_progress": "整改中",
-    "rectified": "已整改待核验",
-    "verified": "已销号",
-    "withdrawn": "已撤销（误报）",
-}
-DEADLINE_TIER_NAMES = {"immediate": "立查立改", "staged": "阶段整改", "ongoing": "持续整改"}
 # The order of the ledger's categories: 两不愁三保障 first, as the lists are filed.
 CATEGORY_ORDER = (
     "不愁吃",
@@ -59,13 +67,15 @@ CATEGORY_ORDER = (
 )
 # Question types that hold no answer of their own in the checks sheet.
 _NOT_A_COLUMN = ("repeat", "note")
+BABEL_LOCALES = {"zh_CN": "zh_Hans_CN", "en": "en"}
 
 
 @dataclass(frozen=True)
 class ExportScope:
     """What to export: an area (and all below it), the local dates from `start` to `end`
-    (both included) in `zone`, the latest version of each check or all versions, and
-    whether ID numbers are shown in full (an office's explicit choice, audited)."""
+    (both included) in `zone`, the latest version of each check or all versions, whether ID
+    numbers are shown in full (an office's explicit choice, audited), the language of the
+    file, and whether the ledger lists problems withdrawn as raised in error (误报)."""
 
     area_code: str
     start: date
@@ -73,6 +83,8 @@ class ExportScope:
     zone: str = "Asia/Shanghai"
     all_versions: bool = False
     unmasked: bool = False
+    lang: str = LANGUAGE
+    withdrawn: bool = False
 
     def bounds(self) -> tuple[datetime, datetime]:
         """The UTC instants [from, to) the local dates cover."""
@@ -84,6 +96,9 @@ class ExportScope:
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.zone))
 
+    def translate(self) -> Translate:
+        return translator(self.lang)
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -92,6 +107,16 @@ class ExportResult:
     files: list[Path]
     rows: int
     kind: ExportKind
+
+
+def document_date_format(lang: str) -> str:
+    """The number format of a date on a printed form: 2026年11月28日, or 2026-11-28."""
+    return 'yyyy"年"m"月"d"日"' if lang == LANGUAGE else "yyyy-mm-dd"
+
+
+def day_text(day: date, lang: str) -> str:
+    """A date as a form prints it: 2026年11月28日, or November 28, 2026."""
+    return format_date(day, format="long", locale=BABEL_LOCALES.get(lang, "zh_Hans_CN"))
 
 
 # ---------------------------------------------------------------- rights
@@ -112,104 +137,6 @@ async def authorize_export(s: AsyncSession, user: User, area_code: str, unmasked
     return area
 
 
-# ---------------------------------------------------------------- sheets and files
-
-
-@dataclass
-class SheetSpec:
-    """A sheet: its key, title, the rows above the data (title lines, headers) and widths."""
-
-    key: str
-    title: str
-    header_rows: list[list[Any]]
-    widths: Sequence[float] = ()
-    freeze: str | None = None
-
-
-class TableSink(Protocol):
-    """Where export rows go: an XLSX workbook or CSV files."""
-
-    def add_sheet(self, spec: SheetSpec) -> None: ...
-
-    def append(self, key: str, row: Sequence[Any]) -> None: ...
-
-    def close(self) -> list[Path]: ...
-
-
-def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(index)
-
-
-class XlsxSink:
-    """An XLSX workbook in write-only mode: rows go to temporary files as they come."""
-
-    def __init__(self, path: Path) -> None:
-        from openpyxl import Workbook
-
-        self.path = path
-        self.workbook = Workbook(write_only=True)
-        self.sheets: dict[str, Any] = {}
-
-    def add_sheet(self, spec: SheetSpec) -> None:
-        sheet = self.workbook.create_sheet(spec.title[:31])
-        for index, width in enumerate(spec.widths, start=1):
-            sheet.column_dimensions[_column_letter(index)].width = width
-        if spec.freeze:
-            sheet.freeze_panes = spec.freeze
-        for row in spec.header_rows:
-            sheet.append(row)
-        self.sheets[spec.key] = sheet
-
-    def append(self, key: str, row: Sequence[Any]) -> None:
-        self.sheets[key].append(list(row))
-
-    def close(self) -> list[Path]:
-        self.workbook.save(self.path)
-        return [self.path]
-
-
-class CsvSink:
-    """CSV in UTF-8 with a BOM (so Excel reads Chinese): the first sheet at `path`, each other
-    sheet beside it as `<name>-<sheet>.csv`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.files: dict[str, IO[str]] = {}
-        self.writers: dict[str, Any] = {}
-        self.paths: list[Path] = []
-
-    def add_sheet(self, spec: SheetSpec) -> None:
-        path = (
-            self.path
-            if not self.paths
-            else self.path.with_name(f"{self.path.stem}-{spec.key}{self.path.suffix or '.csv'}")
-        )
-        handle = path.open("w", encoding="utf-8-sig", newline="")
-        self.files[spec.key] = handle
-        self.writers[spec.key] = csv.writer(handle)
-        self.paths.append(path)
-        for row in spec.header_rows:
-            self.writers[spec.key].writerow(_csv_cells(row))
-
-    def append(self, key: str, row: Sequence[Any]) -> None:
-        self.writers[key].writerow(_csv_cells(row))
-
-    def close(self) -> list[Path]:
-        for handle in self.files.values():
-            handle.close()
-        return list(self.paths)
-
-
-def _csv_cells(row: Iterable[Any]) -> list[Any]:
-    return ["" if cell is None else cell for cell in row]
-
-
-def make_sink(path: Path, fmt: ExportFormat) -> TableSink:
-    return XlsxSink(path) if fmt == "xlsx" else CsvSink(path)
-
-
 # ---------------------------------------------------------------- answers as cells
 
 
@@ -222,16 +149,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def cell_of(question: Question) -> CellOf:
-    """How an answer to `question` becomes a cell: a choice as its Chinese label, yes/no as
-    是/否, several choices joined by 、, a location as "lat, lon", numbers and text as they
-    are, a question not answered as an empty cell. Built once per column."""
-    labels: dict[Any, Any] = {
-        c.value: c.labels.get(LANGUAGE) or next(iter(c.labels.values()), c.value)
-        for c in question.choices
-    }
+def _label(labels: Mapping[str, str], lang: str, fallback: str) -> str:
+    return labels.get(lang) or labels.get(LANGUAGE) or next(iter(labels.values()), fallback)
+
+
+def _as_date(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return value
+    return _plain(value)
+
+
+def cell_of(question: Question, lang: str = LANGUAGE) -> CellOf:
+    """How an answer to `question` becomes a cell: a choice as its label (是/否 for yes/no),
+    several choices joined by 、, a date as a date, a location as "lat, lon", numbers and text
+    as they are, a question not answered as an empty cell. Built once per column."""
+    labels: dict[Any, Any] = {c.value: _label(c.labels, lang, c.value) for c in question.choices}
     if question.type == "yes_no" and not labels:
-        labels = dict(YES_NO)
+        t = translator(lang)
+        labels = {value: t(msgid) for value, msgid in YES_NO.items()}
+    joiner = "、" if lang == LANGUAGE else ", "
 
     def one(value: Any) -> Any:
         if value is None:
@@ -242,7 +181,7 @@ def cell_of(question: Question) -> CellOf:
         if value is None:
             return None
         values = value if isinstance(value, list | tuple) else [value]
-        return "、".join(str(labels.get(v, v) if isinstance(v, str) else v) for v in values)
+        return joiner.join(str(labels.get(v, v) if isinstance(v, str) else v) for v in values)
 
     def place(value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -255,6 +194,8 @@ def cell_of(question: Question) -> CellOf:
         return many
     if question.type == "location":
         return place
+    if question.type == "date":
+        return _as_date
     return _plain
 
 
@@ -263,49 +204,63 @@ def choice_label(question: Question, value: Any) -> Any:
     return cell_of(question)(value)
 
 
-def _header(question: Question) -> str:
-    return question.labels.get(LANGUAGE) or next(iter(question.labels.values()), question.id)
+def _header(question: Question, lang: str = LANGUAGE) -> str:
+    return _label(question.labels, lang, question.id)
+
+
+def _kind_of(question: Question) -> Any:
+    if question.type in ("integer",):
+        return "integer"
+    if question.type in ("decimal",):
+        return "number"
+    if question.type == "date":
+        return "date"
+    return "text"
 
 
 # ---------------------------------------------------------------- check records
 
 
-CHECK_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("核查编号", "check_id"),
-    ("版本", "version"),
-    ("村", "village"),
-    ("村代码", "village_code"),
-    ("户编号", "household_number"),
-    ("户主姓名", "head_name"),
-    ("户主身份证号", "head_id_number"),
-    ("核查人", "cadre"),
-    ("核查时间", "submitted_at"),
-    ("更正人", "amended_by"),
-    ("更正原因", "amendment_reason"),
-    ("发现问题数", "problems_raised"),
+CHECK_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    (N_("Check ID"), "check_id", "integer"),
+    (N_("Version"), "version", "integer"),
+    (N_("Village"), "village", "text"),
+    (N_("Village code"), "village_code", "code"),
+    (N_("Household number"), "household_number", "code"),
+    (N_("Head of household"), "head_name", "text"),
+    (N_("Head's ID number"), "head_id_number", "code"),
+    (N_("Checked by"), "cadre", "text"),
+    (N_("Checked at"), "submitted_at", "datetime"),
+    (N_("Amended by"), "amended_by", "text"),
+    (N_("Reason for amendment"), "amendment_reason", "text"),
+    (N_("Number of problems"), "problems_raised", "integer"),
 )
-ITEM_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("核查编号", "check_id"),
-    ("版本", "version"),
-    ("户编号", "household_number"),
-    ("户主姓名", "head_name"),
-    ("序号", "item"),
+ITEM_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    (N_("Check ID"), "check_id", "integer"),
+    (N_("Version"), "version", "integer"),
+    (N_("Household number"), "household_number", "code"),
+    (N_("Head of household"), "head_name", "text"),
+    (N_("Item"), "item", "integer"),
 )
-PROBLEM_SHEET_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("核查编号", "check_id"),
-    ("版本", "version"),
-    ("户编号", "household_number"),
-    ("户主姓名", "head_name"),
-    ("问题编号", "problem_id"),
-    ("问题类别", "category"),
-    ("具体问题", "text"),
-    ("整改目标", "goal"),
-    ("整改措施", "measures"),
-    ("责任单位", "responsible_unit"),
-    ("整改期限", "deadline"),
-    ("状态", "status"),
+PROBLEM_SHEET_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    (N_("Check ID"), "check_id", "integer"),
+    (N_("Version"), "version", "integer"),
+    (N_("Household number"), "household_number", "code"),
+    (N_("Head of household"), "head_name", "text"),
+    (N_("Problem ID"), "problem_id", "integer"),
+    (N_("Category"), "category", "text"),
+    (N_("Problem"), "text", "text"),
+    (N_("Goal"), "goal", "text"),
+    (N_("Measures"), "measures", "text"),
+    (N_("Responsible unit"), "responsible_unit", "text"),
+    (N_("Deadline"), "deadline", "date"),
+    (N_("Kind of deadline"), "deadline_tier", "text"),
+    (N_("Status"), "status", "text"),
 )
-TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def _columns(t: Translate, fixed: Sequence[tuple[str, str, Any]]) -> list[Column]:
+    return [Column(t(title), code, kind) for title, code, kind in fixed]
 
 
 @dataclass(frozen=True)
@@ -322,39 +277,21 @@ class CheckLayout:
         groups = tuple(q for q in form.questions if q.type == "repeat")
         return cls(answers, groups)
 
-    def sheets(self) -> list[SheetSpec]:
-        main = [*CHECK_COLUMNS, *((_header(q), q.id) for q in self.answers)]
-        specs = [
-            SheetSpec(
-                "checks",
-                "核查记录",
-                [[title for title, _ in main], [code for _, code in main]],
-                widths=[10, 6, 12, 14, 10, 10, 20, 10, 17, 10, 16, 10] + [14] * len(self.answers),
-                freeze="A3",
-            )
+    def sheets(self, lang: str = LANGUAGE) -> list[SheetSpec]:
+        t = translator(lang)
+        main = _columns(t, CHECK_COLUMNS) + [
+            Column(_header(q, lang), q.id, _kind_of(q)) for q in self.answers
         ]
+        specs = [SheetSpec("checks", t(N_("Check records")), main)]
         for group in self.groups:
-            columns = [
-                *ITEM_COLUMNS,
-                *((_header(q), q.id) for q in group.children if q.type not in _NOT_A_COLUMN),
+            columns = _columns(t, ITEM_COLUMNS) + [
+                Column(_header(q, lang), q.id, _kind_of(q))
+                for q in group.children
+                if q.type not in _NOT_A_COLUMN
             ]
-            specs.append(
-                SheetSpec(
-                    group.id,
-                    _header(group)[:31],
-                    [[title for title, _ in columns], [code for _, code in columns]],
-                    widths=[10, 6, 10, 10, 6] + [14] * (len(columns) - len(ITEM_COLUMNS)),
-                    freeze="A3",
-                )
-            )
+            specs.append(SheetSpec(group.id, _header(group, lang), columns))
         specs.append(
-            SheetSpec(
-                "problems",
-                "发现问题",
-                [[t for t, _ in PROBLEM_SHEET_COLUMNS], [c for _, c in PROBLEM_SHEET_COLUMNS]],
-                widths=[10, 6, 10, 10, 10, 10, 40, 30, 40, 18, 18, 12],
-                freeze="A3",
-            )
+            SheetSpec("problems", t(N_("Problems raised")), _columns(t, PROBLEM_SHEET_COLUMNS))
         )
         return specs
 
@@ -397,14 +334,30 @@ class ProblemRow:
     deadline: date
     deadline_tier: str | None
     status: str
+    text_i18n: Mapping[str, str] | None = None
+    goal_i18n: Mapping[str, str] | None = None
     rectified_at: datetime | None = None
     verified_by: str | None = None
 
+    def text_in(self, lang: str) -> str:
+        return (self.text_i18n or {}).get(lang) or self.text
 
-def deadline_text(deadline: date, tier: str | None) -> str:
+    def goal_in(self, lang: str) -> str:
+        return (self.goal_i18n or {}).get(lang) or self.goal
+
+
+def tier_name(t: Translate, tier: str | None) -> str | None:
+    msgid = DEADLINE_TIER_NAMES.get(tier or "")
+    return t(msgid) if msgid else None
+
+
+def deadline_text(deadline: date, tier: str | None, lang: str = LANGUAGE) -> str:
     """整改期限 as the lists write it: the date, and the tier when there is one."""
-    named = DEADLINE_TIER_NAMES.get(tier or "")
-    return f"{deadline.isoformat()}（{named}）" if named else deadline.isoformat()
+    named = tier_name(translator(lang), tier)
+    day = day_text(deadline, lang)
+    if not named:
+        return day
+    return f"{day}（{named}）" if lang == LANGUAGE else f"{day} ({named})"
 
 
 class CheckRowWriter:
@@ -414,13 +367,22 @@ class CheckRowWriter:
         self.sink = sink
         self.layout = layout
         self.scope = scope
+        self.lang = scope.lang
+        self.t = scope.translate()
         self.zone = ZoneInfo(scope.zone)
-        self.answer_cells = [(q.id, cell_of(q)) for q in layout.answers]
+        self.answer_cells = [(q.id, cell_of(q, self.lang)) for q in layout.answers]
         self.group_cells = [
-            (group.id, [(q.id, cell_of(q)) for q in group.children if q.type not in _NOT_A_COLUMN])
+            (
+                group.id,
+                [
+                    (q.id, cell_of(q, self.lang))
+                    for q in group.children
+                    if q.type not in _NOT_A_COLUMN
+                ],
+            )
             for group in layout.groups
         ]
-        for spec in layout.sheets():
+        for spec in layout.sheets(self.lang):
             sink.add_sheet(spec)
 
     def _id_number(self, text: str | None) -> str:
@@ -437,7 +399,7 @@ class CheckRowWriter:
                 row.head_name,
                 self._id_number(row.head_id_number),
                 row.cadre,
-                row.submitted_at.astimezone(self.zone).strftime(TIME_FORMAT),
+                row.submitted_at.astimezone(self.zone).replace(tzinfo=None),
                 row.amended_by,
                 row.amendment_reason,
                 row.problems_raised,
@@ -472,13 +434,14 @@ class CheckRowWriter:
                     row.household_number,
                     row.head_name,
                     row.id,
-                    row.category,
-                    row.text,
-                    row.goal,
+                    category_name(self.t, row.category),
+                    row.text_in(self.lang),
+                    row.goal_in(self.lang),
                     row.measures,
                     row.responsible_unit,
-                    deadline_text(row.deadline, row.deadline_tier),
-                    PROBLEM_STATUS_NAMES.get(row.status, row.status),
+                    row.deadline,
+                    tier_name(self.t, row.deadline_tier),
+                    status_name(self.t, row.status),
                 ],
             )
 
@@ -566,6 +529,8 @@ def _problem_columns() -> tuple[Any, ...]:
         Problem.deadline,
         Problem.deadline_tier,
         Problem.status,
+        Problem.text_i18n,
+        Problem.goal_i18n,
     )
 
 
@@ -597,6 +562,8 @@ def _problem_row(row: Sequence[Any]) -> ProblemRow:
         deadline=row[11],
         deadline_tier=row[12],
         status=row[13],
+        text_i18n=row[14],
+        goal_i18n=row[15],
     )
 
 
@@ -665,35 +632,40 @@ async def export_checks(
 # ---------------------------------------------------------------- the problem ledger
 
 
-LEDGER_COLUMNS = (
-    "问题类别",
-    "序号",
-    "具体问题",
-    "整改目标",
-    "整改措施",
-    "责任单位",
-    "整改期限",
-    "整改状态",
-    "整改完成日期",
-    "销号人",
+# The rectification list of seed 004, plus status, date and verifier; widths for A4 landscape.
+LEDGER_COLUMNS: tuple[tuple[str, Any, float], ...] = (
+    (N_("Category"), "text", 10),
+    (N_("No."), "integer", 5),
+    (N_("Problem"), "text", 38),
+    (N_("Goal"), "text", 22),
+    (N_("Measures"), "text", 30),
+    (N_("Responsible unit"), "text", 13),
+    (N_("Deadline"), "text", 13),
+    (N_("Status"), "text", 10),
+    (N_("Rectified on"), "date", 13),
+    (N_("Verified by"), "text", 8),
 )
 
 
 def ledger_statement(scope: ExportScope) -> Select[Any]:
     """The problems of the scope's households raised in its period, by category as the
-    lists are filed, then in the order they were raised."""
+    lists are filed, then in the order they were raised; those withdrawn as raised in error
+    (误报) only when asked for."""
     first, after = scope.bounds()
     order = {category: index for index, category in enumerate(CATEGORY_ORDER)}
+    conditions = [
+        Household.village_code.in_(codes_within(scope.area_code)),
+        Problem.created_at >= first,
+        Problem.created_at < after,
+    ]
+    if not scope.withdrawn:
+        conditions.append(Problem.status != "withdrawn")
     return (
         select(*_problem_columns())
         .join(Household, Household.id == Problem.household_id)
         .join(Area, Area.code == Household.village_code)
         .outerjoin(CheckRecord, CheckRecord.id == Problem.check_record_id)
-        .where(
-            Household.village_code.in_(codes_within(scope.area_code)),
-            Problem.created_at >= first,
-            Problem.created_at < after,
-        )
+        .where(*conditions)
         .order_by(
             case(order, value=Problem.category, else_=len(order)),
             Problem.category,
@@ -727,62 +699,69 @@ async def _closing_events(
     return rectified, verified_by
 
 
-def _problem_text(row: ProblemRow) -> str:
-    return f"【{row.village} {row.household_number}户 {row.head_name}】{row.text}"
+def _problem_text(row: ProblemRow, t: Translate, lang: str) -> str:
+    where = t(N_("{village}, household {number}, {head}")).format(
+        village=row.village, number=row.household_number, head=row.head_name
+    )
+    return f"【{where}】{row.text_in(lang)}"
+
+
+def signature_lines(t: Translate) -> tuple[str, ...]:
+    """The lines under a form: who filled it in, who checked it, and the stamp."""
+    return (t(N_("Filled in by:")), t(N_("Checked by (reviewer):")), t(N_("(Stamp)")))
+
+
+def ledger_document(unit: str, scope: ExportScope, today: date) -> Document:
+    t = scope.translate()
+    lang = scope.lang
+    period = t(N_("{start} to {end}")).format(
+        start=day_text(scope.start, lang), end=day_text(scope.end, lang)
+    )
+    return Document(
+        sheet=t(N_("Rectification list")),
+        title=t(N_("{unit}: list of problems and their rectification")).format(unit=unit),
+        above=(
+            t(N_("Reporting unit: {unit}    Period: {period}")).format(unit=unit, period=period),
+            t(N_("Reported on: {day}")).format(day=day_text(today, lang)),
+        ),
+        columns=[Column(t(title), "", kind, width) for title, kind, width in LEDGER_COLUMNS],
+        below=signature_lines(t),
+        merge=0,
+        date_format=document_date_format(lang),
+    )
 
 
 class LedgerWriter:
     """The rectification list (整改工作清单) of seed 004, plus status, date and verifier."""
 
-    def __init__(self, sink: TableSink, scope: ExportScope, unit: str, today: date) -> None:
-        self.sink = sink
+    def __init__(self, path: Path, fmt: ExportFormat, scope: ExportScope, unit: str, today: date):
         self.scope = scope
+        self.lang = scope.lang
+        self.t = scope.translate()
+        self.sink = make_document(path, fmt, ledger_document(unit, scope, today))
         self.number = 0
-        title = f"{unit}脱贫攻坚问题整改工作清单"
-        period = f"{scope.start.isoformat()} 至 {scope.end.isoformat()}"
-        sink.add_sheet(
-            SheetSpec(
-                "ledger",
-                "问题整改清单",
-                [
-                    [title],
-                    [
-                        f"填报单位：{unit}",
-                        None,
-                        f"时间范围：{period}",
-                        None,
-                        None,
-                        None,
-                        f"填报时间：{today.year}年{today.month}月{today.day}日",
-                    ],
-                    list(LEDGER_COLUMNS),
-                ],
-                widths=[12, 6, 50, 30, 50, 20, 22, 14, 14, 10],
-                freeze="A4",
-            )
-        )
 
     def add(self, rows: Sequence[ProblemRow]) -> None:
         for row in rows:
             self.number += 1
-            rectified = (
-                self.scope.local(row.rectified_at).date().isoformat() if row.rectified_at else None
-            )
+            rectified = self.scope.local(row.rectified_at).date() if row.rectified_at else None
             self.sink.append(
-                "ledger",
                 [
-                    row.category,
+                    category_name(self.t, row.category),
                     self.number,
-                    _problem_text(row),
-                    row.goal,
+                    _problem_text(row, self.t, self.lang),
+                    row.goal_in(self.lang),
                     row.measures,
                     row.responsible_unit,
-                    deadline_text(row.deadline, row.deadline_tier),
-                    PROBLEM_STATUS_NAMES.get(row.status, row.status),
+                    deadline_text(row.deadline, row.deadline_tier, self.lang),
+                    status_name(self.t, row.status),
                     rectified,
                     row.verified_by,
-                ],
+                ]
             )
+
+    def close(self) -> list[Path]:
+        return self.sink.close()
 
 
 async def export_ledger(
@@ -798,8 +777,8 @@ async def export_ledger(
     area = await s.get(Area, scope.area_code)
     unit = area.name if area is not None else scope.area_code
     total = await _count(s, ledger_statement(scope))
-    sink = make_sink(path, fmt)
-    writer = await asyncio.to_thread(LedgerWriter, sink, scope, unit, scope.local(now).date())
+    today = scope.local(now).date()
+    writer = await asyncio.to_thread(LedgerWriter, path, fmt, scope, unit, today)
     done = 0
     async for partition in _batches(s, ledger_statement(scope)):
         rows = [_problem_row(row) for row in partition]
@@ -809,7 +788,7 @@ async def export_ledger(
         done += len(rows)
         if progress is not None:
             await progress(done, total)
-    files = await asyncio.to_thread(sink.close)
+    files = await asyncio.to_thread(writer.close)
     await audit_export(s, "problems", scope, done, now, user_id)
     return ExportResult(files, done, "problems")
 
@@ -830,10 +809,12 @@ __all__ = [
     "authorize_export",
     "cell_of",
     "choice_label",
+    "day_text",
     "deadline_text",
     "export_areas",
     "export_checks",
     "export_ledger",
+    "signature_lines",
 ]
 
 

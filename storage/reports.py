@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import csv
 import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -16,12 +15,22 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.areas import codes_within
-from storage.exports import ExportFormat, ExportResult, ExportScope, audit_export
+from storage.exports import (
+    ExportFormat,
+    ExportResult,
+    ExportScope,
+    audit_export,
+    day_text,
+    signature_lines,
+)
 from storage.models import Area, CheckRecord, Household, Problem
+from storage.sheets import Column, ColumnKind, Document, make_document
+from storage.texts import N_, translator
 
 MONTHLY_TEMPLATE = Path(__file__).resolve().parent / "monthly_report.toml"
 CLOSED = ("rectified", "verified")
@@ -262,64 +271,62 @@ async def monthly_report(
     )
 
 
-def _heading(report: MonthlyReport) -> tuple[str, str, str]:
-    filed = report.filed_on
-    return (
-        f"{report.title}（{report.year}年{report.month}月）",
-        f"填报单位：{report.unit}",
-        f"填报时间：{filed.year}年{filed.month}月{filed.day}日",
+# 序号, 排查项目, 排查内容, 排查情况, 整改措施, 整改进度, 责任单位: widths that fit the month of
+# a township on two A4 landscape pages.
+MONTHLY_COLUMNS: tuple[tuple[str, ColumnKind, float], ...] = (
+    (N_("No."), "integer", 4),
+    (N_("Item checked"), "text", 7.5),
+    (N_("What is checked"), "text", 78),
+    (N_("Findings"), "text", 24),
+    (N_("Measures"), "text", 21),
+    (N_("Progress"), "text", 24),
+    (N_("Responsible unit"), "text", 12),
+)
+
+
+def monthly_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
+    """The report as the paper form: title, reporting unit and date, the table with its
+    排查项目 merged down their rows, the note, and the lines to sign."""
+    t = translator(lang)
+    month = date(report.year, report.month, 1)
+    titles = (
+        report.columns
+        if lang == "zh_CN" and len(report.columns) == len(MONTHLY_COLUMNS)
+        else tuple(t(title) for title, _, _ in MONTHLY_COLUMNS)
+    )
+    return Document(
+        sheet=t(N_("Monthly report")),
+        title=t(N_("{title} ({month})")).format(
+            title=report.title,
+            month=format_date(
+                month, "yyyy年M月" if lang == "zh_CN" else "MMMM y", locale=_locale(lang)
+            ),
+        ),
+        above=(
+            t(N_("Reporting unit: {unit}")).format(unit=report.unit),
+            t(N_("Reported on: {day}")).format(day=day_text(report.filed_on, lang)),
+        ),
+        columns=[
+            Column(title, "", kind, width)
+            for title, (_, kind, width) in zip(titles, MONTHLY_COLUMNS, strict=True)
+        ],
+        below=signature_lines(t),
+        note=report.note,
+        merge=1,
+        pages_tall=2,
     )
 
 
-def write_monthly_xlsx(report: MonthlyReport, path: Path) -> None:
-    """The report as the paper form: title, reporting unit and date, the table, the note."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, Side
+def _locale(lang: str) -> str:
+    return "zh_Hans_CN" if lang == "zh_CN" else "en"
 
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "月报表"
-    title, unit, filed = _heading(report)
-    width = len(report.columns)
-    sheet.append([title])
-    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
-    sheet.append([unit, None, None, None, filed])
-    sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=4)
-    sheet.merge_cells(start_row=2, start_column=5, end_row=2, end_column=width)
-    sheet.append(list(report.columns))
+
+def write_monthly(report: MonthlyReport, path: Path, fmt: ExportFormat, lang: str) -> None:
+    """Write the report as XLSX set up for printing, or as CSV."""
+    sink = make_document(path, fmt, monthly_document(report, lang))
     for line in report.lines:
-        sheet.append(line.cells())
-    sheet.append([report.note])
-    last = sheet.max_row
-    sheet.merge_cells(start_row=last, start_column=1, end_row=last, end_column=width)
-
-    sheet["A1"].font = Font(bold=True, size=16)
-    sheet["A1"].alignment = Alignment(horizontal="center")
-    thin = Side(style="thin")
-    for row in sheet.iter_rows(min_row=3, max_row=last - 1):
-        for cell in row:
-            cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-            if cell.row == 3:
-                cell.font = Font(bold=True)
-                cell.alignment = Alignment(horizontal="center", vertical="center")
-    for letter, column_width in zip("ABCDEFG", (6, 14, 50, 36, 40, 30, 16), strict=False):
-        sheet.column_dimensions[letter].width = column_width
-    sheet.freeze_panes = "A4"
-    workbook.save(path)
-
-
-def write_monthly_csv(report: MonthlyReport, path: Path) -> None:
-    title, unit, filed = _heading(report)
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([title])
-        writer.writerow([unit, "", "", "", filed])
-        writer.writerow(report.columns)
-        for line in report.lines:
-            writer.writerow(line.cells())
-        writer.writerow([report.note])
+        sink.append(line.cells())
+    sink.close()
 
 
 async def export_monthly(
@@ -332,11 +339,11 @@ async def export_monthly(
     now: datetime,
     user_id: int | None = None,
     zone: str = "Asia/Shanghai",
+    lang: str = "zh_CN",
 ) -> ExportResult:
     """Write the monthly report of an area; audited like every export."""
     scope = month_scope(area_code, year, month, zone)
     report = await monthly_report(s, area_code, year, month, scope.local(now).date(), zone=zone)
-    writer = write_monthly_xlsx if fmt == "xlsx" else write_monthly_csv
-    await asyncio.to_thread(writer, report, path)
+    await asyncio.to_thread(write_monthly, report, path, fmt, lang)
     await audit_export(s, "monthly", scope, len(report.lines), now, user_id)
     return ExportResult([path], len(report.lines), "monthly")

@@ -177,10 +177,14 @@ async def household(maker: Maker, household_id: int) -> Household:
 
 
 def rows_of(path: Path, sheet: str) -> list[list[Any]]:
-    """The sheet's rows, each as wide as the widest (read-only mode trims empty cells)."""
+    """The sheet's rows, each as wide as the widest (read-only mode trims empty cells); a
+    blank cell (bordered, empty) reads as None."""
     workbook = load_workbook(path, read_only=True)
     try:
-        rows = [list(row) for row in workbook[sheet].iter_rows(values_only=True)]
+        rows = [
+            [None if cell == "" else cell for cell in row]
+            for row in workbook[sheet].iter_rows(values_only=True)
+        ]
     finally:
         workbook.close()
     width = max((len(row) for row in rows), default=0)
@@ -243,9 +247,10 @@ async def test_checks_xlsx_has_every_answer_with_chinese_headers_and_codes(
     assert (
         first["head_id_number"] == home.head_id_number[:6] + "********" + home.head_id_number[-4:]
     )
+    # Times and dates are real dates (in the area's time zone), numbers are numbers.
     assert (first["cadre"], first["submitted_at"], first["version"]) == (
         "李卫东",
-        "2025-03-20 10:30",
+        datetime(2025, 3, 20, 10, 30),
         1,
     )
     assert first["problems_raised"] == 2
@@ -279,8 +284,8 @@ async def test_checks_xlsx_has_every_answer_with_chinese_headers_and_codes(
         ["义务教育", "适龄儿童失学辍学", "劝返复学"],
         ["住房安全", "住房为C级危房且无安全住房", "住房安全有保障"],
     ]
-    assert problems[2][11] == "未整改" and problems[3][11] == "已销号"
-    assert problems[2][10] == "2025-03-31（立查立改）"
+    assert problems[2][12] == "未整改" and problems[3][12] == "已销号"
+    assert problems[2][10:12] == [datetime(2025, 3, 31), "立查立改"]
 
 
 async def test_checks_csv_is_utf8_with_bom_and_one_file_per_sheet(
@@ -362,7 +367,8 @@ async def test_problem_ledger_follows_the_rectification_list_layout(
     assert result.rows == 2
     rows = rows_of(path, "问题整改清单")
     assert rows[0][0] == "朝阳镇脱贫攻坚问题整改工作清单"
-    assert rows[1][0] == "填报单位：朝阳镇" and rows[1][6] == "填报时间：2025年3月20日"
+    assert rows[1][0] == "填报单位：朝阳镇　　时间范围：2025年3月1日至2025年3月31日"
+    assert rows[1][4] == "填报时间：2025年3月20日"
     assert rows[2] == [
         "问题类别",
         "序号",
@@ -384,7 +390,7 @@ async def test_problem_ledger_follows_the_rectification_list_layout(
         "劝返复学",
         "村干部和学校联合劝返",
         "education",
-        "2025-03-31（立查立改）",
+        "2025年3月31日（立查立改）",
         "未整改",
         None,
         None,
@@ -396,11 +402,12 @@ async def test_problem_ledger_follows_the_rectification_list_layout(
         "住房安全有保障",
         None,
         "housing",
-        (NOW.date() + timedelta(days=45)).isoformat(),
+        (NOW.date() + timedelta(days=45)).strftime("%Y年%-m月%-d日"),
         "已销号",
-        "2025-03-22",
+        datetime(2025, 3, 22),
         "张队长",
     ]
+    assert rows[6][:3] == ["填报人：", None, None] and "审核人：" in rows[6]
 
 
 # ---------------------------------------------------------------- the monthly report
@@ -418,7 +425,7 @@ async def test_monthly_report_fills_the_rows_checks_answer_and_leaves_the_rest(
     assert result.rows == 37
     rows = rows_of(path, "月报表")
     assert rows[0][0] == "朝阳镇脱贫攻坚问题大排查任务分解月报表（2025年3月）"
-    assert rows[1][0] == "填报单位：朝阳镇" and rows[1][4] == "填报时间：2025年3月20日"
+    assert rows[1][0] == "填报单位：朝阳镇" and rows[1][3] == "填报时间：2025年3月20日"
     assert rows[2] == [
         "序号",
         "排查项目",
@@ -478,3 +485,207 @@ async def test_export_command_writes_each_kind(tmp_path: Path, sqlite_url: str) 
     assert len(rows) == 5  # two header rows, three checks
     with (tmp_path / "problems.csv").open(encoding="utf-8-sig") as handle:
         assert next(csv.reader(handle)) == ["朝阳镇脱贫攻坚问题整改工作清单"]
+
+
+# ---------------------------------------------------------------- what a spreadsheet makes of it
+
+
+HYPERLINK = '=HYPERLINK("http://example.com/x","点我")'
+TELEGRAM_NAME = "=cmd|' /C calc'!A0"
+TYPED_NOTE = "=1+2"
+
+
+async def seed_hostile(maker: Maker) -> Checks:
+    """The seed, with a roster name, a cadre's Telegram name and a typed note that a
+    spreadsheet would run, and a household numbered 001."""
+    checks = await seed_checks(maker)
+    async with maker.begin() as s:
+        home = await s.get(Household, checks.first.household_id)
+        cadre = await s.get(User, checks.world.cadre.id)
+        record = await s.get(CheckRecord, checks.first.id)
+        problem = await s.get(Problem, checks.problems[1].id)
+        assert home and cadre and record and problem
+        home.head_name, home.number = HYPERLINK, "001"
+        cadre.name = TELEGRAM_NAME
+        record.answers = {**record.answers, "notes": TYPED_NOTE}
+        problem.measures = "+86 138 0000 0000"
+    return checks
+
+
+def formulas_in(path: Path) -> list[str]:
+    """Every <f> (formula) element in the workbook's sheets."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")]
+        return [
+            found
+            for name in sheets
+            for found in re.findall(r"<f>.*?</f>", archive.read(name).decode("utf-8"))
+        ]
+
+
+async def test_user_input_is_text_in_xlsx_and_neutralised_in_csv(
+    sqlite_maker: Maker, tmp_path: Path, form: Form
+) -> None:
+    checks = await seed_hostile(sqlite_maker)
+    async with sqlite_maker.begin() as s:
+        await export_checks(s, form, MARCH, tmp_path / "checks.xlsx", "xlsx", NOW)
+        await export_checks(s, form, MARCH, tmp_path / "checks.csv", "csv", NOW)
+        await export_ledger(s, MARCH, tmp_path / "ledger.xlsx", "xlsx", NOW)
+        await export_ledger(s, MARCH, tmp_path / "ledger.csv", "csv", NOW)
+
+    for name in ("checks.xlsx", "ledger.xlsx"):
+        assert formulas_in(tmp_path / name) == [], name
+    workbook = load_workbook(tmp_path / "checks.xlsx")
+    sheet = workbook["核查记录"]
+    codes = [cell.value for cell in sheet[2]]
+    row = next(r for r in sheet.iter_rows(min_row=3) if r[0].value == checks.first.id)
+    for code, text in (
+        ("head_name", HYPERLINK),
+        ("cadre", TELEGRAM_NAME),
+        ("notes", TYPED_NOTE),
+        ("household_number", "001"),
+    ):
+        cell = row[codes.index(code)]
+        assert (cell.value, cell.data_type) == (text, "s"), code
+    assert row[codes.index("household_number")].number_format == "@"
+    ledger = load_workbook(tmp_path / "ledger.xlsx").active
+    assert ledger is not None
+    measures = [r[4] for r in ledger.iter_rows(min_row=4, max_row=5)]
+    assert [(c.value, c.data_type) for c in measures][1] == ("+86 138 0000 0000", "s")
+
+    with (tmp_path / "checks.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    row_csv = dict(
+        zip(rows[1], next(r for r in rows[2:] if r[0] == str(checks.first.id)), strict=True)
+    )
+    assert row_csv["head_name"] == "'" + HYPERLINK
+    assert row_csv["cadre"] == "'" + TELEGRAM_NAME
+    assert row_csv["notes"] == "'" + TYPED_NOTE
+    # Codes stay as written when Excel or WPS opens the file.
+    assert row_csv["household_number"] == '="001"'
+    assert row_csv["village_code"] == '="320705001001"'
+    with (tmp_path / "ledger.csv").open(encoding="utf-8-sig", newline="") as handle:
+        ledger_rows = list(csv.reader(handle))
+    assert ["'+86 138 0000 0000"] in [r[4:5] for r in ledger_rows]
+
+
+async def test_data_sheets_have_frozen_filtered_headers_typed_cells_and_fitted_widths(
+    sqlite_maker: Maker, tmp_path: Path, form: Form
+) -> None:
+    await seed_checks(sqlite_maker)
+    path = tmp_path / "checks.xlsx"
+    async with sqlite_maker.begin() as s:
+        await export_checks(s, form, MARCH, path, "xlsx", NOW)
+    workbook = load_workbook(path)
+    for sheet in workbook.worksheets:
+        assert sheet.freeze_panes == "A3", sheet.title
+        assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A2:"), sheet.title
+        header = sheet["A1"]
+        assert header.font.b and header.alignment.wrap_text, sheet.title
+    sheet = workbook["核查记录"]
+    codes = [cell.value for cell in sheet[2]]
+    letter = {code: sheet.cell(2, index + 1).column_letter for index, code in enumerate(codes)}
+    submitted = sheet[f"{letter['submitted_at']}3"]
+    assert submitted.is_date and submitted.number_format == "yyyy-mm-dd hh:mm"
+    assert sheet[f"{letter['floor_area']}3"].data_type == "n"
+    # XlsxWriter writes neighbours of one width as one <col min max>: spread them out.
+    by_index = {
+        index: dimension.width
+        for dimension in sheet.column_dimensions.values()
+        for index in range(dimension.min or 0, (dimension.max or 0) + 1)
+    }
+    widths = {code: by_index[index + 1] for index, code in enumerate(codes)}
+    assert widths["check_id"] < widths["head_id_number"] <= 50
+    assert widths["housing_grade"] >= 14  # "C级（局部危房）" fits
+    assert all(6 <= width <= 50 for width in widths.values())
+    children = workbook["义务教育阶段适龄儿童"]
+    kid_codes = [cell.value for cell in children[2]]
+    born = children.cell(3, kid_codes.index("birth_date") + 1)
+    assert born.is_date and born.value == datetime(2014, 5, 1)
+
+
+async def test_printed_forms_are_set_up_for_a4_with_merged_categories(
+    sqlite_maker: Maker, tmp_path: Path
+) -> None:
+    await seed_checks(sqlite_maker)
+    async with sqlite_maker.begin() as s:
+        await export_monthly(s, "320705001", 2025, 3, tmp_path / "monthly.xlsx", "xlsx", NOW)
+        await export_ledger(s, MARCH, tmp_path / "ledger.xlsx", "xlsx", NOW)
+    monthly = load_workbook(tmp_path / "monthly.xlsx")["月报表"]
+    setup = monthly.page_setup
+    assert (setup.orientation, setup.paperSize, setup.fitToWidth or 1) == ("landscape", 9, 1)
+    assert monthly.sheet_properties.pageSetUpPr.fitToPage
+    assert monthly.print_title_rows == "$3:$3"
+    assert "第 &P 页，共 &N 页" in monthly.oddFooter.center.text
+    merged = {str(r) for r in monthly.merged_cells.ranges}
+    # 责任落实 spans rows 1–3 of the table, 政策落实 rows 4–8 (as in seed 002's table).
+    assert {"B4:B6", "B7:B11", "A1:G1"} <= merged
+    assert monthly["B7"].value == "政策落实" and monthly["B8"].value is None
+    content = monthly["C16"]
+    assert content.alignment.wrap_text and content.border.left.style == "thin"
+    # Rows are as high as their wrapped text: row 11 of the table (the longest 排查内容,
+    # three printed lines) is higher than row 12 (one line).
+    heights = monthly.row_dimensions
+    assert (heights[14].height or 0) >= 3 * 12 > (heights[15].height or 15)  # 15: the default
+    signature = [c.value for c in monthly[monthly.max_row] if c.value]
+    assert signature == ["填报人：", "审核人：", "（盖章）"]
+
+    ledger = load_workbook(tmp_path / "ledger.xlsx")["问题整改清单"]
+    assert ledger.page_setup.orientation == "landscape" and ledger.print_title_rows == "$3:$3"
+    assert ledger["C4"].alignment.wrap_text and ledger["C4"].border.bottom.style == "thin"
+
+
+async def test_exports_in_english_have_english_sheets_headers_and_values(
+    sqlite_maker: Maker, tmp_path: Path, form: Form
+) -> None:
+    import re
+
+    checks = await seed_checks(sqlite_maker)
+    english = replace(MARCH, lang="en")
+    async with sqlite_maker.begin() as s:
+        await export_checks(s, form, english, tmp_path / "checks.xlsx", "xlsx", NOW)
+        await export_ledger(s, english, tmp_path / "ledger.xlsx", "xlsx", NOW)
+    chinese = re.compile(r"[\u3400-\u9fff（）：，。]")
+    workbook = load_workbook(tmp_path / "checks.xlsx", read_only=True)
+    names = workbook.sheetnames
+    workbook.close()
+    assert names[0] == "Check records" and names[-1] == "Problems raised"
+    assert not any(chinese.search(name) for name in names)
+    sheet = rows_of(tmp_path / "checks.xlsx", "Check records")
+    assert sheet[0][:3] == ["Check ID", "Version", "Village"]
+    assert not any(chinese.search(str(title)) for title in sheet[0][:12])
+    top_level = [q for q in form.questions if q.type not in ("repeat", "note")]
+    assert sheet[0][12:] == [q.labels["en"] for q in top_level]
+    first = dict(zip(sheet[1], next(r for r in sheet[2:] if r[0] == checks.first.id), strict=True))
+    assert first["visit_type"] == "Home visit" and first["food_staple"] == "Yes"
+    assert not chinese.search(first["housing_grade"])
+    problems = rows_of(tmp_path / "checks.xlsx", "Problems raised")
+    assert [row[5:7] for row in problems[2:]] == [
+        ["Compulsory education", "A school-age child has dropped out"],
+        ["Safe housing", "Grade C house, no safe housing"],
+    ]
+    assert [row[12] for row in problems[2:]] == ["Open", "Verified (closed)"]
+    ledger = rows_of(tmp_path / "ledger.xlsx", "Rectification list")
+    assert ledger[2][:3] == ["Category", "No.", "Problem"]
+    assert ledger[3][6] == "March 31, 2025 (Fix at once)"
+
+
+async def test_the_rectification_list_leaves_out_withdrawn_problems_unless_asked(
+    sqlite_maker: Maker, tmp_path: Path
+) -> None:
+    checks = await seed_checks(sqlite_maker)
+    async with sqlite_maker.begin() as s:
+        problem = await s.get(Problem, checks.problems[0].id)
+        assert problem is not None
+        problem.status = "withdrawn"
+    async with sqlite_maker.begin() as s:
+        left_out = await export_ledger(s, MARCH, tmp_path / "out.xlsx", "xlsx", NOW)
+        kept = await export_ledger(
+            s, replace(MARCH, withdrawn=True), tmp_path / "in.xlsx", "xlsx", NOW
+        )
+    assert (left_out.rows, kept.rows) == (1, 2)
+    statuses = [row[7] for row in rows_of(tmp_path / "in.xlsx", "问题整改清单")[3:5]]
+    assert statuses == ["已撤销（误报）", "已销号"]

@@ -111,9 +111,13 @@ async def test_leader_exports_the_monthly_report_of_a_village(harness: Harness) 
     document = await leader.next_message(timeout=20)
     assert document.document is not None
     await until_edit(leader, "Export finished")
-    sheet = load_workbook(io.BytesIO(leader.download(document.document["file_id"])))["月报表"]
+    sheet = load_workbook(io.BytesIO(leader.download(document.document["file_id"])))[
+        "Monthly report"
+    ]
     rows = list(sheet.values)
-    assert rows[1][0] == "填报单位：幸福村"
+    # The leader reads English: the form's own words are English, its rows as filed.
+    assert rows[1][0] == "Reporting unit: 幸福村"
+    assert rows[2][:3] == ("No.", "Item checked", "What is checked")
     dropout = next(row for row in rows if row[0] == 22)
     assert (
         dropout[3] == "本月核查 1 户，发现义务教育阶段适龄儿童失学辍学或未经评估 1 户，已整改 0 户"

@@ -310,7 +310,7 @@ async def run_export(
     now = svc.clock()
     today = now.astimezone(ZoneInfo(zone)).date()
     start, end = period_dates(request.period or "m0", today)
-    scope = ExportScope(area_code, start, end, zone=zone, unmasked=request.unmasked)
+    scope = ExportScope(area_code, start, end, zone=zone, unmasked=request.unmasked, lang=lang)
     progress = _progress_reporter(context, svc, lang, chat_id, message_id)
     names = _kind_names(lang, svc.t)
     try:
@@ -375,6 +375,7 @@ async def _write(
         now,
         user_id,
         zone=scope.zone,
+        lang=scope.lang,
     )
 
 
