@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from bot.cli_errors import CliError
 from bot.i18n import Translator
 from bot.office_texts import import_report_lines, row_error_text
+from bot.photos import FetchReport, fetch_photos
 from bot.services import utc_now
 from bot.settings import Settings
 from conversations.messages import N_
@@ -150,6 +153,22 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--withdrawn", action="store_true", help="problems: also those withdrawn as raised in error"
     )
+    export.add_argument(
+        "--decision",
+        choices=("check", "inclusion", "removal"),
+        default="check",
+        help="notice: a check round, inclusion in monitoring or risk removal",
+    )
+    export.add_argument(
+        "--notice-days", type=int, default=5, help="notice: days it is posted (at least 5)"
+    )
+    export.add_argument(
+        "--photos",
+        action="store_true",
+        help="checks: a ZIP of the workbook and the photos, fetched once into HUCHA_PHOTO_DIR",
+    )
+    export.add_argument("--token", help="bot token to fetch photos (default: HUCHA_TELEGRAM_TOKEN)")
+    export.add_argument("--api-url", help="Bot API base URL to fetch photos from")
     export.add_argument("--form", default="household_check", help="questionnaire id")
 
 
@@ -206,6 +225,8 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     from conversations import load_forms
     from storage import get_area, make_engine, make_sessionmaker, upgrade
     from storage.exports import ExportScope, export_checks, export_ledger
+    from storage.notices import NoticeKind, export_notice
+    from storage.photos import PhotoStore
     from storage.reports import export_monthly
 
     t = Translator()
@@ -214,7 +235,8 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     end = _day(args.end) if args.end else now.date()
     if start is None or end is None or end < start:
         raise CliError("Give the dates as YYYY-MM-DD, the first before the last.")
-    fmt = export_format(args.out, args.fmt)
+    # With its photos the checks export is a ZIP holding the workbook (or the CSV files).
+    fmt = (args.fmt or "xlsx") if args.photos else export_format(args.out, args.fmt)
     await _writable(args.out)
     form = None
     if args.kind == "checks":
@@ -244,9 +266,21 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
                 withdrawn=args.withdrawn,
             )
             if form is not None:
-                result = await export_checks(s, form, scope, args.out, fmt, now)
+                store = None
+                if args.photos:
+                    store = PhotoStore(settings.photo_dir)
+                    report = await fetch_missing_photos(settings, s, form, scope, store)
+                    if report.failed:
+                        text = t(lang, "{count} photos could not be fetched.", count=report.failed)
+                        print(text, file=sys.stderr)
+                result = await export_checks(s, form, scope, args.out, fmt, now, photos=store)
             elif args.kind == "problems":
                 result = await export_ledger(s, scope, args.out, fmt, now)
+            elif args.kind == "notice":
+                kind = NoticeKind(args.decision)
+                result = await export_notice(
+                    s, kind, scope, args.out, fmt, now, notice_days=args.notice_days
+                )
             else:
                 result = await export_monthly(
                     s,
@@ -264,3 +298,22 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     files = ", ".join(str(path) for path in result.files)
     print(t(lang, "Exported {rows} rows to {files}.", rows=result.rows, files=files))
     return 0
+
+
+async def fetch_missing_photos(
+    settings: Settings, s: Any, form: Any, scope: Any, store: Any
+) -> FetchReport:
+    """Fetch the photos of the export that the store lacks, through the Bot API; without a
+    token only the store is read."""
+    from telegram import Bot
+
+    from storage.photos import photo_ids_of_scope
+
+    file_ids = await photo_ids_of_scope(s, form, scope)
+    missing = [f for f in file_ids if not await asyncio.to_thread(store.has, f)]
+    if not missing or not settings.token:
+        return FetchReport(0, len(file_ids) - len(missing), len(missing))
+    bot = Bot(settings.token, base_url=settings.api_url, base_file_url=settings.base_file_url)
+    async with bot:
+        report = await fetch_photos(bot, store, missing)
+    return FetchReport(report.fetched, len(file_ids) - len(missing), report.failed)

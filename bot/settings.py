@@ -34,6 +34,8 @@ class Settings:
     bot_username: str | None = None
     # Seconds between reminder sweeps; 0 turns the sweep off (tests drive it themselves).
     reminder_interval: float = 60.0
+    # The local photo store exports read (photos fetched from the Bot API once).
+    photo_dir: Path = Path("photos")
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -64,4 +66,5 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         amendment_days=int(env.get("HUCHA_AMENDMENT_DAYS", "7")),
         bot_username=env.get("HUCHA_BOT_USERNAME") or None,
         reminder_interval=float(env.get("HUCHA_REMINDER_INTERVAL", "60")),
+        photo_dir=Path(env.get("HUCHA_PHOTO_DIR", "photos")),
     )

@@ -7,6 +7,9 @@ export and the event loop stays free for other users."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,10 +27,12 @@ from storage.areas import area_contains, codes_within
 from storage.audit import audit
 from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
+from storage.photos import PhotoFiles, PhotoStore
 from storage.rosters import mask_id_number
 from storage.sheets import (
     Column,
     Document,
+    Link,
     SheetSpec,
     TableSink,
     make_document,
@@ -43,9 +48,9 @@ from storage.texts import (
     translator,
 )
 
-ExportKind = Literal["checks", "problems", "monthly"]
+ExportKind = Literal["checks", "problems", "monthly", "notice"]
 ExportFormat = Literal["xlsx", "csv"]
-EXPORT_KINDS: tuple[ExportKind, ...] = ("checks", "problems", "monthly")
+EXPORT_KINDS: tuple[ExportKind, ...] = ("checks", "problems", "monthly", "notice")
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 EXPORT_ROLES = ("office", "leader")
 LANGUAGE = "zh_CN"
@@ -360,22 +365,65 @@ def deadline_text(deadline: date, tier: str | None, lang: str = LANGUAGE) -> str
     return f"{day}（{named}）" if lang == LANGUAGE else f"{day} ({named})"
 
 
-class CheckRowWriter:
-    """Turns check rows into sheet rows; runs in a worker thread."""
+class _PhotoCell:
+    """A photo column when the photos go along: the cell links to the photo's file."""
 
-    def __init__(self, sink: TableSink, layout: CheckLayout, scope: ExportScope) -> None:
+    def __init__(
+        self,
+        photos: PhotoFiles,
+        question: Question,
+        group: Question | None,
+        lang: str,
+        plain: CellOf,
+    ) -> None:
+        self.photos = photos
+        self.label = _header(question, lang)
+        self.group = _header(group, lang) if group is not None else None
+        self.plain = plain
+
+    def __call__(self, value: Any) -> Any:
+        return self.plain(value)
+
+    def link(self, row: CheckRow, value: Any, item: int | None = None) -> Any:
+        if not isinstance(value, str) or not value:
+            return self.plain(value)
+        check = f"{row.check_id}" if row.version <= 1 else f"{row.check_id}-{row.version}"
+        what = self.label if self.group is None else f"{self.group}_{item}_{self.label}"
+        name = self.photos.name(
+            value,
+            [row.village, f"{row.household_number}_{row.head_name}", f"{check}_{what}"],
+        )
+        return Link(name, name.rsplit("/", 1)[-1])
+
+
+def _value(cell: CellOf, row: CheckRow, value: Any, item: int | None = None) -> Any:
+    return cell.link(row, value, item) if isinstance(cell, _PhotoCell) else cell(value)
+
+
+class CheckRowWriter:
+    """Turns check rows into sheet rows; runs in a worker thread. With `photos`, a photo's
+    cell links to its file in the archive, named by village, household and question."""
+
+    def __init__(
+        self,
+        sink: TableSink,
+        layout: CheckLayout,
+        scope: ExportScope,
+        photos: PhotoFiles | None = None,
+    ) -> None:
         self.sink = sink
         self.layout = layout
         self.scope = scope
         self.lang = scope.lang
         self.t = scope.translate()
         self.zone = ZoneInfo(scope.zone)
-        self.answer_cells = [(q.id, cell_of(q, self.lang)) for q in layout.answers]
+        self.photos = photos
+        self.answer_cells = [(q.id, self._cell(q)) for q in layout.answers]
         self.group_cells = [
             (
                 group.id,
                 [
-                    (q.id, cell_of(q, self.lang))
+                    (q.id, self._cell(q, group))
                     for q in group.children
                     if q.type not in _NOT_A_COLUMN
                 ],
@@ -384,6 +432,12 @@ class CheckRowWriter:
         ]
         for spec in layout.sheets(self.lang):
             sink.add_sheet(spec)
+
+    def _cell(self, question: Question, group: Question | None = None) -> CellOf:
+        plain = cell_of(question, self.lang)
+        if self.photos is None or question.type != "photo":
+            return plain
+        return _PhotoCell(self.photos, question, group, self.lang, plain)
 
     def _id_number(self, text: str | None) -> str:
         return (text or "") if self.scope.unmasked else mask_id_number(text)
@@ -404,14 +458,14 @@ class CheckRowWriter:
                 row.amendment_reason,
                 row.problems_raised,
             ]
-            answers = [cell(row.answers.get(key)) for key, cell in self.answer_cells]
+            answers = [_value(cell, row, row.answers.get(key)) for key, cell in self.answer_cells]
             self.sink.append("checks", fixed + answers)
             for group_id, children in self.group_cells:
                 items = row.answers.get(group_id) or []
                 for index, item in enumerate(items, start=1):
                     if not isinstance(item, Mapping):
                         continue
-                    cells = [cell(item.get(key)) for key, cell in children]
+                    cells = [_value(cell, row, item.get(key), index) for key, cell in children]
                     self.sink.append(
                         group_id,
                         [
@@ -608,25 +662,59 @@ async def export_checks(
     now: datetime,
     user_id: int | None = None,
     progress: Progress | None = None,
+    photos: PhotoStore | None = None,
 ) -> ExportResult:
     """Write the scope's check records: a checks sheet (one row per check, each answer a
-    column headed by its Chinese label and its code), one sheet per repeat group joined by
-    check id, and the problems raised; audited, unmasked exports as such."""
+    column headed by its label and its code), one sheet per repeat group joined by check id,
+    and the problems raised; audited, unmasked exports as such. With `photos`, `path` is a
+    ZIP of the workbook (or CSV files) and the photos of the local store, each photo's cell
+    linking to its file."""
     total = await _count(s, checks_statement(scope))
-    sink = make_sink(path, fmt)
-    writer = await asyncio.to_thread(CheckRowWriter, sink, CheckLayout.of(form), scope)
-    done = 0
-    async for partition in _batches(s, checks_statement(scope)):
-        rows = [_check_row(row) for row in partition]
-        await asyncio.to_thread(writer.add_checks, rows)
-        done += len(rows)
-        if progress is not None:
-            await progress(done, total)
-    async for partition in _batches(s, problems_of_checks_statement(scope)):
-        await asyncio.to_thread(writer.add_problems, [_problem_row(row) for row in partition])
-    files = await asyncio.to_thread(sink.close)
+    folder = None
+    written = path
+    files_of_photos = None
+    if photos is not None:
+        folder = await asyncio.to_thread(tempfile.mkdtemp, prefix="hucha-photos-")
+        written = Path(folder) / f"{path.stem}.{fmt}"
+        files_of_photos = PhotoFiles(photos)
+    try:
+        sink = make_sink(written, fmt)
+        writer = await asyncio.to_thread(
+            CheckRowWriter, sink, CheckLayout.of(form), scope, files_of_photos
+        )
+        done = 0
+        async for partition in _batches(s, checks_statement(scope)):
+            rows = [_check_row(row) for row in partition]
+            await asyncio.to_thread(writer.add_checks, rows)
+            done += len(rows)
+            if progress is not None:
+                await progress(done, total)
+        async for partition in _batches(s, problems_of_checks_statement(scope)):
+            await asyncio.to_thread(writer.add_problems, [_problem_row(row) for row in partition])
+        files = await asyncio.to_thread(sink.close)
+        if files_of_photos is not None:
+            files = [await asyncio.to_thread(write_photo_archive, path, files, files_of_photos)]
+    finally:
+        if folder is not None:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
     await audit_export(s, "checks", scope, done, now, user_id)
     return ExportResult(files, done, "checks")
+
+
+def write_photo_archive(path: Path, files: Sequence[Path], photos: PhotoFiles) -> Path:
+    """A ZIP of the export's files and its photos (stored as they are: JPEG does not
+    compress further). A photo missing from the store keeps its link and no file."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.write(file, file.name)
+        added: set[str] = set()
+        for file_id, name in photos.entries:
+            source = photos.store.path_of(file_id)
+            if name in added or not source.is_file():
+                continue
+            archive.write(source, name, compress_type=zipfile.ZIP_STORED)
+            added.add(name)
+    return path
 
 
 # ---------------------------------------------------------------- the problem ledger

@@ -51,20 +51,21 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def lines_needed(text: str, width: float) -> int:
-    """The printed lines a wrapped text of the document font takes in a column `width` units
-    wide (a unit: the width of a digit of the workbook's default font)."""
+def lines_needed(text: str, width: float, size: float = BODY_SIZE) -> int:
+    """The printed lines a wrapped text of the document font (`size` points) takes in a
+    column `width` units wide (a unit: the width of a digit of the workbook's default font)."""
     usable = max(width - 1.0, 1.0)
+    scale = size / BODY_SIZE
     total = 0
     for part in text.split("\n"):
         wide = sum(1 for ch in part if unicodedata.east_asian_width(ch) in "WF")
-        shown = wide * CJK_UNITS + (len(part) - wide) * 0.9
+        shown = (wide * CJK_UNITS + (len(part) - wide) * 0.9) * scale
         total += max(1, math.ceil(shown / usable))
     return total
 
 
-def row_height(lines: int) -> float:
-    return LINE_HEIGHT * lines + ROW_PADDING
+def row_height(lines: int, size: float = BODY_SIZE) -> float:
+    return LINE_HEIGHT * size / BODY_SIZE * lines + ROW_PADDING
 
 
 def neutralised(text: str) -> str:
@@ -84,6 +85,14 @@ def protected(text: str) -> str:
 def sheet_name(title: str) -> str:
     """A title as Excel allows a sheet to be named (31 characters, no []:*?/\\)."""
     return _SHEET_NAME_FORBIDDEN.sub("_", title)[:SHEET_NAME_LIMIT] or "Sheet"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A cell that opens a file beside the workbook: `target` is its relative path."""
+
+    target: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -120,11 +129,13 @@ class Document:
     columns: Sequence[Column]
     below: Sequence[str] = ()
     note: str = ""
+    intro: str = ""
     merge: int | None = None
     landscape: bool = True
     pages_tall: int = 0  # 0: as many pages as it takes
     footer: str = "第 &P 页，共 &N 页"
     date_format: str = DATE_FORMAT
+    font_size: float = BODY_SIZE
 
 
 class TableSink(Protocol):
@@ -149,6 +160,8 @@ def _plain_cell(value: Any) -> Any:
     """A value as a CSV cell: text neutralised and protected, dates in ISO form."""
     if value is None:
         return ""
+    if isinstance(value, Link):
+        return protected(value.target)
     if isinstance(value, str):
         return protected(value)
     if isinstance(value, bool):
@@ -196,7 +209,11 @@ def _cell_writer(sheet: Any, kind: ColumnKind, formats: dict[str, Any]) -> Put:
     def put(row: int, col: int, value: Any) -> None:
         if value is None:
             return
-        if isinstance(value, str):
+        if isinstance(value, Link):
+            # Excel allows 65,530 links a sheet; past them the path is shown as text.
+            if sheet.write_url(row, col, "external:" + value.target, string=value.text):
+                sheet.write_string(row, col, value.target, text_format)
+        elif isinstance(value, str):
             sheet.write_string(row, col, value, text_format)
         elif isinstance(value, bool):
             sheet.write_boolean(row, col, value, number_format)
@@ -289,6 +306,8 @@ class XlsxSink:
                 need = 17.0
             elif isinstance(value, date):
                 need = 11.0
+            elif isinstance(value, Link):
+                need = display_width(value.text) + 2.0
             else:
                 need = display_width(str(value)) + 2.0
             if need > state.widths[col]:
@@ -315,12 +334,14 @@ class XlsxDocument:
         # Rows stream out as they come; the merged categories are recorded as they close.
         self.workbook = _workbook(path, constant_memory=True)
         book = self.workbook
-        base = {"font_name": DOCUMENT_FONT, "font_size": BODY_SIZE, "valign": "vcenter"}
+        self.size = size = document.font_size
+        base = {"font_name": DOCUMENT_FONT, "font_size": size, "valign": "vcenter"}
         self.title_format = book.add_format(
-            {**base, "font_size": 16, "bold": True, "align": "center"}
+            {**base, "font_size": size + 7, "bold": True, "align": "center"}
         )
         self.line_format = book.add_format({**base, "font_size": 11})
         self.right_format = book.add_format({**base, "font_size": 11, "align": "right"})
+        self.intro_format = book.add_format({**base, "font_size": 11, "text_wrap": True})
         self.header_format = book.add_format(
             {**base, "bold": True, "align": "center", "text_wrap": True, "border": 1}
         )
@@ -371,17 +392,37 @@ class XlsxDocument:
         sheet.set_row(0, 30)
         sheet.merge_range(0, 0, 0, last, document.title, self.title_format)
         left, right = document.above
-        split = max(last // 2, 1)
+        split = self._split(left)
         sheet.set_row(1, 22)
         sheet.merge_range(1, 0, 1, split - 1, left, self.line_format)
         sheet.merge_range(1, split, 1, last, right, self.right_format)
-        header_lines = max(lines_needed(c.title, c.width or 12) for c in self.columns)
-        sheet.set_row(2, row_height(header_lines) + 2)
+        header = 2
+        if document.intro:
+            width = sum(c.width or 12 for c in self.columns)
+            lines = lines_needed(document.intro, width, size=11)
+            sheet.set_row(2, row_height(lines, size=11) + 4)
+            sheet.merge_range(2, 0, 2, last, document.intro, self.intro_format)
+            header = 3
+        size = self.size
+        header_lines = max(lines_needed(c.title, c.width or 12, size) for c in self.columns)
+        sheet.set_row(header, row_height(header_lines, size) + 2)
         for col, column in enumerate(self.columns):
-            sheet.write_string(2, col, column.title, self.header_format)
-        sheet.repeat_rows(2)
-        sheet.freeze_panes(3, 0)
-        self.row = 3
+            sheet.write_string(header, col, column.title, self.header_format)
+        sheet.repeat_rows(header)
+        sheet.freeze_panes(header + 1, 0)
+        self.row = header + 1
+
+    def _split(self, left: str) -> int:
+        """The first column of the right-hand line above the table: the left one gets the
+        columns its text needs (11-point), the right one at least the last column."""
+        wide = sum(1 for ch in left if unicodedata.east_asian_width(ch) in "WF")
+        need = (wide * CJK_UNITS + (len(left) - wide) * 0.9) * 11 / BODY_SIZE + 2
+        taken = 0.0
+        for col, column in enumerate(self.columns[:-1]):
+            taken += column.width or 12
+            if taken >= need:
+                return max(col + 1, len(self.columns) // 2)
+        return len(self.columns) - 1
 
     def append(self, row: Sequence[Any]) -> None:
         number = self.row
@@ -389,8 +430,8 @@ class XlsxDocument:
         for col, column in enumerate(self.columns):
             value = row[col] if col < len(row) else None
             if value is not None and col != self.document.merge:
-                lines = max(lines, lines_needed(_shown(value), column.width or 12))
-        self.sheet.set_row(number, row_height(lines))
+                lines = max(lines, lines_needed(_shown(value), column.width or 12, self.size))
+        self.sheet.set_row(number, row_height(lines, self.size))
         merge = self.document.merge
         for col, (put, value) in enumerate(zip(self.puts, row, strict=False)):
             if col == merge:
@@ -466,6 +507,8 @@ class CsvDocument:
         self.document = document
         self.writer.writerow(csv_row([document.title]))
         self.writer.writerow(csv_row(list(document.above)))
+        if document.intro:
+            self.writer.writerow(csv_row([document.intro]))
         self.writer.writerow(csv_row([c.title for c in document.columns]))
 
     def append(self, row: Sequence[Any]) -> None:

@@ -3,13 +3,17 @@ back, showing progress in one message, for their own area only; /import takes a 
 
 from __future__ import annotations
 
+import asyncio
 import io
+import zipfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from bot.cli import main as hucha
 from bot.emulator import ChatMessage, EmulatedUser
 from bot.handlers import office as office_handlers
 from bot.handlers.office import ExportRequest, decode_request, encode_request, period_dates
@@ -56,7 +60,7 @@ async def test_office_exports_check_records_with_buttons_and_gets_the_file(
     await office.send_command("export")
     menu = await office.next_message()
     assert "要导出什么" in menu.content
-    assert [text for text, _ in menu.buttons] == ["核查记录", "问题台账", "月报表"]
+    assert [text for text, _ in menu.buttons] == ["核查记录", "问题台账", "月报表", "公示名单"]
     await office.press_button("核查记录")
     areas = await office.next_edit()
     assert [text for text, _ in areas.buttons] == ["示范县", "示范镇"]
@@ -122,6 +126,41 @@ async def test_leader_exports_the_monthly_report_of_a_village(harness: Harness) 
     assert (
         dropout[3] == "本月核查 1 户，发现义务教育阶段适龄儿童失学辍学或未经评估 1 户，已整改 0 户"
     )
+
+
+async def test_leader_gets_the_public_notice_list_of_a_village_as_a_file(
+    harness: Harness,
+) -> None:
+    await checked_by_cadre(harness)
+    leader = harness.emulator.user(3006, "组长", language_code="zh-hans")
+    await harness.register(leader, role="leader", area=TOWNSHIP)
+    await leader.send_command("export")
+    await leader.next_message()
+    await leader.press_button("公示名单")
+    await leader.next_edit()
+    # A notice is posted by one village: the township is refused, nothing is sent.
+    refused = await leader.press_button("示范镇")
+    assert refused.show_alert and refused.text == "公示名单以村为单位，请选择一个村。"
+    await leader.press_button("幸福村")
+    notices = await leader.next_edit()
+    assert [text for text, _ in notices.buttons] == [
+        "本月入户核查结果",
+        "上月入户核查结果",
+        "防返贫监测对象纳入",
+        "防返贫监测对象风险消除",
+    ]
+    await leader.press_button("本月入户核查结果")
+    document = await leader.next_message(timeout=20)
+    assert document.document is not None
+    assert document.document["file_name"].endswith(".xlsx")
+    await until_edit(leader, "导出完成")
+    rows = list(
+        load_workbook(io.BytesIO(leader.download(document.document["file_id"])))["公示名单"].values
+    )
+    assert rows[0][0] == "幸福村入户核查结果公示"
+    header = rows.index(("序号", "户主姓名", "所在组", "家庭人口", "公示事项", "备注"))
+    assert rows[header + 1][1] == "张建国"
+    assert rows[header + 1][4] == "已核查，发现的问题正在整改"
 
 
 async def test_a_leader_cannot_export_another_area_even_with_a_forged_button(
@@ -258,3 +297,37 @@ async def test_an_export_too_large_for_telegram_is_not_sent_and_says_why(
     edits = await until_edit(office, "larger than Telegram allows")
     assert edits[-1].content.startswith("The file is larger than Telegram allows (50 MB).")
     assert not [m for m in office.bot_messages if m.document is not None]
+
+
+async def test_checks_export_with_photos_is_a_zip_linking_each_photo_fetched_once(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await checked_by_cadre(harness)
+    monkeypatch.setenv("HUCHA_PHOTO_DIR", str(tmp_path / "store"))
+    argv = ["--database-url", harness.settings.database_url, "export", "--kind", "checks"]
+    argv += ["--area", VILLAGE, "--from", "2026-11-01", "--to", "2026-11-30", "--photos"]
+    first = tmp_path / "first.zip"
+    fetching = ["--token", harness.emulator.token, "--api-url", harness.emulator.base_url]
+    assert await asyncio.to_thread(hucha, [*argv, *fetching, "--out", str(first)]) == 0
+    # The second export reads the store only: a Bot API that cannot be reached is not asked.
+    second = tmp_path / "second.zip"
+    unreachable = ["--token", "1:X", "--api-url", "http://127.0.0.1:9/bot"]
+    assert await asyncio.to_thread(hucha, [*argv, *unreachable, "--out", str(second)]) == 0
+
+    async with harness.sessionmaker() as s:
+        record = await s.scalar(select(CheckRecord))
+    assert record is not None
+    for archive_path in (first, second):
+        with zipfile.ZipFile(archive_path) as archive:
+            names = archive.namelist()
+            assert names[0] == f"{archive_path.stem}.xlsx"
+            photos = [name for name in names if name.startswith("photos/")]
+            assert photos == [f"photos/幸福村/001_张建国/{record.id}_住房照片.jpg"]
+            assert archive.read(photos[0]) == b"\x89PNG fake house photo"
+            workbook = load_workbook(io.BytesIO(archive.read(names[0])))
+        sheet = workbook["核查记录"]
+        codes = [cell.value for cell in sheet[2]]
+        cell = sheet.cell(3, codes.index("house_photo") + 1)
+        assert cell.value == photos[0].rsplit("/", 1)[-1]
+        assert cell.hyperlink is not None
+        assert cell.hyperlink.target.replace("\\", "/") == photos[0]

@@ -9,6 +9,7 @@ import asyncio
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations import Form, load_forms
 from storage.exports import export_checks, export_ledger
+from storage.notices import NoticeKind, export_notice
 from storage.reports import export_monthly, load_monthly_template
 from tests.test_exports import MARCH, NOW, seed_checks
 
@@ -93,6 +95,8 @@ async def test_exports_print_readably_in_libreoffice(
         await export_monthly(s, "320705001", 2025, 3, out / "monthly.xlsx", "xlsx", NOW)
         await export_ledger(s, MARCH, out / "ledger.xlsx", "xlsx", NOW)
         await export_checks(s, form, MARCH, out / "checks.xlsx", "xlsx", NOW)
+        village = replace(MARCH, area_code="320705001001")
+        await export_notice(s, NoticeKind.CHECK, village, out / "notice.xlsx", "xlsx", NOW)
     files = sorted(out.glob("*.xlsx"))
     pdfs = await asyncio.to_thread(to_pdf, files, tmp_path)
     pages = {name: page_count(pdf) for name, pdf in pdfs.items()}
@@ -100,6 +104,7 @@ async def test_exports_print_readably_in_libreoffice(
     assert 1 <= pages["monthly"] <= 2
     assert pages["ledger"] == 1
     assert pages["checks"] >= 1
+    assert pages["notice"] == 1
     if PDFTOTEXT is None:
         pytest.skip("pdftotext (poppler-utils) is missing: page counts checked, cell texts not")
     for name, pdf in pdfs.items():

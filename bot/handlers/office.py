@@ -10,8 +10,10 @@ meanwhile.
 Callback data (under 64 bytes, checked again against the user's rights when it comes back):
 `1x:k:<kind>` kind chosen; `1x:a:<kind>:<area>` area chosen; `1x:p:<kind>:<area>:<period>`
 period chosen; `1x:f:<kind>:<area>:<period>:<format>` format chosen (checks only). `<kind>` is
-c (check records), p (problem ledger) or m (monthly report), with a trailing u when an office
-asked for full ID numbers (`/export full`)."""
+c (check records), p (problem ledger), m (monthly report) or n (public notice list of a
+village, whose "period" names the notice: c0/c1 the check round of this or last month, ci
+inclusion in monitoring, cr risk removal), with a trailing u when an office asked for full ID
+numbers (`/export full`)."""
 
 from __future__ import annotations
 
@@ -50,15 +52,26 @@ from storage.exports import (
     export_checks,
     export_ledger,
 )
+from storage.notices import NoticeKind, export_notice
 from storage.reports import export_monthly
 from storage.rosters import import_roster, request_roster_import, roster_import_requested
 
 log = logging.getLogger(__name__)
 
 PREFIX = "1x:"
-KIND_CODES: dict[str, ExportKind] = {"c": "checks", "p": "problems", "m": "monthly"}
+KIND_CODES: dict[str, ExportKind] = {
+    "c": "checks",
+    "p": "problems",
+    "m": "monthly",
+    "n": "notice",
+}
 PERIODS = ("m0", "m1", "q", "y")
 MONTHLY_PERIODS = ("m0", "m1")
+# A public notice: the check round of this or last month, or the monitoring cases at their
+# notice step (inclusion, risk removal).
+NOTICE_PERIODS = ("c0", "c1", "ci", "cr")
+NOTICE_KINDS = {"c0": NoticeKind.CHECK, "c1": NoticeKind.CHECK}
+NOTICE_KINDS |= {"ci": NoticeKind.INCLUSION, "cr": NoticeKind.REMOVAL}
 FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 FORMAT_LABELS: tuple[tuple[ExportFormat, str], ...] = (("xlsx", "Excel (XLSX)"), ("csv", "CSV"))
 UNMASKED_WORDS = ("full", "unmasked", "完整", "完整身份证号")
@@ -118,7 +131,7 @@ def decode_request(data: str | None) -> ExportRequest | None:
     fmt = parts[4] if expected == 5 else "xlsx"
     if area is not None and not area.isalnum():
         return None
-    if period is not None and period not in PERIODS:
+    if period is not None and period not in PERIODS + NOTICE_PERIODS:
         return None
     if fmt not in FORMATS:
         return None
@@ -130,7 +143,7 @@ def decode_request(data: str | None) -> ExportRequest | None:
 def period_dates(period: str, today: date) -> tuple[date, date]:
     """The first and last day of a period named by a button, seen from `today`."""
     this_month = today.replace(day=1)
-    if period == "m1":
+    if period in ("m1", "c1"):
         last = this_month - timedelta(days=1)
         return last.replace(day=1), last
     if period == "q":
@@ -149,6 +162,7 @@ def _kind_names(lang: str, t: Translator) -> dict[ExportKind, str]:
         "checks": t(lang, "Check records"),
         "problems": t(lang, "Problem ledger"),
         "monthly": t(lang, "Monthly report"),
+        "notice": t(lang, "Public notice list"),
     }
 
 
@@ -158,6 +172,10 @@ def _period_names(lang: str, t: Translator) -> dict[str, str]:
         "m1": t(lang, "Last month"),
         "q": t(lang, "Last three months"),
         "y": t(lang, "This year"),
+        "c0": t(lang, "Check round, this month"),
+        "c1": t(lang, "Check round, last month"),
+        "ci": t(lang, "Households proposed for monitoring"),
+        "cr": t(lang, "Households proposed for risk removal"),
     }
 
 
@@ -190,7 +208,7 @@ async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     names = _kind_names(lang, svc.t)
     rows = [
         [_button(names[kind], ExportRequest("k", kind, unmasked))]
-        for kind in ("checks", "problems", "monthly")
+        for kind in ("checks", "problems", "monthly", "notice")
     ]
     text = svc.t(lang, "What do you want to export?")
     if unmasked:
@@ -218,6 +236,10 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     except StorageError as error:
         await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
         return
+    if request.kind == "notice" and request.step != "k" and area.level != "village":
+        text = svc.t(lang, "A public notice is for one village: pick a village.")
+        await query.answer(text, show_alert=True)
+        return
     message_id = query.message.message_id if query.message is not None else None
     chat_id = update.effective_chat.id
     last_step = request.step == "f" or (request.step == "p" and request.kind != "checks")
@@ -235,7 +257,7 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
         return
     if request.step == "a":
-        periods = MONTHLY_PERIODS if request.kind == "monthly" else PERIODS
+        periods = {"monthly": MONTHLY_PERIODS, "notice": NOTICE_PERIODS}.get(request.kind, PERIODS)
         names = _period_names(lang, svc.t)
         rows = [
             [
@@ -365,6 +387,9 @@ async def _write(
         return await export_checks(s, form, scope, path, request.fmt, now, user_id, progress)
     if request.kind == "problems":
         return await export_ledger(s, scope, path, request.fmt, now, user_id, progress)
+    if request.kind == "notice":
+        kind = NOTICE_KINDS[request.period or "c0"]
+        return await export_notice(s, kind, scope, path, request.fmt, now, user_id)
     return await export_monthly(
         s,
         scope.area_code,

@@ -1,0 +1,115 @@
+"""The local photo store (照片库) exports read: each photo a check recorded, fetched from the
+Bot API once and kept as a file named after its Telegram file id; and the names photos get in
+an export, by village, household and question."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.model import Form, Question
+
+PHOTO = "photo"
+SUFFIX = ".jpg"  # the Bot API sends photos as JPEG
+_UNSAFE = re.compile(r'[\\/:*?"<>|%#\s\x00-\x1f]+')
+
+
+class PhotoStore:
+    """Photos on disk under `root`, one file per Telegram file id."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, file_id: str) -> Path:
+        digest = hashlib.sha256(file_id.encode("utf-8")).hexdigest()
+        return self.root / digest[:2] / f"{digest[2:34]}{SUFFIX}"
+
+    def has(self, file_id: str) -> bool:
+        return self.path_of(file_id).is_file()
+
+    def put(self, file_id: str, content: bytes) -> Path:
+        """Keep a photo; written to a temporary file first, so a half-written photo is never
+        taken for a whole one."""
+        path = self.path_of(file_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(content)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def file_name_part(text: str, limit: int = 40) -> str:
+    """A piece of a file name: no path separators, characters Windows refuses, spaces or
+    characters a link would have to escape."""
+    cleaned = _UNSAFE.sub("_", text).strip(" .") or "_"
+    return cleaned[:limit]
+
+
+def photo_questions(form: Form) -> tuple[list[Question], dict[str, list[Question]]]:
+    """The photo questions of a form: top-level, and by repeat group."""
+    top = [q for q in form.questions if q.type == PHOTO]
+    groups = {
+        q.id: [child for child in q.children if child.type == PHOTO]
+        for q in form.questions
+        if q.type == "repeat"
+    }
+    return top, {group: children for group, children in groups.items() if children}
+
+
+def photo_ids(form: Form, answers: Mapping[str, Any]) -> Iterator[str]:
+    """The file ids of the photos in one check's answers."""
+    top, groups = photo_questions(form)
+    for question in top:
+        value = answers.get(question.id)
+        if isinstance(value, str) and value:
+            yield value
+    for group, children in groups.items():
+        for item in answers.get(group) or []:
+            if not isinstance(item, Mapping):
+                continue
+            for child in children:
+                value = item.get(child.id)
+                if isinstance(value, str) and value:
+                    yield value
+
+
+async def photo_ids_of_scope(s: AsyncSession, form: Form, scope: Any) -> list[str]:
+    """Every photo file id in the checks an export of `scope` writes, each once."""
+    from storage.exports import checks_statement
+
+    seen: dict[str, None] = {}
+    result = await s.stream(checks_statement(scope).execution_options(yield_per=1000))
+    async for row in result:
+        for file_id in photo_ids(form, row[13] or {}):
+            seen.setdefault(file_id, None)
+    return list(seen)
+
+
+@dataclass
+class PhotoFiles:
+    """The photos an export links to: each file id with its name inside the archive."""
+
+    store: PhotoStore
+    folder: str = "photos"
+    entries: list[tuple[str, str]] = field(default_factory=list)
+
+    def name(self, file_id: str, parts: Sequence[str]) -> str:
+        """The archive name of a photo: photos/<village>/<household>/<check and question>.jpg;
+        recorded to be added to the archive."""
+        *folders, last = [file_name_part(part) for part in parts]
+        name = "/".join([self.folder, *folders, f"{last}{SUFFIX}"])
+        self.entries.append((file_id, name))
+        return name
