@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ async def running_bot(
         file_url=emulator.base_file_url,
         rate_limit=False,
         reminder_interval=0,  # tests drive reminder sweeps themselves
+        photo_dir=Path(tempfile.mkdtemp(prefix="hucha-photos-")),
     )
     engine = make_engine(database_url)
     h = Harness(emulator, settings, make_sessionmaker(engine), clock, build_application)

@@ -69,7 +69,7 @@ async def test_office_exports_check_records_with_buttons_and_gets_the_file(
     assert [text for text, _ in periods.buttons] == ["本月", "上月", "近三个月", "今年"]
     await office.press_button("本月")
     formats = await office.next_edit()
-    assert [text for text, _ in formats.buttons] == ["Excel (XLSX)", "CSV"]
+    assert [text for text, _ in formats.buttons] == ["Excel (XLSX)", "CSV", "Excel 和照片（ZIP）"]
     await office.press_button("Excel (XLSX)")
 
     # Meanwhile the cadre is answered as usual.
@@ -331,3 +331,30 @@ async def test_checks_export_with_photos_is_a_zip_linking_each_photo_fetched_onc
         assert cell.value == photos[0].rsplit("/", 1)[-1]
         assert cell.hyperlink is not None
         assert cell.hyperlink.target.replace("\\", "/") == photos[0]
+
+
+async def test_leader_gets_the_check_records_with_their_photos_from_the_chat(
+    harness: Harness,
+) -> None:
+    await checked_by_cadre(harness)
+    office = harness.emulator.user(3007, "组长", language_code="zh-hans")
+    await harness.register(office, role="leader", area=TOWNSHIP)
+    await office.send_command("export")
+    await office.next_message()
+    await office.press_button("核查记录")
+    await office.next_edit()
+    await office.press_button("幸福村")
+    await office.next_edit()
+    await office.press_button("本月")
+    await office.next_edit()
+    await office.press_button("Excel 和照片（ZIP）")
+    document = await office.next_message(timeout=20)
+    assert document.document is not None
+    assert document.document["file_name"].endswith(".zip")
+    await until_edit(office, "导出完成")
+    with zipfile.ZipFile(io.BytesIO(office.download(document.document["file_id"]))) as archive:
+        names = archive.namelist()
+        photos = [name for name in names if name.startswith("photos/")]
+        assert names[0].endswith(".xlsx") and len(photos) == 1
+        assert photos[0].startswith("photos/幸福村/001_张建国/")
+        assert archive.read(photos[0]) == b"\x89PNG fake house photo"

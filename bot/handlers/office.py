@@ -37,6 +37,7 @@ from bot.handlers import check
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day
 from bot.office_texts import ROWS_SHOWN_IN_CHAT, import_report_lines
+from bot.photos import fetch_photos
 from bot.sending import Blocked, edit, send, send_document
 from bot.services import Services, services
 from conversations.thresholds import missing_income_lines
@@ -53,6 +54,7 @@ from storage.exports import (
     export_ledger,
 )
 from storage.notices import NoticeKind, export_notice
+from storage.photos import PhotoStore, photo_ids_of_scope
 from storage.reports import export_monthly
 from storage.rosters import import_roster, request_roster_import, roster_import_requested
 
@@ -74,6 +76,7 @@ NOTICE_KINDS = {"c0": NoticeKind.CHECK, "c1": NoticeKind.CHECK}
 NOTICE_KINDS |= {"ci": NoticeKind.INCLUSION, "cr": NoticeKind.REMOVAL}
 FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 FORMAT_LABELS: tuple[tuple[ExportFormat, str], ...] = (("xlsx", "Excel (XLSX)"), ("csv", "CSV"))
+PHOTOS_CODE = "z"  # the format button of a workbook with its photos (ZIP)
 UNMASKED_WORDS = ("full", "unmasked", "完整", "完整身份证号")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # what the Bot API lets a bot send
@@ -92,6 +95,7 @@ class ExportRequest:
     area: str | None = None
     period: str | None = None
     fmt: ExportFormat = "xlsx"
+    photos: bool = False  # check records: a ZIP of the workbook and the photos
 
     def kind_code(self) -> str:
         code = next(code for code, kind in KIND_CODES.items() if kind == self.kind)
@@ -110,7 +114,7 @@ def encode_request(request: ExportRequest) -> str:
     if request.step in ("p", "f"):
         parts.append(request.period or "")
     if request.step == "f":
-        parts.append(request.fmt)
+        parts.append(PHOTOS_CODE if request.photos else request.fmt)
     return PREFIX + ":".join(parts)
 
 
@@ -133,10 +137,16 @@ def decode_request(data: str | None) -> ExportRequest | None:
         return None
     if period is not None and period not in PERIODS + NOTICE_PERIODS:
         return None
-    if fmt not in FORMATS:
+    if fmt not in (*FORMATS, PHOTOS_CODE):
         return None
     return ExportRequest(
-        step, kind, code.endswith("u"), area, period, "csv" if fmt == "csv" else "xlsx"
+        step,
+        kind,
+        code.endswith("u"),
+        area,
+        period,
+        "csv" if fmt == "csv" else "xlsx",
+        photos=fmt == PHOTOS_CODE and kind == "checks",
     )
 
 
@@ -281,7 +291,15 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                     ),
                 )
                 for fmt, label in FORMAT_LABELS
-            ]
+            ],
+            [
+                _button(
+                    svc.t(lang, "Excel with photos (ZIP)"),
+                    ExportRequest(
+                        "f", request.kind, request.unmasked, area.code, request.period, photos=True
+                    ),
+                )
+            ],
         ]
         text = svc.t(lang, "Which file format?")
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
@@ -294,6 +312,16 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         ),
         update=update,
     )
+
+
+async def _fetch_photos(
+    svc: Services, context: ContextTypes.DEFAULT_TYPE, scope: ExportScope
+) -> None:
+    """The photos of the export the local store lacks, fetched once from the Bot API."""
+    form = svc.forms["household_check"]
+    async with svc.sessionmaker() as s:
+        file_ids = await photo_ids_of_scope(s, form, scope)
+    await fetch_photos(context.bot, PhotoStore(svc.settings.photo_dir), file_ids)
 
 
 def _progress_reporter(
@@ -338,7 +366,9 @@ async def run_export(
     try:
         with tempfile.TemporaryDirectory(prefix="hucha-export-") as folder:
             path = Path(folder) / f"{request.kind}-{area_code}-{start:%Y%m%d}-{end:%Y%m%d}"
-            path = path.with_suffix(f".{request.fmt}")
+            path = path.with_suffix(".zip" if request.photos else f".{request.fmt}")
+            if request.photos:
+                await _fetch_photos(svc, context, scope)
             async with svc.sessionmaker.begin() as s:
                 result = await _write(s, svc, request, scope, path, now, user.id, progress)
                 area = await get_area(s, area_code)
@@ -384,7 +414,10 @@ async def _write(
 ) -> ExportResult:
     if request.kind == "checks":
         form = svc.forms["household_check"]
-        return await export_checks(s, form, scope, path, request.fmt, now, user_id, progress)
+        store = PhotoStore(svc.settings.photo_dir) if request.photos else None
+        return await export_checks(
+            s, form, scope, path, request.fmt, now, user_id, progress, photos=store
+        )
     if request.kind == "problems":
         return await export_ledger(s, scope, path, request.fmt, now, user_id, progress)
     if request.kind == "notice":
