@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from html import escape
@@ -330,3 +330,32 @@ def invalid_text(invalid: Invalid, lang: str, t: Translator) -> str:
         params = {k: v for k, v in invalid.params.items()}
         return t(lang, invalid.message_id, **params)
     return t(lang, "That answer was not accepted.")
+
+
+def category_name(forms: Mapping[str, Form], category: str, lang: str) -> str:
+    """A problem category (stored by its Chinese key) in the reader's language; a category
+    typed by hand stays as written."""
+    for form in forms.values():
+        if category in form.categories:
+            return label(form.categories[category], lang)
+    return category
+
+
+def unit_name(forms: Mapping[str, Form], unit: str, lang: str) -> str:
+    """A responsible unit (责任单位) in the reader's language, as `category_name`."""
+    for form in forms.values():
+        if unit in form.units:
+            return label(form.units[unit], lang)
+    return unit
+
+
+def measures_text(
+    forms: Mapping[str, Form], rule_id: str | None, subject: str | None, stored: str, lang: str
+) -> str:
+    """A problem's measures (整改措施) in the reader's language from its rule; the stored
+    ledger text for a problem added by hand."""
+    for form in forms.values():
+        rule = next((r for r in form.rules if r.id == rule_id), None)
+        if rule is not None and rule.measures:
+            return label(rule.measures, lang).replace("{subject}", subject or "")
+    return stored

@@ -74,6 +74,8 @@ _FORM_KEYS = frozenset(
         "questions",
         "rules",
         "texts",
+        "categories",
+        "units",
     }
 )
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -192,6 +194,18 @@ class _FormReader:
         questions = self.questions()
         rules = self.rules()
         texts = self.texts()
+        categories = self.named_labels("categories")
+        units = self.named_labels("units")
+        for rule in rules:
+            if categories and rule.category not in categories:
+                self.fail(
+                    f"rule '{rule.id}'", f"category: '{rule.category}' is not in [categories]"
+                )
+            if units and rule.responsible_unit not in units:
+                self.fail(
+                    f"rule '{rule.id}'",
+                    f"responsible_unit: '{rule.responsible_unit}' is not in [units]",
+                )
         form = Form(
             id=form_id,
             version=str(version),
@@ -203,6 +217,8 @@ class _FormReader:
             languages=self.languages,
             rosters=rosters,
             texts=texts,
+            categories=categories,
+            units=units,
         )
         _ReferenceCheck(self, form).run()
         return form
@@ -259,6 +275,13 @@ class _FormReader:
                 self.fail("params", f"'{name}': must be a number")
             params[name] = value
         return params
+
+    def named_labels(self, table: str) -> dict[str, dict[str, str]]:
+        """A table of words (a category, a unit) with their labels in each language."""
+        raw = self.data.get(table, {})
+        if not isinstance(raw, Mapping):
+            self.fail("", f"{table}: must be a table of labels per language")
+        return {str(name): self.labels(labels, table, str(name)) for name, labels in raw.items()}
 
     def texts(self) -> dict[str, dict[str, str]]:
         """Named texts a rule's texts quote as {name}; these are the defaults, the caller

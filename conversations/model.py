@@ -122,6 +122,9 @@ class Form:
     rosters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Named texts a rule's texts quote as {name} (e.g. the income line), with defaults.
     texts: Mapping[str, Labels] = field(default_factory=dict)
+    # The rules' categories and responsible units in each language, by their Chinese key.
+    categories: Mapping[str, Labels] = field(default_factory=dict)
+    units: Mapping[str, Labels] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

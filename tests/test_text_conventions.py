@@ -63,3 +63,52 @@ def test_the_check_finds_half_width_marks() -> None:
         iter([("a", "名称:张三"), ("b", "(可多选)"), ("c", "共 3.5 万元"), ("d", "是，否")])
     )
     assert [line.split(":")[0] for line in found] == ["a", "b"]
+
+
+# ---------------------------------------------------------------- English screens
+
+
+HAN_CHARACTER = re.compile(f"[{HAN}]")
+
+
+def test_the_questionnaire_names_every_category_and_unit_in_english() -> None:
+    form = load_form(FORMS_DIRECTORY / "household_check.toml")
+    for rule in form.rules:
+        assert not HAN_CHARACTER.search(form.categories[rule.category]["en"]), rule.id
+        assert not HAN_CHARACTER.search(form.units[rule.responsible_unit]["en"]), rule.id
+        assert not HAN_CHARACTER.search(rule.measures["en"].replace("{subject}", "")), rule.id
+
+
+def test_a_problem_card_in_english_carries_no_chinese_but_names() -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from bot.handlers.problems import card_text
+    from bot.i18n import Translator
+    from storage import Household, Problem
+    from storage.problems import ProblemCard
+
+    form = load_form(FORMS_DIRECTORY / "household_check.toml")
+    rule = next(r for r in form.rules if r.id == "child_dropped_out")
+    problem = Problem(
+        id=7,
+        rule_id=rule.id,
+        category=rule.category,
+        text="义务教育阶段适龄儿童张小明失学辍学。",
+        text_i18n={"en": "张小明, a child of compulsory-school age, is out of school."},
+        goal=rule.goal["zh_CN"],
+        goal_i18n=dict(rule.goal),
+        measures=rule.measures["zh_CN"],
+        responsible_unit=rule.responsible_unit,
+        deadline=date(2026, 12, 31),
+        status="open",
+        subject="张小明",
+    )
+    household = Household(number="001", head_name="张建国")
+    card = ProblemCard(problem, household, "Happy village", None, [])
+    svc = SimpleNamespace(t=Translator(), forms={form.id: form})
+    text = card_text(svc, "en", card, date(2026, 11, 28), "Asia/Shanghai")  # type: ignore[arg-type]
+    for name in ("张小明", "张建国"):
+        text = text.replace(name, "")
+    assert not HAN_CHARACTER.search(text), text
+    assert "Compulsory education" in text and "County education bureau" in text

@@ -29,11 +29,13 @@ from bot.render import (
     Screen,
     all_answers_screens,
     answered_text,
+    category_name,
     confirm_removal_markup,
     edit_menu_markup,
     invalid_text,
     prompt_screen,
     summary_screens,
+    unit_name,
 )
 from bot.sending import edit, send
 from bot.services import Services, services
@@ -579,17 +581,16 @@ async def finish(
         lines.append(escape(raised))
         for number, problem in enumerate(problems, start=1):
             text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
-            subject = f" ({problem.subject})" if problem.subject else ""
             due = svc.t(
                 lang,
                 "due {date}, {unit}",
                 date=format_day(problem.deadline, lang),
-                unit=problem.responsible_unit,
+                unit=unit_name(svc.forms, problem.responsible_unit, lang),
             )
-            lines.append(
-                f"{number}. [{escape(problem.category)}] {escape(text)}{escape(subject)}"
-                f" — {escape(due)}"
+            category = svc.t(
+                lang, "[{name}] ", name=category_name(svc.forms, problem.category, lang)
             )
+            lines.append(f"{number}. {escape(category)}{escape(text)} — {escape(due)}")
     if record.at_risk:
         lines.append(
             "⚠️ " + escape(svc.t(lang, "The household is flagged for return-to-poverty monitoring."))

@@ -23,6 +23,7 @@ from bot.callbacks import (
 )
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_moment
+from bot.render import category_name, measures_text, unit_name
 from bot.sending import edit, send
 from bot.services import Services, services
 from storage import Household, User, get_area, households_page, user_by_telegram_id
@@ -189,7 +190,8 @@ async def show_problems(
         text = escape(svc.t(lang, "Show which category?"))
         for index, name in enumerate(categories):
             choice = ProblemList(page.scope, page.mine, index, page.village)
-            rows.append([_filter_button(name, choice, index == page.category)])
+            shown = category_name(svc.forms, name, lang)
+            rows.append([_filter_button(shown, choice, index == page.category)])
         rows.append(
             [
                 _filter_button(
@@ -219,7 +221,8 @@ async def show_problems(
             rows.append(
                 [
                     InlineKeyboardButton(
-                        f"{row.head_name} · {row.category} · {_short_status(row.status)}",
+                        f"{row.head_name} · {category_name(svc.forms, row.category, lang)}"
+                        f" · {_short_status(row.status)}",
                         callback_data=encode(OpenProblem(row.id)),
                     )
                 ]
@@ -300,14 +303,15 @@ def _list_text(
     if page.mine:
         lines.append(escape(svc.t(lang, "Only those I am responsible for.")))
     if category:
-        lines.append(escape(svc.t(lang, "Category: {name}", name=category)))
+        name = category_name(svc.forms, category, lang)
+        lines.append(escape(svc.t(lang, "Category: {name}", name=name)))
     if not rows:
         lines.append(escape(svc.t(lang, "No problems match.")))
         return "\n".join(lines)
     for number, row in enumerate(rows, start=page.offset + 1):
         lines.append(
             f"{number}. {escape(row.head_name)} ({escape(row.village_name)}) · "
-            f"{escape(row.category)} · "
+            f"{escape(category_name(svc.forms, row.category, lang))} · "
             f"{escape(deadline_text(svc.t, lang, row.deadline, row.status, today))}"
         )
     shown_to = min(page.offset + PAGE, total)
@@ -335,7 +339,7 @@ def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: st
     goal = (p.goal_i18n or {}).get(lang) or p.goal
     title = t(lang, "Problem #{id}", id=p.id)
     lines = [
-        f"<b>{escape(title)}</b> · {escape(p.category)}",
+        f"<b>{escape(title)}</b> · {escape(category_name(svc.forms, p.category, lang))}",
         escape(
             t(
                 lang,
@@ -348,9 +352,11 @@ def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: st
         escape(t(lang, "Problem: {text}", text=text)),
         escape(t(lang, "Goal: {text}", text=goal)),
     ]
-    if p.measures:
-        lines.append(escape(t(lang, "Measures: {text}", text=p.measures)))
-    lines.append(escape(t(lang, "Responsible unit: {unit}", unit=p.responsible_unit)))
+    measures = measures_text(svc.forms, p.rule_id, p.subject, p.measures, lang)
+    if measures:
+        lines.append(escape(t(lang, "Measures: {text}", text=measures)))
+    unit = unit_name(svc.forms, p.responsible_unit, lang)
+    lines.append(escape(t(lang, "Responsible unit: {unit}", unit=unit)))
     if card.responsible_name:
         lines.append(escape(t(lang, "Responsible cadre: {name}", name=card.responsible_name)))
     lines.append(
