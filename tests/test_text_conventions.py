@@ -45,8 +45,16 @@ def form_texts(form: Form) -> Iterator[tuple[str, str]]:
         yield from labelled(section.id, section.labels)
 
 
+# Two spaces, or a space beside full-width punctuation: "完成 。" "（ 可选）".
+STRAY_SPACE = re.compile(r"  | [，。：；？！、）”]|[（“，。：；？！、] ")
+
+
 def offending(texts: Iterator[tuple[str, str]]) -> list[str]:
-    return [f"{where}: {text!r}" for where, text in texts if HALF_WIDTH.search(text)]
+    return [
+        f"{where}: {text!r}"
+        for where, text in texts
+        if HALF_WIDTH.search(text) or STRAY_SPACE.search(text)
+    ]
 
 
 def test_the_chinese_catalog_uses_full_width_punctuation() -> None:
