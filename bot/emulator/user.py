@@ -48,6 +48,10 @@ class EmulatedUser:
         """A plain text message (also how a reply-keyboard button is pressed)."""
         return self._send({"text": text})
 
+    async def edit_text(self, message_id: int, text: str) -> ChatMessage:
+        """Edit a text message this person sent earlier (Telegram's "Edit")."""
+        return self._world.user_edit(self._chat, message_id, {"text": text})
+
     async def send_command(self, command: str, args: str | None = None) -> ChatMessage:
         """`/command args`, with the bot_command entity a client adds."""
         return self._send(_text_content(command_text(command.lstrip("/"), args)))

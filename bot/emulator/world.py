@@ -311,6 +311,18 @@ class World:
         self.updates.push("message", message)
         return chat.snapshot(message_id)
 
+    def user_edit(self, chat: PrivateChat, message_id: int, content: JsonObject) -> ChatMessage:
+        """The person edits a message they sent; the bot gets an `edited_message` update."""
+        message = chat.messages.get(message_id)
+        if message is None or message_id in chat.bot_message_ids:
+            raise LookupError(f"chat {chat.id} has no message {message_id} from the person")
+        for key in ("text", "entities", "caption", "caption_entities"):
+            message.pop(key, None)
+        message.update(content)
+        message["edit_date"] = self.now()
+        self.updates.push("edited_message", dict(message))
+        return chat.snapshot(message_id)
+
     def bot_message(
         self, chat: PrivateChat, content: JsonObject, keyboard: JsonObject | None
     ) -> JsonObject:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
+from html import escape
 from typing import Any
 
 from telegram import BotCommandScopeDefault, Update
@@ -148,6 +149,22 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await on_idle_message(update, context)
 
 
+async def on_edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message is never taken as the answer to whatever is asked now (it answered
+    an earlier question, or was a note): say how to change an answer instead."""
+    svc = services(context)
+    user = await registered_user(update, context)
+    if user is None or update.effective_chat is None:
+        return
+    lang = language(user, update, svc)
+    text = svc.t(
+        lang,
+        "Edited messages are not read. To change an answer, use ⬅ Back, or change it on "
+        "the summary before you submit.",
+    )
+    await send(context.bot, update.effective_chat.id, escape(text))
+
+
 async def on_idle_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     user = await registered_user(update, context)
@@ -231,27 +248,27 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "import": then_remind(office.on_import),
         "amend": office.on_amend,
     }
+    # New messages only: an edited message is answered by on_edited_message.
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     for name, handler in command_routes.items():
         # Only in private chats: a group must never see a village's households.
-        application.add_handler(
-            CommandHandler(name, one_at_a_time(handler), filters=filters.ChatType.PRIVATE)
-        )
+        application.add_handler(CommandHandler(name, one_at_a_time(handler), filters=private))
     application.add_handler(CallbackQueryHandler(one_at_a_time(on_button)))
     application.add_handler(
         ChatMemberHandler(one_at_a_time(people.on_membership), ChatMemberHandler.MY_CHAT_MEMBER)
     )
     application.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & filters.Document.ALL, one_at_a_time(office.on_document)
+            filters.ChatType.PRIVATE & filters.UpdateType.EDITED,
+            one_at_a_time(on_edited_message),
         )
     )
     application.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, one_at_a_time(on_message))
+        MessageHandler(private & filters.Document.ALL, one_at_a_time(office.on_document))
     )
+    application.add_handler(MessageHandler(private & ~filters.COMMAND, one_at_a_time(on_message)))
     application.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.COMMAND, one_at_a_time(on_unknown_command)
-        )
+        MessageHandler(private & filters.COMMAND, one_at_a_time(on_unknown_command))
     )
     application.add_error_handler(on_error)
 
