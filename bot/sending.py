@@ -1,10 +1,13 @@
-"""The one place that sends to Telegram: retries on RetryAfter and network errors, and
-reports a user who blocked the bot instead of raising."""
+"""The one place that sends to Telegram: retries on RetryAfter and network errors, reports a
+user who blocked the bot instead of raising, and makes every text fit Telegram's 4096
+characters (split into several messages, or cut when editing one)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,54 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 4
+# Telegram's limit on a message's text after HTML parsing, in UTF-16 code units.
+MAX_TEXT = 4096
+ELLIPSIS = "…"
+_TAG = re.compile(r"<[^>]*>")
+
+
+def visible_length(html_text: str) -> int:
+    """How long Telegram counts this HTML text: tags removed, entities read, UTF-16 units."""
+    return len(unescape(_TAG.sub("", html_text)).encode("utf-16-le")) // 2
+
+
+def _cut_line(line: str, limit: int) -> str:
+    """A line too long for one message, as plain text cut to `limit` with an ellipsis."""
+    if visible_length(line) <= limit:
+        return line
+    kept: list[str] = []
+    size = 0
+    for char in unescape(_TAG.sub("", line)):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if size + width > limit - len(ELLIPSIS):
+            break
+        kept.append(char)
+        size += width
+    return escape("".join(kept), quote=False) + ELLIPSIS
+
+
+def pieces(html_text: str, limit: int = MAX_TEXT) -> list[str]:
+    """The text in as few messages as fit, split between lines; a line that cannot fit in
+    a message of its own is cut."""
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in html_text.split("\n"):
+        line = _cut_line(line, limit)
+        length = visible_length(line)
+        if current and size + 1 + length > limit:
+            parts.append("\n".join(current))
+            current, size = [], 0
+        size += length + (1 if current else 0)
+        current.append(line)
+    parts.append("\n".join(current))
+    return parts
+
+
+def fitted(html_text: str, limit: int = MAX_TEXT) -> str:
+    """The text cut to one message: the lines that fit, then an ellipsis."""
+    parts = pieces(html_text, limit - 2)
+    return parts[0] if len(parts) == 1 else parts[0] + "\n" + ELLIPSIS
 
 
 class Blocked(Exception):
@@ -44,9 +95,15 @@ async def _with_retries(call: Any) -> Any:
 async def send(
     bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> Message:
-    """Send an HTML message; raises Blocked when the user blocked the bot."""
+    """Send an HTML message (several, when it is longer than Telegram allows; the buttons go
+    with the last); raises Blocked when the user blocked the bot."""
+    parts = pieces(text)
+    for part in parts[:-1]:
+        await _with_retries(
+            lambda part=part: bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+        )
     message: Message = await _with_retries(
-        lambda: bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        lambda: bot.send_message(chat_id, parts[-1], parse_mode=ParseMode.HTML, reply_markup=markup)
     )
     return message
 
@@ -62,6 +119,8 @@ async def edit(
     (the message is gone, too old, or already shows exactly this)."""
     if message_id is None:
         return
+    if text is not None:
+        text = fitted(text)
     try:
         if text is None:
             await _with_retries(

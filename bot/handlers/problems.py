@@ -24,7 +24,7 @@ from bot.callbacks import (
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_moment
 from bot.render import category_name, measures_text, unit_name
-from bot.sending import edit, send
+from bot.sending import edit, fitted, send, visible_length
 from bot.services import Services, services
 from storage import Household, User, get_area, households_page, user_by_telegram_id
 from storage.deadlines import IMMEDIATE, ONGOING, STAGED
@@ -52,6 +52,11 @@ STATUSES_BY_CODE = {code: name for name, code in STATUS_CODES.items()}
 NEEDS_INPUT = ("progress", "rectify", "return", "deadline", "unit")
 SCOPES = {"o": "open", "d": "overdue", "a": "all"}
 _DAYS = re.compile(r"^\d{1,4}$")
+# A card fits one message with room for a notice above it ("Saved."); any one field or
+# history entry is cut at CARD_FIELD_LIMIT, and the oldest entries give way first.
+CARD_LIMIT = 3800
+CARD_FIELD_LIMIT = 1000
+CARD_HISTORY = 30
 
 
 def status_name(t: Translator, lang: str, status: str) -> str:
@@ -367,16 +372,34 @@ def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: st
     lines.append(
         "<b>" + escape(t(lang, "Status: {status}", status=status_name(t, lang, p.status))) + "</b>"
     )
+    lines = [_short(line, CARD_FIELD_LIMIT) for line in lines]
     lines.append(escape(t(lang, "History:")))
-    for line in card.history[-10:]:
+    items: list[str] = []
+    for line in card.history[-CARD_HISTORY:]:
         who = line.user_name or "—"
         item = f"• {format_moment(line.at, lang, zone)} {who}: {history_name(t, lang, line.action)}"
         if line.note:
             item += f" — {line.note}"
         if line.photo_file_id:
             item += " 📷"
-        lines.append(escape(item))
-    return "\n".join(lines)
+        items.append(_short(escape(item), CARD_FIELD_LIMIT))
+    # The newest entries that fit in one message, so the card can always be sent and acted on.
+    budget = CARD_LIMIT - sum(visible_length(line) + 1 for line in lines)
+    shown: list[str] = []
+    for item in reversed(items):
+        if visible_length(item) + 1 > budget:
+            break
+        shown.insert(0, item)
+        budget -= visible_length(item) + 1
+    left_out = len(card.history) - len(shown)
+    if left_out:
+        lines.append(escape(t(lang, "…and {count} earlier", count=left_out)))
+    return "\n".join(lines + shown)
+
+
+def _short(html_line: str, limit: int) -> str:
+    """One line of a card, cut when someone typed a very long text."""
+    return fitted(html_line, limit) if visible_length(html_line) > limit else html_line
 
 
 def card_markup(svc: Services, lang: str, user: User, card: ProblemCard) -> InlineKeyboardMarkup:
