@@ -9,12 +9,15 @@ import asyncio
 import codecs
 import csv
 import io
+import itertools
 import re
+import unicodedata
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,6 +111,12 @@ MESSAGES = (
     "Bad phone number {value}.",
     "The head of household {number} is missing.",
     "This row repeats line {line}.",
+    "The file has no sheet.",
+    "The file has more than {count} rows; split it into smaller files.",
+    "The file unpacks to more than {count} MB; split it into smaller files.",
+    "The file's table of texts is larger than {count} MB; split it into smaller files.",
+    "Line {line} cannot be read: a cell is too long or a quotation mark is not closed.",
+    "The text is longer than {count} characters.",
 )
 
 _DATE_PATTERNS = (
@@ -120,6 +129,38 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_DIGITS = "10X98765432"
 # Households compared with the database and written per round (whole villages at a time).
 HOUSEHOLDS_PER_BATCH = 5000
+# What a roster file may hold. A county's roster is some hundred thousand rows of 14 columns;
+# files beyond these are refused quickly instead of eating the machine.
+MAX_ROWS = 1_000_000
+MAX_COLUMNS = 64
+MAX_XLSX_UNPACKED = 400 * 2**20  # bytes of XML, all parts of the workbook together
+MAX_SHARED_STRINGS = 48 * 2**20  # bytes of XML in sharedStrings.xml, which is read whole
+MAX_XLSX_PARTS = 2000
+
+
+def _length(column: Any) -> int:
+    length: int = column.type.length
+    return length
+
+
+# The longest text each roster column takes, as the database declares the column it fills.
+COLUMN_LIMITS: Mapping[str, int] = {
+    VILLAGE: _length(Household.village_code),
+    GROUP: _length(Household.group_name),
+    NUMBER: _length(Household.number),
+    HEAD_NAME: _length(Household.head_name),
+    ID_NUMBER: _length(Member.id_number),
+    RELATION: _length(Member.relation),
+    NAME: _length(Member.name),
+    SEX: _length(Member.sex),
+    HEALTH: _length(Member.health),
+    SCHOOLING: _length(Member.schooling),
+    HELP_CADRE: _length(Household.help_cadre),
+    PHONE: _length(Household.phone),
+}
+# Characters that print nothing but make two equal names differ: zero-width, bidi marks and
+# controls (Unicode categories Cf and Cc), NUL included.
+_INVISIBLE_CATEGORIES = frozenset(("Cf", "Cc"))
 # Audit actions: an office asked to import (/import), a roster was imported.
 IMPORT_REQUESTED = "roster.import_requested"
 IMPORT_DONE = "roster.imported"
@@ -180,19 +221,57 @@ class RosterFileError(Exception):
         self.params: dict[str, Any] = dict(params or {})
 
 
+def clean_text(text: str) -> str:
+    """A cell as stored: NFKC (full-width letters and digits become plain ones) without
+    invisible characters, trimmed. `\u200b李\u200d四` becomes 李四."""
+    if text.isascii() and text.isprintable():
+        return text.strip()
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(
+        char
+        for char in text
+        if char in "\t\n" or unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+    ).strip()
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """ "utf-16-le" or "-be" when the first bytes look like UTF-16 text saved without a BOM
+    (every other byte NUL, as ASCII and many CJK characters give), else None."""
+    if len(head) < 4 or head.count(0) < len(head) // 4:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return "utf-16-le" if odd > even else "utf-16-be"
+
+
+def _encoding_of(stream: IO[bytes]) -> str:
+    """The encoding of a CSV as offices save it: UTF-8 with or without BOM, UTF-16 with a
+    BOM (Excel's "Unicode text") or without one, else GB18030 (which covers GBK and GB2312).
+    Reads the stream once, a chunk at a time, and rewinds it."""
+    head = stream.read(4096)
+    stream.seek(0)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    utf16 = _utf16_without_bom(head)
+    if utf16 is not None:
+        return utf16
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            while chunk := stream.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        finally:
+            stream.seek(0)
+        return encoding
+    raise RosterFileError("The file is neither UTF-8 nor GB18030 text.")
+
+
 def decode_text(raw: bytes) -> str:
-    """The text of a CSV as offices save it: UTF-8 with or without BOM, UTF-16 with a BOM
-    (Excel's "Unicode text"), else GB18030 (which covers GBK and GB2312)."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        raise RosterFileError("The file is neither UTF-8 nor GB18030 text.") from None
+    """The text of a CSV in whichever encoding `_encoding_of` finds."""
+    encoding = _encoding_of(io.BytesIO(raw))
+    return raw.decode(encoding).removeprefix("\ufeff")
 
 
 def _cell_text(value: Any) -> Cell:
@@ -209,60 +288,143 @@ def _cell_text(value: Any) -> Cell:
     return str(value).strip()
 
 
-def _csv_table(text: str) -> Table:
-    text = text.removeprefix("\ufeff")
-    first_line = text.split("\n", 1)[0]
+def _too_many_rows() -> RosterFileError:
+    return RosterFileError(
+        "The file has more than {count} rows; split it into smaller files.", {"count": MAX_ROWS}
+    )
+
+
+def _csv_table(lines: Iterator[str]) -> Table:
+    """A table over CSV text read line by line (a file, or a string split into lines)."""
+    first_line = next(lines, "")
     delimiter = max(",\t;", key=first_line.count) if first_line else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [cell.strip().removeprefix("\ufeff") for cell in next(reader, [])]
+    reader = csv.reader(itertools.chain([first_line], lines), delimiter=delimiter)
+
+    def broken(line: int) -> RosterFileError:
+        return RosterFileError(
+            "Line {line} cannot be read: a cell is too long or a quotation mark is not closed.",
+            {"line": line},
+        )
+
+    try:
+        header = [cell.strip().removeprefix("\ufeff") for cell in next(reader, [])]
+    except csv.Error:
+        raise broken(1) from None
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
         # A quoted cell may span lines: a row starts on the line after the previous one ended.
         line_end = reader.line_num
-        for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                raise broken(line_end + 1) from None
             line, line_end = line_end + 1, reader.line_num
-            yield line, [cell.strip() for cell in cells]
+            if line > MAX_ROWS + 1:
+                raise _too_many_rows()
+            yield line, [cell.strip() for cell in cells[:MAX_COLUMNS]]
 
-    return Table(header, rows())
+    return Table(header[:MAX_COLUMNS], rows())
 
 
-def _xlsx_table(raw: bytes) -> Table:
+def _check_xlsx_parts(archive: zipfile.ZipFile) -> None:
+    """Refuse a workbook whose parts unpack to more than we read (a zip bomb, or a table of
+    texts too big to hold); the sizes are those the archive declares, which zipfile holds
+    every part to when it is read."""
+    parts = archive.infolist()
+    if len(parts) > MAX_XLSX_PARTS or sum(part.file_size for part in parts) > MAX_XLSX_UNPACKED:
+        raise RosterFileError(
+            "The file unpacks to more than {count} MB; split it into smaller files.",
+            {"count": MAX_XLSX_UNPACKED // 2**20},
+        )
+    for part in parts:
+        if part.filename.lower().endswith("sharedstrings.xml"):
+            if part.file_size > MAX_SHARED_STRINGS:
+                raise RosterFileError(
+                    "The file's table of texts is larger than {count} MB; split it into "
+                    "smaller files.",
+                    {"count": MAX_SHARED_STRINGS // 2**20},
+                )
+
+
+def _xlsx_table(stream: IO[bytes]) -> Table:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+        with zipfile.ZipFile(stream) as archive:
+            _check_xlsx_parts(archive)
+    except zipfile.BadZipFile:
+        raise RosterFileError("The file is not a CSV or XLSX roster.") from None
+    stream.seek(0)
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a broken file
         raise RosterFileError("The file is not a CSV or XLSX roster.") from error
-    lines = workbook.worksheets[0].iter_rows(values_only=True)
+    if not workbook.worksheets:
+        workbook.close()
+        stream.close()
+        raise RosterFileError("The file has no sheet.")
+    sheet = workbook.worksheets[0]
+    # Excel ignores the <dimension> a sheet claims, and so do we: read the rows there are.
+    sheet.reset_dimensions()  # type: ignore[union-attr]
+    lines = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
     first = next(lines, None)
     header = [str(cell).strip() if cell is not None else "" for cell in first or ()]
+    while header and not header[-1]:
+        header.pop()
 
     def rows() -> Iterator[tuple[int, list[Cell]]]:
         try:
             for line, cells in enumerate(lines, start=2):
+                if line > MAX_ROWS + 1:
+                    raise _too_many_rows()
                 yield line, [_cell_text(cell) for cell in cells]
         finally:
             workbook.close()
+            stream.close()
 
     return Table(header, rows())
 
 
+def _text_lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
+    try:
+        first = True
+        for line in text:
+            if first:
+                line, first = line.removeprefix("\ufeff"), False
+            yield line
+    finally:
+        text.close()
+
+
 def read_table(source: str | Path | bytes) -> Table:
     """Open a roster file (a path, its bytes, or CSV text) as a Table whose rows are read as
-    they are iterated. Reads the disk and parses: call it, and iterate it, in a worker thread."""
+    they are iterated, never the whole file at once. Reads the disk and parses: call it, and
+    iterate it, in a worker thread."""
     if isinstance(source, str) and "\n" in source:
-        return _csv_table(source)
+        return _csv_table(iter(source.removeprefix("\ufeff").splitlines(keepends=True)))
+    stream: IO[bytes]
     if isinstance(source, bytes):
-        raw = source
+        stream = io.BytesIO(source)
     else:
         try:
-            raw = Path(source).read_bytes()
+            stream = Path(source).open("rb")  # closed when its rows end
         except OSError as error:
             reason = error.strerror or type(error).__name__
             raise RosterFileError("The file cannot be read: {reason}", {"reason": reason}) from None
-    if raw.startswith(b"PK\x03\x04"):
-        return _xlsx_table(raw)
-    return _csv_table(decode_text(raw))
+    try:
+        if stream.read(4) == b"PK\x03\x04":
+            stream.seek(0)
+            return _xlsx_table(stream)
+        stream.seek(0)
+        encoding = _encoding_of(stream)
+    except BaseException:
+        stream.close()
+        raise
+    return _csv_table(_text_lines(stream, encoding))
 
 
 # ---------------------------------------------------------------- checking one row
@@ -351,6 +513,8 @@ class MemberRow:
     health: str | None
     schooling: str | None
     village_name: str = ""
+    # The name as the file wrote it, when cleaning changed it (kept in the history).
+    written_name: str | None = None
 
 
 def _header_map(header: Sequence[str]) -> dict[str, int]:
@@ -376,6 +540,7 @@ class RowChecker:
         self.header = list(header)
         self.today = today
         self._ids_seen: dict[str, int] = {}
+        self._row: dict[str, str] = {}
         self._rows_seen: dict[tuple[str, str, str, str | None], int] = {}
 
     def missing_columns(self) -> list[RowError]:
@@ -402,8 +567,25 @@ class RowChecker:
         return cells[index]
 
     def _text(self, cells: Sequence[Cell], column: str) -> str:
-        value = self._cell(cells, column)
-        return value.isoformat() if isinstance(value, date) else value.strip()
+        """The cell of this row in `column`, cleaned (read once per row, in `check`)."""
+        return self._row.get(column, "")
+
+    def _clean_row(self, cells: Sequence[Cell]) -> dict[str, str]:
+        row: dict[str, str] = {}
+        for column, index in self.columns.items():
+            value = cells[index] if index < len(cells) else ""
+            row[column] = value.isoformat() if isinstance(value, date) else clean_text(value)
+        return row
+
+    def _too_long(self, line: int, values: Mapping[str, str | None]) -> RowError | None:
+        """The first value longer than its column in the database holds."""
+        for column, value in values.items():
+            limit = COLUMN_LIMITS.get(column)
+            if value and limit is not None and len(value) > limit:
+                return self._error(
+                    line, column, "The text is longer than {count} characters.", count=limit
+                )
+        return None
 
     def _error(self, line: int, column: str, message: str, /, **params: Any) -> RowError:
         return RowError(line, self.column_title(column), message, params)
@@ -412,6 +594,10 @@ class RowChecker:
         """The row as a MemberRow, an error, or None for a blank row."""
         if not any(isinstance(cell, date) or cell.strip() for cell in cells):
             return None
+        self._row = self._clean_row(cells)
+        too_long = self._too_long(line, self._row)
+        if too_long is not None:
+            return too_long
         village_code = self._text(cells, VILLAGE)
         if not village_code:
             return self._error(line, VILLAGE, "The village code is missing.")
@@ -451,10 +637,11 @@ class RowChecker:
         birth_date: date | None
         if isinstance(birth_cell, date):
             birth_date = birth_cell
-        elif birth_cell.strip():
-            birth_date = parse_birth_date(birth_cell)
+        elif self._text(cells, BIRTH_DATE):
+            birth_text = self._text(cells, BIRTH_DATE)
+            birth_date = parse_birth_date(birth_text)
             if birth_date is None:
-                return self._error(line, BIRTH_DATE, "Bad date {value}.", value=birth_cell.strip())
+                return self._error(line, BIRTH_DATE, "Bad date {value}.", value=birth_text)
         else:
             birth_date = None
         if id_number is not None:
@@ -499,7 +686,10 @@ class RowChecker:
         self._rows_seen[key] = line
         if id_number is not None:
             self._ids_seen[id_number.text] = line
+        written = self._cell(cells, NAME if NAME in self.columns else HEAD_NAME)
+        written_name = written if isinstance(written, str) and written.strip() != name else None
         return MemberRow(
+            written_name=written_name,
             line=line,
             village_code=village_code,
             number=number,
@@ -662,6 +852,23 @@ def _matching_member(members: list[_StoredMember], row: MemberRow) -> _StoredMem
         if member.name == row.name and (not row.id_number or not stored_id):
             return member
     return None
+
+
+def _as_written(rows: Sequence[MemberRow]) -> dict[str, Any]:
+    """For the history: names as the file wrote them, where cleaning changed them."""
+    written = {
+        row.name: _visible_controls(row.written_name)
+        for row in rows
+        if row.written_name is not None
+    }
+    return {"as_written": written} if written else {}
+
+
+def _visible_controls(text: str) -> str:
+    """Control characters written as \\uXXXX: PostgreSQL stores no NUL, even in JSON."""
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) == "Cc" else char for char in text
+    )
 
 
 @dataclass
@@ -844,6 +1051,8 @@ class RosterWriter:
                 stored["id"], stored_members.get(stored["id"], []), rows, writes
             )
             if changes:
+                changes |= _as_written(rows)
+            if changes:
                 writes.household_updates.append(
                     {"id": stored["id"], "updated_at": self.now}
                     | {name: new for name, (_, new) in changed.items()}
@@ -873,13 +1082,9 @@ class RosterWriter:
                         }
                     )
                     self.tally.members_added += 1
-                writes.history.append(
-                    self._history(
-                        household_id,
-                        "added",
-                        {"members_added": [row.name for row in rows]},
-                    )
-                )
+                added: dict[str, Any] = {"members_added": [row.name for row in rows]}
+                added |= _as_written(rows)
+                writes.history.append(self._history(household_id, "added", added))
                 self.tally.added_households += 1
         # One statement per set of columns: bulk UPDATE by primary key wants uniform rows.
         for table, updates in (
