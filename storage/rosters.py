@@ -10,15 +10,19 @@ import codecs
 import csv
 import io
 import itertools
+import pickle
 import re
+import tempfile
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,6 +140,9 @@ MAX_COLUMNS = 64
 MAX_XLSX_UNPACKED = 400 * 2**20  # bytes of XML, all parts of the workbook together
 MAX_SHARED_STRINGS = 48 * 2**20  # bytes of XML in sharedStrings.xml, which is read whole
 MAX_XLSX_PARTS = 2000
+# Checked rows wait on disk in this many files, pickled this many at a time.
+SPOOL_BUCKETS = 32
+SPOOL_CHUNK = 1000
 
 
 def _length(column: Any) -> int:
@@ -539,9 +546,9 @@ class RowChecker:
         self.columns = _header_map(header)
         self.header = list(header)
         self.today = today
-        self._ids_seen: dict[str, int] = {}
+        # ID number (as an integer, which takes a third of the memory of its text) → line.
+        self._ids_seen: dict[int, int] = {}
         self._row: dict[str, str] = {}
-        self._rows_seen: dict[tuple[str, str, str, str | None], int] = {}
 
     def missing_columns(self) -> list[RowError]:
         errors = [
@@ -624,12 +631,10 @@ class RowChecker:
             checked = check_id_number(id_text, self.today)
             if not isinstance(checked, IdNumber):
                 return self._error(line, ID_NUMBER, checked[0], **checked[1])
-            if checked.text in self._ids_seen:
+            seen = self._ids_seen.get(_id_key(checked.text))
+            if seen is not None:
                 return self._error(
-                    line,
-                    ID_NUMBER,
-                    "The ID number also appears on line {line}.",
-                    line=self._ids_seen[checked.text],
+                    line, ID_NUMBER, "The ID number also appears on line {line}.", line=seen
                 )
             id_number = checked
 
@@ -678,14 +683,8 @@ class RowChecker:
         if phone and not _PHONE.match(phone):
             return self._error(line, PHONE, "Bad phone number {value}.", value=phone)
 
-        key = (village_code, number, name, id_number.text if id_number else None)
-        if key in self._rows_seen:
-            return self._error(
-                line, NAME, "This row repeats line {line}.", line=self._rows_seen[key]
-            )
-        self._rows_seen[key] = line
         if id_number is not None:
-            self._ids_seen[id_number.text] = line
+            self._ids_seen[_id_key(id_number.text)] = line
         written = self._cell(cells, NAME if NAME in self.columns else HEAD_NAME)
         written_name = written if isinstance(written, str) and written.strip() != name else None
         return MemberRow(
@@ -709,14 +708,87 @@ class RowChecker:
         )
 
 
+def _id_key(text: str) -> int:
+    """An 18-character ID number as one integer (X, the check digit 10, becomes a digit)."""
+    return int(text[:17]) * 11 + _ID_CHECK_DIGITS.index(text[17]) if len(text) == 18 else hash(text)
+
+
+class _Spool:
+    """Checked rows set aside by household on disk, so that a file of any length is read
+    once and never held: every row of a household lands in the same bucket, and a bucket
+    read back holds whole households. Small files never touch the disk."""
+
+    def __init__(self) -> None:
+        self._files: list[IO[bytes] | None] = [None] * SPOOL_BUCKETS
+        self._pending: list[list[MemberRow]] = [[] for _ in range(SPOOL_BUCKETS)]
+        self.villages: set[str] = set()
+        # Village code → the first village name (村名) a row gives for it.
+        self.village_names: dict[str, str] = {}
+
+    def add(self, row: MemberRow) -> None:
+        self.villages.add(row.village_code)
+        if row.village_name and row.village_code not in self.village_names:
+            self.village_names[row.village_code] = row.village_name
+        key = f"{row.village_code}\x1f{row.number}".encode()
+        bucket = zlib.crc32(key) % SPOOL_BUCKETS
+        pending = self._pending[bucket]
+        pending.append(row)
+        if len(pending) >= SPOOL_CHUNK:
+            self._dump(bucket)
+
+    def _dump(self, bucket: int) -> None:
+        file = self._files[bucket]
+        if file is None:
+            file = self._files[bucket] = tempfile.TemporaryFile(prefix="hucha-roster-")
+        pickle.dump(self._pending[bucket], file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pending[bucket] = []
+
+    def buckets(self) -> Iterator[list[MemberRow]]:
+        """Each bucket's rows in the order of the file; everything at once for a small file."""
+        if all(file is None for file in self._files):
+            rows = sorted((row for pending in self._pending for row in pending), key=_line)
+            self._pending = [[] for _ in range(SPOOL_BUCKETS)]
+            if rows:
+                yield rows
+            return
+        for bucket in range(SPOOL_BUCKETS):
+            rows = []
+            file = self._files[bucket]
+            if file is not None:
+                file.seek(0)
+                while True:
+                    try:
+                        rows.extend(pickle.load(file))
+                    except EOFError:
+                        break
+                file.close()
+                self._files[bucket] = None
+            rows.extend(self._pending[bucket])
+            self._pending[bucket] = []
+            if rows:
+                yield rows
+
+    def close(self) -> None:
+        for file in self._files:
+            if file is not None:
+                file.close()
+        self._files = [None] * SPOOL_BUCKETS
+
+
+def _line(row: MemberRow) -> int:
+    return row.line
+
+
 @dataclass
 class CheckedRoster:
-    """The rows of a roster that passed their own checks, by household, and those that did not."""
+    """The rows of a roster that passed their own checks, set aside by household, and the
+    rows that did not."""
 
-    households: dict[tuple[str, str], list[MemberRow]]
+    spool: _Spool
     errors: list[RowError]
     has_names: bool
     village_title: str
+    name_title: str = NAME
 
 
 def read_and_check(source: str | Path | bytes, today: date) -> CheckedRoster:
@@ -733,19 +805,48 @@ def check_table(table: Table, today: date) -> CheckedRoster:
     worker thread for large files."""
     checker = RowChecker(table.header, today)
     missing = checker.missing_columns()
+    spool = _Spool()
     if missing:
-        return CheckedRoster({}, missing, False, VILLAGE)
-    households: dict[tuple[str, str], list[MemberRow]] = {}
+        return CheckedRoster(spool, missing, False, VILLAGE)
     errors: list[RowError] = []
-    for line, cells in table.rows:
-        row = checker.check(line, cells)
-        if row is None:
+    try:
+        for line, cells in table.rows:
+            row = checker.check(line, cells)
+            if row is None:
+                continue
+            if isinstance(row, RowError):
+                errors.append(row)
+                continue
+            spool.add(row)
+    except BaseException:
+        spool.close()
+        raise
+    return CheckedRoster(
+        spool,
+        errors,
+        NAME in checker.columns,
+        checker.column_title(VILLAGE),
+        checker.column_title(NAME),
+    )
+
+
+def by_household(
+    rows: Iterable[MemberRow], errors: list[RowError], name_title: str = NAME
+) -> dict[tuple[str, str], list[MemberRow]]:
+    """Rows grouped by household in the order of the file; a row repeating another of its
+    household (same name and ID number) is left out with an error."""
+    households: dict[tuple[str, str], list[MemberRow]] = {}
+    seen: dict[tuple[str, str, str, str | None], int] = {}
+    for row in rows:
+        key = (row.village_code, row.number, row.name, row.id_number)
+        if key in seen:
+            errors.append(
+                RowError(row.line, name_title, "This row repeats line {line}.", {"line": seen[key]})
+            )
             continue
-        if isinstance(row, RowError):
-            errors.append(row)
-            continue
+        seen[key] = row.line
         households.setdefault((row.village_code, row.number), []).append(row)
-    return CheckedRoster(households, errors, NAME in checker.columns, checker.column_title(VILLAGE))
+    return households
 
 
 # ---------------------------------------------------------------- comparing and writing
@@ -871,6 +972,10 @@ def _visible_controls(text: str) -> str:
     )
 
 
+_MEMBERS = cast(SqlTable, Member.__table__)
+_CHANGES = cast(SqlTable, HouseholdChange.__table__)
+
+
 @dataclass
 class _Writes:
     """Everything one batch of villages changes, written in a few statements."""
@@ -903,8 +1008,12 @@ class RosterWriter:
         self.source = source[:200]
 
     async def _stored(
-        self, villages: Sequence[str]
+        self, keys: Sequence[tuple[str, str]]
     ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[int, list[_StoredMember]]]:
+        """The stored households of these keys, and their members."""
+        wanted = set(keys)
+        villages = sorted({key[0] for key in wanted})
+        numbers = sorted({key[1] for key in wanted})
         households: dict[tuple[str, str], dict[str, Any]] = {}
         result = await self.s.execute(
             select(
@@ -912,14 +1021,17 @@ class RosterWriter:
                 Household.village_code,
                 Household.number,
                 *(getattr(Household, name) for name in HOUSEHOLD_FIELDS),
-            ).where(Household.village_code.in_(villages))
+            ).where(Household.village_code.in_(villages), Household.number.in_(numbers))
         )
         for row in result:
-            households[(row[1], row[2])] = {
-                "id": row[0],
-                **dict(zip(HOUSEHOLD_FIELDS, row[3:], strict=True)),
-            }
+            if (row[1], row[2]) in wanted:
+                households[(row[1], row[2])] = {
+                    "id": row[0],
+                    **dict(zip(HOUSEHOLD_FIELDS, row[3:], strict=True)),
+                }
         members: dict[int, list[_StoredMember]] = {}
+        if not households:
+            return households, members
         result = await self.s.execute(
             select(
                 Member.id,
@@ -928,8 +1040,7 @@ class RosterWriter:
                 Member.active,
                 *(getattr(Member, name) for name in MEMBER_FIELDS),
             )
-            .join(Household, Household.id == Member.household_id)
-            .where(Household.village_code.in_(villages))
+            .where(Member.household_id.in_([h["id"] for h in households.values()]))
             .order_by(Member.id)
         )
         for row in result:
@@ -1011,7 +1122,7 @@ class RosterWriter:
     async def _write_batch(
         self, keys: Sequence[tuple[str, str]], households: Mapping[tuple[str, str], list[MemberRow]]
     ) -> None:
-        stored_households, stored_members = await self._stored(sorted({k[0] for k in keys}))
+        stored_households, stored_members = await self._stored(keys)
         writes = _Writes()
         for key in keys:
             rows = households[key]
@@ -1096,10 +1207,11 @@ class RosterWriter:
                 by_columns.setdefault(tuple(sorted(values)), []).append(values)
             for group in by_columns.values():
                 await self.s.execute(update(table), group)
+        # Core inserts of plain rows: the ORM's bulk path costs more than the database here.
         if writes.new_members:
-            await self.s.execute(insert(Member), writes.new_members)
+            await self.s.execute(insert(_MEMBERS), writes.new_members)
         if writes.history:
-            await self.s.execute(insert(HouseholdChange), writes.history)
+            await self.s.execute(insert(_CHANGES), writes.history)
 
 
 async def _known_villages(
@@ -1124,12 +1236,15 @@ async def _known_villages(
 
 
 def _village_errors(
-    roster: CheckedRoster, levels: Mapping[str, str], inside: set[str]
+    households: dict[tuple[str, str], list[MemberRow]],
+    village_title: str,
+    levels: Mapping[str, str],
+    inside: set[str],
 ) -> list[RowError]:
     """Drop the households of unknown villages, non-villages and villages outside the user's
-    area from the roster, one error per row."""
+    area, one error per row."""
     errors: list[RowError] = []
-    for key in list(roster.households):
+    for key in list(households):
         code = key[0]
         if code not in levels:
             message, params = "Unknown village code {code}.", {"code": code}
@@ -1139,14 +1254,14 @@ def _village_errors(
             message, params = "The village {code} lies outside your area.", {"code": code}
         else:
             continue
-        rows = roster.households.pop(key)
-        errors.extend(RowError(row.line, roster.village_title, message, params) for row in rows)
+        rows = households.pop(key)
+        errors.extend(RowError(row.line, village_title, message, params) for row in rows)
     return errors
 
 
 async def _add_named_villages(
     s: AsyncSession,
-    roster: CheckedRoster,
+    village_names: Mapping[str, str],
     levels: dict[str, str],
     inside: set[str],
     within: str | None,
@@ -1154,8 +1269,7 @@ async def _add_named_villages(
     """Add the unknown villages whose rows name them (村名) under their township, when the
     township (the code's first 9 digits) exists and lies within `within`."""
     named: dict[str, str] = {}
-    for (code, _number), rows in roster.households.items():
-        name = next((row.village_name for row in rows if row.village_name), "")
+    for code, name in village_names.items():
         if code not in levels and name and len(code) == 12 and code.isdigit():
             named.setdefault(code, name[:100])
     added: list[str] = []
@@ -1201,17 +1315,28 @@ async def import_roster(
     if isinstance(source, str) and "\n" not in source:
         name = source_name or source
     try:
+        # The whole file is read and checked before anything is written: a file that turns
+        # out unreadable half-way writes nothing.
         roster = await asyncio.to_thread(read_and_check, source, now.date())
     except RosterFileError as error:
         tally.errors.append(RowError(0, None, error.message_id, error.params))
         return tally.report()
-    tally.errors.extend(roster.errors)
-    levels, inside = await _known_villages(s, (key[0] for key in roster.households), within)
-    villages_added = await _add_named_villages(s, roster, levels, inside, within)
-    tally.errors.extend(_village_errors(roster, levels, inside))
-    writer = RosterWriter(s, now, tally, roster.has_names, user_id, name)
-    await writer.write(roster.households)
-    await s.flush()
+    try:
+        tally.errors.extend(roster.errors)
+        levels, inside = await _known_villages(s, roster.spool.villages, within)
+        villages_added = await _add_named_villages(
+            s, roster.spool.village_names, levels, inside, within
+        )
+        writer = RosterWriter(s, now, tally, roster.has_names, user_id, name)
+        buckets = roster.spool.buckets()
+        while (rows := await asyncio.to_thread(next, buckets, None)) is not None:
+            households = by_household(rows, tally.errors, roster.name_title)
+            del rows
+            tally.errors.extend(_village_errors(households, roster.village_title, levels, inside))
+            await writer.write(households)
+        await s.flush()
+    finally:
+        roster.spool.close()
 
     report = replace(tally.report(), villages_added=villages_added)
     await audit(

@@ -241,3 +241,26 @@ async def test_invisible_characters_are_removed_and_the_original_kept(maker: Mak
             .where(Household.number == "103")
         )
     assert history is not None and history["as_written"] == {"李四": written}
+
+
+# ---------------------------------------------------------------- large files
+
+
+async def test_a_file_set_aside_on_disk_imports_whole_households(
+    sqlite_maker: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows wait on disk in buckets once there are many; a household whose rows are far
+    apart in the file still arrives whole, and a second import changes nothing."""
+    monkeypatch.setattr(roster_module, "SPOOL_CHUNK", 2)
+    async with sqlite_maker.begin() as s:
+        await make_world(s)
+    rows = [[VILLAGE, f"2{n:02d}", f"户主{n}", "", "户主", f"户主{n}"] for n in range(40)]
+    rows += [[VILLAGE, f"2{n:02d}", f"户主{n}", "", "之子", f"孩子{n}"] for n in range(40)]
+    rows += [rows[0]]
+    first = await imported(sqlite_maker, csv_text(rows))
+    assert (first.added_households, first.members_added) == (40, 80)
+    assert [(e.line, e.reason_message_id) for e in first.errors] == [
+        (82, "This row repeats line {line}.")
+    ]
+    again = await imported(sqlite_maker, csv_text(rows[:80]))
+    assert (again.unchanged, again.members_removed, again.errors) == (40, 0, [])
