@@ -1,8 +1,9 @@
 """Amendments (更正) of submitted checks: a cadre amends their own check within a few days,
 an office any check of its area. The summary is reopened with the answers given; submitting
 writes a new version of the record (who, when, why) and keeps the old one; the problems are
-re-evaluated: one no longer raised is closed as raised in error (误报), a new one is opened,
-one still raised carries over to the new version."""
+re-evaluated: one no longer raised is withdrawn as 误报 when a wrong answer was corrected, or
+reported rectified when the situation changed since; a new one is opened, one still raised
+carries over to the new version."""
 
 from __future__ import annotations
 
@@ -18,16 +19,26 @@ from conversations.engine import SUMMARY_KEY
 from conversations.model import CheckState, Form, Record
 from storage.areas import area_contains
 from storage.audit import audit
-from storage.checks import DeadlinePolicy, new_problem, open_session, record_columns
+from storage.checks import open_session, record_columns
 from storage.documents import json_document
 from storage.errors import StorageError
-from storage.models import CheckRecord, CheckSession, Household, Problem, ProblemEvent, User
+from storage.findings import (
+    DeadlinePolicy,
+    Settlement,
+    apply_findings,
+    key_of,
+    problems_of_version,
+)
+from storage.models import CheckRecord, CheckSession, Household, Problem, User
 
 DEFAULT_WINDOW = timedelta(days=7)
 # Problems still being worked on; rectified and verified ones stay as they are (they were
 # real enough to be fixed).
 WITHDRAWABLE = ("open", "in_progress")
-RAISED_IN_ERROR = "raised_in_error"
+# What an amendment says happened.
+CORRECTION = "correction"  # a wrong answer corrected: problems no longer raised are 误报
+CHANGE = "change"  # the situation changed since: they are rectified through the ledger
+AMENDMENT_KINDS = (CORRECTION, CHANGE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class AmendmentResult:
     raised: list[Problem]
     withdrawn: list[Problem]
     kept: list[Problem]
+    rectified: list[Problem]
 
     @property
     def problems(self) -> list[Problem]:
@@ -92,8 +104,14 @@ async def start_amendment(
     reason: str,
     now: datetime,
     window: timedelta = DEFAULT_WINDOW,
+    kind: str | None = None,
 ) -> CheckSession:
-    """Reopen a submitted check at its summary, as an open session that will amend it."""
+    """Reopen a submitted check at its summary, as an open session that will amend it.
+
+    `kind` says what happened: a wrong answer corrected, or the situation changed since; when
+    not given yet, it is asked before the amendment is submitted."""
+    if kind is not None and kind not in AMENDMENT_KINDS:
+        raise StorageError("Say whether an answer was wrong or the situation changed.")
     record = await s.get(CheckRecord, record_id)
     if record is None:
         raise StorageError("This check does not exist.")
@@ -112,6 +130,7 @@ async def start_amendment(
         chat_id=chat_id,
         amends_record_id=record.id,
         amendment_reason=reason[:1000],
+        amendment_kind=kind,
         created_at=now,
         updated_at=now,
     )
@@ -123,13 +142,14 @@ async def start_amendment(
         f"household:{record.household_id}",
         now,
         user_id=user.id,
-        details={"check_record_id": record.id, "session_id": session.id, "reason": reason},
+        details={
+            "check_record_id": record.id,
+            "session_id": session.id,
+            "reason": reason,
+            "kind": kind,
+        },
     )
     return session
-
-
-def _key(rule_id: str | None, subject: str | None) -> tuple[str, str]:
-    return (rule_id or "", subject or "")
 
 
 async def submit_amendment(
@@ -141,17 +161,25 @@ async def submit_amendment(
     deadline_for: DeadlinePolicy,
 ) -> AmendmentResult:
     """Close an amendment session: the new version of the record, the old one no longer the
-    latest, problems re-evaluated, all of it in the audit trail."""
+    latest, problems re-evaluated, all of it in the audit trail.
+
+    What happens to a problem the new version no longer raises depends on what the amendment
+    says happened: a wrong answer corrected withdraws it as 误报; a situation that changed
+    since reports it rectified, awaiting the leader's 销号 (never withdrawn)."""
     claimed = await s.execute(
         update(CheckSession)
         .where(CheckSession.id == session_id, CheckSession.status == "open")
         .values(status="submitted", updated_at=now)
-        .returning(CheckSession.amends_record_id, CheckSession.amendment_reason)
+        .returning(
+            CheckSession.amends_record_id,
+            CheckSession.amendment_reason,
+            CheckSession.amendment_kind,
+        )
     )
     row = claimed.one_or_none()
     if row is None:
         raise StorageError("This check is no longer open.")
-    old_id, reason = row
+    old_id, reason, kind = row
     if old_id is None:
         raise StorageError("This check does not amend another.")
     # Only one amendment of a version wins, even from two bot instances at once.
@@ -183,72 +211,24 @@ async def submit_amendment(
     s.add(new)
     await s.flush()
 
-    previous = list(
-        await s.scalars(
-            select(Problem)
-            .where(Problem.check_record_id == old.id, Problem.status != "withdrawn")
-            .order_by(Problem.id)
-        )
+    wanted = {key_of(r.rule_id, r.subject) for r in record.problems}
+    how: Settlement = "rectified" if kind == CHANGE else "error"
+    settle: dict[int, Settlement] = {
+        problem.id: how
+        for problem in await problems_of_version(s, old.id)
+        if problem.status in WITHDRAWABLE and key_of(problem.rule_id, problem.subject) not in wanted
+    }
+    findings = await apply_findings(
+        s,
+        new,
+        record.problems,
+        user_id,
+        now,
+        deadline_for,
+        settle,
+        note=reason,
+        carried_from=old.id,
     )
-    by_key = {_key(p.rule_id, p.subject): p for p in previous}
-    wanted = {_key(r.rule_id, r.subject): r for r in record.problems}
-    note = f"更正第{new.version}版：{reason or ''}"
-    withdrawn: list[Problem] = []
-    kept: list[Problem] = []
-    events: list[ProblemEvent] = []
-    for key, problem in by_key.items():
-        if key in wanted:
-            problem.check_record_id = new.id
-            problem.updated_at = now
-            kept.append(problem)
-            events.append(
-                ProblemEvent(
-                    problem_id=problem.id,
-                    at=now,
-                    user_id=user_id,
-                    action="carried_over",
-                    from_status=problem.status,
-                    to_status=problem.status,
-                    note=note,
-                )
-            )
-        elif problem.status in WITHDRAWABLE:
-            events.append(
-                ProblemEvent(
-                    problem_id=problem.id,
-                    at=now,
-                    user_id=user_id,
-                    action=RAISED_IN_ERROR,
-                    from_status=problem.status,
-                    to_status="withdrawn",
-                    note=note,
-                )
-            )
-            problem.status = "withdrawn"
-            problem.updated_at = now
-            withdrawn.append(problem)
-    raised = [
-        new_problem(r, new, user_id, now, deadline_for)
-        for key, r in wanted.items()
-        if key not in by_key
-    ]
-    s.add_all(raised)
-    await s.flush()
-    events.extend(
-        ProblemEvent(
-            problem_id=problem.id,
-            at=now,
-            user_id=user_id,
-            action="raised",
-            from_status=None,
-            to_status="open",
-            note=note,
-        )
-        for problem in raised
-    )
-    s.add_all(events)
-    new.problems_raised = len(kept) + len(raised)
-    await s.flush()
     await audit(
         s,
         "check.amended",
@@ -261,12 +241,14 @@ async def submit_amendment(
             "previous_record_id": old.id,
             "check_record_id": new.id,
             "reason": reason,
-            "raised": [p.id for p in raised],
-            "withdrawn": [p.id for p in withdrawn],
-            "kept": [p.id for p in kept],
+            "kind": kind or CORRECTION,
+            "raised": [p.id for p in findings.new],
+            "withdrawn": [p.id for p in findings.withdrawn],
+            "rectified": [p.id for p in findings.rectified],
+            "kept": [p.id for p in findings.seen],
         },
     )
-    return AmendmentResult(new, raised, withdrawn, kept)
+    return AmendmentResult(new, findings.new, findings.withdrawn, findings.seen, findings.rectified)
 
 
 async def check_versions(s: AsyncSession, check_id: int) -> list[CheckRecord]:

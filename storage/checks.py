@@ -3,23 +3,20 @@ a finished check into a record and its rectification problems (问题台账)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.model import RaisedProblem, Record
+from conversations.model import Record
 from storage.audit import audit
 from storage.documents import json_document
 from storage.errors import StorageError
-from storage.models import CheckRecord, CheckSession, Household, Problem, ProblemEvent, User
-
-LEDGER_LANGUAGE = "zh_CN"
-
-DeadlinePolicy = Callable[[RaisedProblem, datetime], date]
+from storage.findings import SETTLEMENTS, DeadlinePolicy, apply_findings, problems_of_version
+from storage.models import CheckRecord, CheckSession, Household, Problem, User
 
 
 async def get_session(s: AsyncSession, session_id: int) -> CheckSession | None:
@@ -130,13 +127,6 @@ def _money(value: Any) -> Decimal | None:
     return amount.quantize(Decimal("0.01"))
 
 
-def _in_ledger_language(labels: Mapping[str, str]) -> str:
-    """The label in Chinese (the ledger's language), else the first one given."""
-    if labels.get(LEDGER_LANGUAGE):
-        return labels[LEDGER_LANGUAGE]
-    return next((label for label in labels.values() if label), "")
-
-
 def record_columns(record: Record) -> dict[str, Any]:
     """The columns a check record takes from the engine's record: the answers, and the typed
     copies of a few of them that queries and exports filter on."""
@@ -150,35 +140,6 @@ def record_columns(record: Record) -> dict[str, Any]:
         "at_risk": record.at_risk,
         "answers": json_document(answers),
     }
-
-
-def new_problem(
-    raised: RaisedProblem,
-    record: CheckRecord,
-    user_id: int,
-    now: datetime,
-    deadline_for: DeadlinePolicy,
-) -> Problem:
-    """The ledger entry for a problem a check raised: open, texts in the ledger language."""
-    return Problem(
-        household_id=record.household_id,
-        check_record_id=record.id,
-        rule_id=raised.rule_id,
-        category=raised.category,
-        text=_in_ledger_language(raised.text),
-        text_i18n=dict(raised.text),
-        goal=_in_ledger_language(raised.goal),
-        goal_i18n=dict(raised.goal),
-        measures=_in_ledger_language(raised.measures),
-        responsible_unit=raised.responsible_unit,
-        deadline=deadline_for(raised, now),
-        deadline_tier=raised.deadline_tier,
-        subject=raised.subject,
-        status="open",
-        created_at=now,
-        created_by_user_id=user_id,
-        updated_at=now,
-    )
 
 
 async def submit_check(
@@ -219,29 +180,21 @@ async def submit_check(
         household_id=household_id,
         cadre_user_id=cadre_user_id,
         submitted_at=now,
-        problems_raised=len(record.problems),
+        problems_raised=0,
         **record_columns(record),
     )
     s.add(check)
     await s.flush()
 
-    problems = [
-        new_problem(raised, check, cadre_user_id, now, deadline_for) for raised in record.problems
-    ]
-    s.add_all(problems)
-    await s.flush()
-    s.add_all(
-        ProblemEvent(
-            problem_id=problem.id,
-            at=now,
-            user_id=cadre_user_id,
-            action="raised",
-            from_status=None,
-            to_status="open",
-        )
-        for problem in problems
+    settle = {
+        int(problem_id): how
+        for problem_id, how in ((opened.resolutions if opened else None) or {}).items()
+        if how in SETTLEMENTS
+    }
+    findings = await apply_findings(
+        s, check, record.problems, cadre_user_id, now, deadline_for, settle
     )
-    await s.flush()
+    problems = findings.problems
     await audit(
         s,
         "check.submitted",
@@ -252,6 +205,8 @@ async def submit_check(
             "session_id": session_id,
             "check_record_id": check.id,
             "problems": [problem.id for problem in problems],
+            "rectified": [problem.id for problem in findings.rectified],
+            "withdrawn": [problem.id for problem in findings.withdrawn],
             "at_risk": record.at_risk,
         },
     )
@@ -282,8 +237,33 @@ async def records_of_household(s: AsyncSession, household_id: int) -> list[Check
 
 
 async def problems_of_record(s: AsyncSession, record_id: int) -> list[Problem]:
-    """The problems a check raised, in the order they were raised."""
-    result = await s.scalars(
-        select(Problem).where(Problem.check_record_id == record_id).order_by(Problem.id)
-    )
-    return list(result)
+    """The problems a check raised or saw again, in the order they were raised."""
+    return await problems_of_version(s, record_id)
+
+
+async def settle_earlier(
+    s: AsyncSession, session_id: int, problem_id: int, how: str, now: datetime
+) -> CheckSession:
+    """Note, in an open check, what became of an earlier problem it no longer raises: rectified
+    or raised in error. Applied when the check is submitted."""
+    session = await _open_session_by_id(s, session_id)
+    problem = await s.get(Problem, problem_id)
+    if how not in SETTLEMENTS or problem is None or problem.household_id != session.household_id:
+        raise StorageError("This button is no longer valid.")
+    session.resolutions = {**(session.resolutions or {}), str(problem_id): how}
+    session.updated_at = now
+    await s.flush()
+    return session
+
+
+async def set_amendment_kind(
+    s: AsyncSession, session_id: int, kind: str, now: datetime
+) -> CheckSession:
+    """Say what an amendment records: a wrong answer corrected, or a change since the check."""
+    session = await _open_session_by_id(s, session_id)
+    if session.amends_record_id is None or kind not in ("correction", "change"):
+        raise StorageError("This button is no longer valid.")
+    session.amendment_kind = kind
+    session.updated_at = now
+    await s.flush()
+    return session

@@ -211,6 +211,12 @@ class CheckSession(Base):
         ForeignKey("check_records.id", use_alter=True)
     )
     amendment_reason: Mapped[str | None] = mapped_column(Text)
+    # What the amendment says happened: "correction" (a wrong answer corrected) or "change"
+    # (the situation changed since the check).
+    amendment_kind: Mapped[str | None] = mapped_column(String(16))
+    # What the cadre said, at the summary, of earlier problems this check no longer raises:
+    # problem id -> "rectified" or "error".
+    resolutions: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -251,7 +257,11 @@ class Problem(Base):
     """A rectification problem (问题台账 entry) with its goal, unit and deadline (整改期限)."""
 
     __tablename__ = "problems"
-    __table_args__ = (_one_of("status", PROBLEM_STATUSES, "status"),)
+    __table_args__ = (
+        _one_of("status", PROBLEM_STATUSES, "status"),
+        # A problem is found again by household, rule and subject.
+        Index("ix_problems_household_id_rule_id", "household_id", "rule_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
@@ -272,6 +282,8 @@ class Problem(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The cadre who answers for the rectification; None means whoever raised it.
     assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # A problem found again after its 销号 is a new problem linked to the one it reopens.
+    reopened_from_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -289,6 +301,8 @@ class ProblemEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    # The check that raised the problem, saw it again or settled it, when a check did.
+    check_record_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"), index=True)
 
 
 class AuditEntry(Base):

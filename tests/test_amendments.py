@@ -125,11 +125,13 @@ async def test_an_amendment_closes_problems_raised_in_error_and_opens_new_ones(
         assert dropped.status == "withdrawn" and dropped.check_record_id == first.id
         event = await s.scalar(
             select(ProblemEvent).where(
-                ProblemEvent.problem_id == dropped.id, ProblemEvent.action == "raised_in_error"
+                ProblemEvent.problem_id == dropped.id,
+                ProblemEvent.action == "withdrawn_at_check",
             )
         )
         assert event is not None and event.user_id == world.cadre.id
-        assert event.note == "更正第2版：儿童已返校，原记录有误"
+        assert event.note == "儿童已返校，原记录有误"
+        assert event.check_record_id == second.id
         # Still raised: carried over to the new version, status untouched.
         assert unsafe.status == "open" and unsafe.check_record_id == second.id
         new = [p for p in current if p.id not in (dropped.id, unsafe.id)]

@@ -262,8 +262,11 @@ async def test_cadre_amends_a_check_and_a_new_version_is_saved(harness: Harness)
     notice = await cadre.next_message()
     assert f"正在更正核查 {first.id}" in notice.content
     await cadre.press(summary.message_id, summary.callback_data(SUBMIT))
+    question = await cadre.next_message()
+    assert "这次更正属于哪种情况" in question.content
+    await cadre.press(question.message_id, question.callback_data("✏️ 原来答错了"))
     result = await cadre.next_message()
-    assert "已提交" in result.content and "2 条问题" in result.content, result
+    assert "已提交" in result.content and "仍未整改、本次再次发现：2 条" in result.content, result
     async with harness.sessionmaker() as s:
         versions = (await s.scalars(select(CheckRecord).order_by(CheckRecord.id))).all()
         assert [(v.version, v.latest, v.amendment_reason) for v in versions] == [

@@ -83,6 +83,10 @@ from storage import (
     start_session,
     submit_check,
 )
+from storage.checks import set_amendment_kind, settle_earlier
+from storage.errors import StorageError
+from storage.findings import standing_problems, unsettled
+from storage.models import Problem
 from storage.prompts import clear_input
 
 FORM_ID = "household_check"
@@ -246,6 +250,7 @@ async def begin_check(
             return
         engine_ctx, zone = await engine_context(s, svc, household)
         row = await open_session(s, user.id, household.id)
+        standing = await standing_problems(s, household.id) if row is None else []
         if row is None:
             state, _ = start(svc.forms[FORM_ID], engine_ctx)
             row = await start_session(
@@ -256,7 +261,13 @@ async def begin_check(
         form = svc.forms[row.form_id]
         visit = Visit(row, form, engine_ctx, CheckState.from_json(row.state), household, zone)
         title = svc.t(lang, "Check of household {name}", name=household_name(household, lang, svc))
-        await send(context.bot, chat.id, f"📋 <b>{escape(title)}</b>")
+        lines = [f"📋 <b>{escape(title)}</b>"]
+        if standing:
+            lines.append(
+                escape(svc.t(lang, "Still open for this household: {count}", count=len(standing)))
+            )
+            lines.extend(_problem_lines(svc, lang, standing))
+        await send(context.bot, chat.id, "\n".join(lines))
         await edit(context.bot, chat.id, row.prompt_message_id)
         message_id = await show_screen(update, context, visit, current_event(visit), lang)
         await remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
@@ -424,6 +435,30 @@ async def on_check_button(
             )
             await edit(context.bot, row.chat_id, _message_id(query), markup=markup)
             return
+        if action.action == "u" and isinstance(event, Summary):
+            await edit(context.bot, row.chat_id, _message_id(query))
+            message_id = await show_screen(update, context, visit, event, lang)
+            await remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+            return
+        if action.action in SETTLE_ACTIONS and isinstance(event, Summary):
+            try:
+                if action.action in ("g", "w"):
+                    visit.row = await settle_earlier(
+                        s, row.id, action.arg or 0, SETTLE_ACTIONS[action.action], svc.clock()
+                    )
+                else:
+                    visit.row = await set_amendment_kind(
+                        s, row.id, SETTLE_ACTIONS[action.action], svc.clock()
+                    )
+                await s.commit()
+            except StorageError as error:
+                await s.rollback()
+                await query.answer(svc.t(lang, error.message_id, **error.params))
+                return
+            await edit(context.bot, row.chat_id, _message_id(query))
+            visit.row.prompt_message_id = None
+            await advance(update, context, s, user, visit, event, Submit(), lang)
+            return
         inp = input_for(action, event)
         if inp is None:
             await reshow(
@@ -524,6 +559,8 @@ async def advance(
         await remember(s, visit.row.id, state.to_json(), now, message_id)
         return
     if finished is not None:
+        if await ask_before_submit(context, s, visit, finished, lang):
+            return
         await save_session(s, visit.row.id, state.to_json(), now)
         await finish(context, s, user, visit, finished, lang)
         return
@@ -544,6 +581,75 @@ async def advance(
     visit.state = state
     message_id = await show_screen(update, context, visit, shown, lang)
     await remember(s, visit.row.id, state.to_json(), now, message_id)
+
+
+# Buttons shown before submitting: what became of an earlier problem no longer raised, and what
+# an amendment records.
+SETTLE_ACTIONS = {"g": "rectified", "w": "error", "c": "correction", "h": "change"}
+
+
+def problem_line(problem: Problem, lang: str) -> str:
+    """A problem in one line: its text in the user's language and its subject."""
+    text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
+    return f"{text} ({problem.subject})" if problem.subject else text
+
+
+async def ask_before_submit(
+    context: ContextTypes.DEFAULT_TYPE,
+    s: AsyncSession,
+    visit: Visit,
+    finished: Finished,
+    lang: str,
+) -> bool:
+    """Before a check is submitted, ask what it cannot know: for an amendment, whether an
+    answer was wrong or the situation changed; for a check, what became of each earlier
+    problem it no longer raises. True when a question was asked (nothing submitted yet)."""
+    svc = services(context)
+    row = visit.row
+    token = token_of(Summary(items=()))
+    buttons: list[list[InlineKeyboardButton]]
+    if row.amends_record_id is not None:
+        if row.amendment_kind is not None:
+            return False
+        text = svc.t(
+            lang,
+            "What does this amendment record? If an answer was wrong, problems no longer "
+            "raised are withdrawn as raised in error; if the situation changed since the "
+            "check, they are reported rectified.",
+        )
+        choices = [
+            ("c", svc.t(lang, "✏️ An answer was wrong")),
+            ("h", svc.t(lang, "🔄 The situation changed")),
+        ]
+        arg = None
+    else:
+        pending = await unsettled(s, row.household_id, finished.record.problems, row.resolutions)
+        if not pending:
+            return False
+        problem = pending[0]
+        text = svc.t(
+            lang,
+            "An earlier check found this problem, and this check no longer raises it:\n"
+            "{problem}\nWas it rectified, or was the earlier answer wrong?",
+            problem=problem_line(problem, lang),
+        )
+        choices = [
+            ("g", svc.t(lang, "✅ Rectified")),
+            ("w", svc.t(lang, "✏️ The earlier answer was wrong")),
+        ]
+        arg = problem.id
+    buttons = [
+        [InlineKeyboardButton(caption, callback_data=encode(CheckAction(row.id, token, code, arg)))]
+        for code, caption in choices
+    ]
+    back = svc.t(lang, "⬅ Back to the summary")
+    buttons.append(
+        [InlineKeyboardButton(back, callback_data=encode(CheckAction(row.id, token, "u")))]
+    )
+    await edit(context.bot, row.chat_id, row.prompt_message_id)
+    sent = await send(context.bot, row.chat_id, "❓ " + escape(text), InlineKeyboardMarkup(buttons))
+    await remember(s, row.id, visit.state.to_json(), svc.clock(), sent.message_id if sent else None)
+    return True
 
 
 async def finish(
@@ -572,30 +678,39 @@ async def finish(
     name = household_name(visit.household, lang, svc)
     saved = svc.t(lang, "Submitted: the check of {name} is saved.", name=name)
     lines = [f"✅ <b>{escape(saved)}</b>"]
+    new = [problem for problem in problems if problem.check_record_id == record.id]
+    seen = [problem for problem in problems if problem.check_record_id != record.id]
     if not problems:
         lines.append(escape(svc.t(lang, "No problems were found.")))
-    else:
+    if new:
         raised = svc.t.n(
-            lang, "{count} problem was raised:", "{count} problems were raised:", len(problems)
+            lang, "{count} problem was raised:", "{count} problems were raised:", len(new)
         )
         lines.append(escape(raised))
-        for number, problem in enumerate(problems, start=1):
-            text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
-            due = svc.t(
-                lang,
-                "due {date}, {unit}",
-                date=format_day(problem.deadline, lang),
-                unit=unit_name(svc.forms, problem.responsible_unit, lang),
-            )
-            category = svc.t(
-                lang, "[{name}] ", name=category_name(svc.forms, problem.category, lang)
-            )
-            lines.append(f"{number}. {escape(category)}{escape(text)} — {escape(due)}")
+        lines.extend(_problem_lines(svc, lang, new))
+    if seen:
+        lines.append(escape(svc.t(lang, "Still open, seen again: {count}", count=len(seen))))
+        lines.extend(_problem_lines(svc, lang, seen))
     if record.at_risk:
         lines.append(
             "⚠️ " + escape(svc.t(lang, "The household is flagged for return-to-poverty monitoring."))
         )
     await send(context.bot, visit.row.chat_id, "\n".join(lines))
+
+
+def _problem_lines(svc: Services, lang: str, problems: list[Problem]) -> list[str]:
+    lines = []
+    for number, problem in enumerate(problems, start=1):
+        text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
+        due = svc.t(
+            lang,
+            "due {date}, {unit}",
+            date=format_day(problem.deadline, lang),
+            unit=unit_name(svc.forms, problem.responsible_unit, lang),
+        )
+        category = svc.t(lang, "[{name}] ", name=category_name(svc.forms, problem.category, lang))
+        lines.append(f"{number}. {escape(category)}{escape(text)} — {escape(due)}")
+    return lines
 
 
 async def on_check_input(update: Update, context: ContextTypes.DEFAULT_TYPE, inp: Input) -> bool:

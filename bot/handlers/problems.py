@@ -92,8 +92,14 @@ def history_name(t: Translator, lang: str, action: str) -> str:
         "return": t(lang, "returned"),
         "deadline": t(lang, "deadline changed"),
         "unit": t(lang, "unit changed"),
+        "seen_again": t(lang, "seen again by a check"),
+        "reopened": t(lang, "found again after it was closed"),
+        "carried_over": t(lang, "still raised by the amended check"),
+        "rectified_at_check": t(lang, "rectified, as a later check found"),
+        "withdrawn_at_check": t(lang, "withdrawn: the earlier answer was wrong"),
+        "raised_in_error": t(lang, "withdrawn: the earlier answer was wrong"),
     }
-    return names.get(action, action)
+    return names.get(action) or t(lang, "changed")
 
 
 def prompt_for(t: Translator, lang: str, action: str) -> str:
@@ -357,6 +363,10 @@ def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: st
         escape(t(lang, "Problem: {text}", text=text)),
         escape(t(lang, "Goal: {text}", text=goal)),
     ]
+    if p.reopened_from_id is not None:
+        lines.append(
+            escape(t(lang, "Found again after problem #{id} was closed.", id=p.reopened_from_id))
+        )
     measures = measures_text(svc.forms, p.rule_id, p.subject, p.measures, lang)
     if measures:
         lines.append(escape(t(lang, "Measures: {text}", text=measures)))
