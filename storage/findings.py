@@ -254,3 +254,15 @@ async def problems_of_version(s: AsyncSession, record_id: int) -> list[Problem]:
         .order_by(Problem.id)
     )
     return list(result)
+
+
+async def found_by(s: AsyncSession, record_id: int) -> set[int]:
+    """The problems a check record found for the first time (raised or reopened), as opposed
+    to those it saw again or carried over."""
+    result = await s.scalars(
+        select(ProblemEvent.problem_id).where(
+            ProblemEvent.check_record_id == record_id,
+            ProblemEvent.action.in_(("raised", "reopened")),
+        )
+    )
+    return set(result)

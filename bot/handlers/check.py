@@ -85,7 +85,7 @@ from storage import (
 )
 from storage.checks import set_amendment_kind, settle_earlier
 from storage.errors import StorageError
-from storage.findings import standing_problems, unsettled
+from storage.findings import found_by, standing_problems, unsettled
 from storage.models import Problem
 from storage.prompts import clear_input
 
@@ -673,13 +673,14 @@ async def finish(
     record, problems = await submit_check(
         s, visit.row.id, finished.record, user.id, svc.clock(), deadline_for
     )
+    first_found = await found_by(s, record.id)
     await s.commit()
     await edit(context.bot, visit.row.chat_id, visit.row.prompt_message_id)
     name = household_name(visit.household, lang, svc)
     saved = svc.t(lang, "Submitted: the check of {name} is saved.", name=name)
     lines = [f"✅ <b>{escape(saved)}</b>"]
-    new = [problem for problem in problems if problem.check_record_id == record.id]
-    seen = [problem for problem in problems if problem.check_record_id != record.id]
+    new = [problem for problem in problems if problem.id in first_found]
+    seen = [problem for problem in problems if problem.id not in first_found]
     if not problems:
         lines.append(escape(svc.t(lang, "No problems were found.")))
     if new:
