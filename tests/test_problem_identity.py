@@ -80,7 +80,7 @@ async def test_monthly_rechecks_keep_one_problem_and_add_seen_again(harness: Har
     summary = await answer_until(harness, cadre, PROBLEM_PLAN)
     assert summary is not None
     await cadre.press(summary.message_id, summary.callback_data(SUBMIT))
-    assert "2 个问题" in (await cadre.next_message()).content
+    assert "2 条问题" in (await cadre.next_message()).content
 
     for month in (1, 2):
         harness.clock.advance(timedelta(days=30))
@@ -89,7 +89,7 @@ async def test_monthly_rechecks_keep_one_problem_and_add_seen_again(harness: Har
         assert "这户尚未销号的问题：2 条" in title and "在外地打工" not in title
         result = await cadre.next_message()
         assert "仍未整改、本次再次发现：2 条" in result.content, (month, result)
-        assert "个问题" not in result.content
+        assert "条问题" not in result.content
 
     async with harness.sessionmaker() as s:
         problems = (await s.scalars(select(Problem).order_by(Problem.id))).all()
