@@ -14,6 +14,7 @@ from telegram.ext import ContextTypes
 from bot.i18n import Translator
 from bot.settings import Settings
 from conversations import Form
+from services import Runtime
 
 
 def utc_now() -> datetime:
@@ -33,6 +34,11 @@ class Services:
     places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
     # (chat, message) of buttons that start something once, such as an export; oldest first.
     consumed: dict[tuple[int, int], None] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> Runtime:
+        """What the use cases (services/) need; the clock is read through, as tests move it."""
+        return Runtime(self.sessionmaker, lambda: self.clock(), self.forms)
 
     def lock_for(self, telegram_id: int) -> asyncio.Lock:
         """Updates of one user are handled one at a time, in order."""

@@ -317,6 +317,15 @@ class ProblemFilter:
     mine: bool = False
     category: str | None = None
     village_code: str | None = None
+    # The dashboard's further filters: given statuses, a responsible unit, raised in [since, until).
+    statuses: tuple[str, ...] = ()
+    unit: str | None = None
+    raised_since: datetime | None = None
+    raised_until: datetime | None = None
+
+
+# The orders a ledger page can be read in: newest first (the default), by deadline, oldest first.
+SORTS = ("newest", "deadline", "oldest")
 
 
 @dataclass(frozen=True)
@@ -332,6 +341,8 @@ class ProblemRow:
     text_i18n: Mapping[str, str]
     deadline: date
     status: str
+    responsible_unit: str = ""
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +373,23 @@ def _filtered(
         query = query.where(Problem.category == flt.category)
     if village_codes is not None:
         query = query.where(Household.village_code.in_(village_codes))
+    if flt.statuses:
+        query = query.where(Problem.status.in_(flt.statuses))
+    if flt.unit:
+        query = query.where(Problem.responsible_unit == flt.unit)
+    if flt.raised_since is not None:
+        query = query.where(Problem.created_at >= flt.raised_since)
+    if flt.raised_until is not None:
+        query = query.where(Problem.created_at < flt.raised_until)
     return query
+
+
+def _order(sort: str) -> tuple[Any, ...]:
+    if sort == "deadline":
+        return (Problem.deadline, Problem.id)
+    if sort == "oldest":
+        return (Problem.created_at, Problem.id)
+    return (Problem.created_at.desc(), Problem.id.desc())
 
 
 async def problems_page(
@@ -372,8 +399,9 @@ async def problems_page(
     today: date,
     offset: int = 0,
     limit: int = 8,
+    sort: str = "newest",
 ) -> ProblemPage:
-    """A page of the problems in the user's area, newest first."""
+    """A page of the problems in the user's area, newest first unless `sort` says otherwise."""
     offset = max(offset, 0)
     limit = min(max(limit, 1), MAX_PAGE)
     codes = await area_codes_within(s, flt.village_code) if flt.village_code else None
@@ -384,7 +412,7 @@ async def problems_page(
         base.add_columns(Household.number, Household.head_name, Household.village_code)
         .add_columns(village.name)
         .join(village, village.code == Household.village_code)
-        .order_by(Problem.created_at.desc(), Problem.id.desc())
+        .order_by(*_order(sort))
         .offset(offset)
         .limit(limit)
     )
@@ -402,6 +430,8 @@ async def problems_page(
                 text_i18n=dict(problem.text_i18n or {}),
                 deadline=problem.deadline,
                 status=problem.status,
+                responsible_unit=problem.responsible_unit,
+                created_at=problem.created_at,
             )
             for problem, number, head, village_code, village_name in rows
         ],
@@ -420,6 +450,18 @@ async def categories_in(s: AsyncSession, user: User) -> list[str]:
         )
         .distinct()
         .order_by(Problem.category)
+    )
+    return list(result)
+
+
+async def units_in(s: AsyncSession, user: User) -> list[str]:
+    """The responsible units named in the user's area's problems (for the unit filter)."""
+    result = await s.scalars(
+        select(Problem.responsible_unit)
+        .join(Household, Household.id == Problem.household_id)
+        .where(Household.village_code.in_(codes_within(user.area_code)))
+        .distinct()
+        .order_by(Problem.responsible_unit)
     )
     return list(result)
 

@@ -28,7 +28,6 @@ from html import escape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
@@ -41,21 +40,13 @@ from bot.photos import fetch_photos
 from bot.sending import Blocked, edit, send, send_document
 from bot.services import Services, services
 from conversations.thresholds import missing_income_lines
-from storage import StorageError, User, get_area, provinces_within
+from services import exports
+from services.policy import Deed, may
+from storage import StorageError, User, provinces_within
 from storage.amendments import amendable_records, latest_version, start_amendment
-from storage.exports import (
-    ExportFormat,
-    ExportKind,
-    ExportResult,
-    ExportScope,
-    authorize_export,
-    export_areas,
-    export_checks,
-    export_ledger,
-)
-from storage.notices import NoticeKind, export_notice
+from storage.exports import ExportFormat, ExportKind, ExportScope
+from storage.notices import NoticeKind
 from storage.photos import PhotoStore, photo_ids_of_scope
-from storage.reports import export_monthly
 from storage.rosters import import_roster, request_roster_import, roster_import_requested
 
 log = logging.getLogger(__name__)
@@ -205,12 +196,12 @@ async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = language(user, update, svc)
     chat_id = update.effective_chat.id
     unmasked = any(word in UNMASKED_WORDS for word in (context.args or []))
-    if user.role not in ("office", "leader"):
+    if not may(user, Deed.EXPORT):
         await send(
             context.bot, chat_id, escape(svc.t(lang, "Only offices and team leaders can export."))
         )
         return
-    if unmasked and user.role != "office":
+    if unmasked and not may(user, Deed.EXPORT_UNMASKED):
         await send(
             context.bot, chat_id, escape(svc.t(lang, "Only an office can export full ID numbers."))
         )
@@ -238,14 +229,12 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if request is None:
         await query.answer(svc.t(lang, "This button is no longer valid."))
         return
-    area_code = request.area or user.area_code
     try:
-        async with svc.sessionmaker() as s:
-            area = await authorize_export(s, user, area_code, request.unmasked)
-            areas = await export_areas(s, user.area_code) if request.step == "k" else []
+        chosen = await exports.export_choices(svc.runtime, user.id, request.area, request.unmasked)
     except StorageError as error:
         await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
         return
+    area, areas = chosen.area, chosen.choices
     if request.kind == "notice" and request.step != "k" and area.level != "village":
         text = svc.t(lang, "A public notice is for one village: pick a village.")
         await query.answer(text, show_alert=True)
@@ -307,9 +296,7 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     text = svc.t(lang, "Exporting…")
     await edit(context.bot, chat_id, message_id, escape(text), None)
     context.application.create_task(
-        run_export(
-            svc, context, user, lang, request, area.code, area.timezone, chat_id, message_id
-        ),
+        run_export(svc, context, user, lang, request, area.code, area.zone, chat_id, message_id),
         update=update,
     )
 
@@ -357,10 +344,19 @@ async def run_export(
     message_id: int | None,
 ) -> None:
     """Write the export to a temporary folder, send the file(s), say it is done."""
-    now = svc.clock()
-    today = now.astimezone(ZoneInfo(zone)).date()
+    today = svc.clock().astimezone(ZoneInfo(zone)).date()
     start, end = period_dates(request.period or "m0", today)
-    scope = ExportScope(area_code, start, end, zone=zone, unmasked=request.unmasked, lang=lang)
+    order = exports.ExportOrder(
+        request.kind,
+        area_code,
+        start,
+        end,
+        request.fmt,
+        unmasked=request.unmasked,
+        lang=lang,
+        notice=NOTICE_KINDS[request.period or "c0"] if request.kind == "notice" else None,
+        photo_dir=svc.settings.photo_dir if request.photos else None,
+    )
     progress = _progress_reporter(context, svc, lang, chat_id, message_id)
     names = _kind_names(lang, svc.t)
     try:
@@ -368,15 +364,16 @@ async def run_export(
             path = Path(folder) / f"{request.kind}-{area_code}-{start:%Y%m%d}-{end:%Y%m%d}"
             path = path.with_suffix(".zip" if request.photos else f".{request.fmt}")
             if request.photos:
+                scope = ExportScope(
+                    area_code, start, end, zone=zone, unmasked=request.unmasked, lang=lang
+                )
                 await _fetch_photos(svc, context, scope)
-            async with svc.sessionmaker.begin() as s:
-                result = await _write(s, svc, request, scope, path, now, user.id, progress)
-                area = await get_area(s, area_code)
+            result = await exports.write_export(svc.runtime, user.id, order, path, progress)
             caption = svc.t(
                 lang,
                 "{kind}: {area}, {start} – {end}",
                 kind=names[request.kind],
-                area=area.name if area else area_code,
+                area=result.area_name,
                 start=format_day(start, lang),
                 end=format_day(end, lang),
             )
@@ -400,41 +397,6 @@ async def run_export(
         return
     text = svc.t(lang, "Export finished: {rows} rows.", rows=result.rows)
     await edit(context.bot, chat_id, message_id, escape(text), None)
-
-
-async def _write(
-    s: AsyncSession,
-    svc: Services,
-    request: ExportRequest,
-    scope: ExportScope,
-    path: Path,
-    now: datetime,
-    user_id: int,
-    progress: Callable[[int, int], Awaitable[None]],
-) -> ExportResult:
-    if request.kind == "checks":
-        form = svc.forms["household_check"]
-        store = PhotoStore(svc.settings.photo_dir) if request.photos else None
-        return await export_checks(
-            s, form, scope, path, request.fmt, now, user_id, progress, photos=store
-        )
-    if request.kind == "problems":
-        return await export_ledger(s, scope, path, request.fmt, now, user_id, progress)
-    if request.kind == "notice":
-        kind = NOTICE_KINDS[request.period or "c0"]
-        return await export_notice(s, kind, scope, path, request.fmt, now, user_id)
-    return await export_monthly(
-        s,
-        scope.area_code,
-        scope.start.year,
-        scope.start.month,
-        path,
-        request.fmt,
-        now,
-        user_id,
-        zone=scope.zone,
-        lang=scope.lang,
-    )
 
 
 # ---------------------------------------------------------------- /import

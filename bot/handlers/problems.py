@@ -1,6 +1,7 @@
 """The problem ledger (问题台账) in the chat: /problems with filters and paging, the problem card
 with the buttons the user's role and the problem's state allow, and the note, reason or new
-deadline the bot waits for after such a button. Every change goes through storage.problems.act.
+deadline the bot waits for after such a button. Every list, card and change goes through the
+ledger's use cases (services.ledger).
 """
 
 from __future__ import annotations
@@ -26,22 +27,17 @@ from bot.i18n import Translator, format_day, format_moment
 from bot.render import category_name, measures_text, unit_name
 from bot.sending import edit, fitted, send, visible_length
 from bot.services import Services, services
+from services import ledger
+from services.policy import Deed, may
 from storage import Household, User, get_area, households_page, user_by_telegram_id
 from storage.deadlines import IMMEDIATE, ONGOING, STAGED
 from storage.errors import StorageError
 from storage.problems import (
     DeadlineSpec,
     ProblemCard,
-    ProblemFilter,
-    act,
     add_problem,
-    allowed_actions,
-    categories_in,
     default_assignee,
-    problem_card,
-    problems_page,
     resolve_deadline,
-    villages_in,
 )
 from storage.progress import load_schedules
 from storage.prompts import await_input, clear_input, pending_input
@@ -49,7 +45,6 @@ from storage.prompts import await_input, clear_input, pending_input
 PAGE = 8
 ACTIONS_BY_CODE = {code: name for name, code in ACTION_CODES.items()}
 STATUSES_BY_CODE = {code: name for name, code in STATUS_CODES.items()}
-NEEDS_INPUT = ("progress", "rectify", "return", "deadline", "unit")
 SCOPES = {"o": "open", "d": "overdue", "a": "all"}
 _DAYS = re.compile(r"^\d{1,4}$")
 # A card fits one message with room for a notice above it ("Saved."); any one field or
@@ -187,15 +182,22 @@ async def show_problems(
     lang = language(user, update, svc)
     chat = update.effective_chat
     assert chat is not None
-    today, _ = await local_today(svc, user)
-    async with svc.sessionmaker() as s:
-        categories = await categories_in(s, user)
-        villages = await villages_in(s, user.area_code) if user.role != "cadre" else []
-        category = categories[page.category] if 0 <= page.category < len(categories) else None
-        # A button is a request: a village outside the user's area just matches nothing.
-        village = page.village if any(v.code == page.village for v in villages) else None
-        flt = ProblemFilter(SCOPES.get(page.scope, "open"), page.mine, category, village)  # type: ignore[arg-type]
-        found = await problems_page(s, user, flt, today, max(page.offset, 0), PAGE)
+    found = await ledger.list_problems(
+        svc.runtime,
+        user.id,
+        ledger.LedgerQuery(
+            SCOPES.get(page.scope, "open"),  # type: ignore[arg-type]
+            mine=page.mine,
+            category_index=page.category,
+            village_code=page.village or None,
+            offset=max(page.offset, 0),
+            limit=PAGE,
+        ),
+    )
+    today = found.today
+    categories = found.categories
+    villages = found.villages
+    category = found.category
     rows: list[list[InlineKeyboardButton]] = []
     if page.menu == "c":
         text = escape(svc.t(lang, "Show which category?"))
@@ -412,7 +414,8 @@ def _short(html_line: str, limit: int) -> str:
     return fitted(html_line, limit) if visible_length(html_line) > limit else html_line
 
 
-def card_markup(svc: Services, lang: str, user: User, card: ProblemCard) -> InlineKeyboardMarkup:
+def card_markup(svc: Services, lang: str, detail: ledger.ProblemDetail) -> InlineKeyboardMarkup:
+    card = detail.card
     status = card.problem.status
     buttons = [
         InlineKeyboardButton(
@@ -421,7 +424,7 @@ def card_markup(svc: Services, lang: str, user: User, card: ProblemCard) -> Inli
                 ProblemAction(card.problem.id, STATUS_CODES[status], ACTION_CODES[action])
             ),
         )
-        for action in allowed_actions(user.role, status)
+        for action in detail.actions
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     rows.append(
@@ -442,17 +445,15 @@ async def show_card(
     lang = language(user, update, svc)
     chat = update.effective_chat
     assert chat is not None
-    today, zone = await local_today(svc, user)
     try:
-        async with svc.sessionmaker() as s:
-            card = await problem_card(s, problem_id, user)
+        detail = await ledger.problem_detail(svc.runtime, user.id, problem_id)
     except StorageError as error:
         await send(context.bot, chat.id, escape(svc.t(lang, error.message_id, **error.params)))
         return
-    text = card_text(svc, lang, card, today, zone)
+    text = card_text(svc, lang, detail.card, detail.today, detail.zone)
     if notice:
         text = f"✅ {escape(notice)}\n\n{text}"
-    markup = card_markup(svc, lang, user, card)
+    markup = card_markup(svc, lang, detail)
     if message_id is not None:
         await edit(context.bot, chat.id, message_id, text, markup)
     else:
@@ -487,24 +488,16 @@ async def on_problem_action(
     if action is None or expected is None:
         await query.answer(svc.t(lang, "This button is no longer valid."), show_alert=True)
         return
-    now = svc.clock()
     try:
-        async with svc.sessionmaker.begin() as s:
-            card = await problem_card(s, cb.problem_id, user)
-            if card.problem.status != expected:
-                raise StorageError("This problem has changed meanwhile; please look at it again.")
-            if action not in allowed_actions(user.role, expected):
-                raise StorageError("Your role cannot do this.")
-            if action in NEEDS_INPUT:
-                await await_input(s, user.id, action, cb.problem_id, expected, now)
-            else:
-                await act(s, cb.problem_id, user.id, action, now, expected_status=expected)
+        started = await ledger.start_action(
+            svc.runtime, user.id, cb.problem_id, Deed(action), expected
+        )
     except StorageError as error:
         await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
         await show_card(update, context, user, cb.problem_id, message_id)
         return
     await query.answer()
-    if action in NEEDS_INPUT:
+    if started.waiting:
         await send(context.bot, update.effective_chat.id, escape(prompt_for(svc.t, lang, action)))
         return
     await show_card(update, context, user, cb.problem_id, message_id, svc.t(lang, "Saved."))
@@ -595,30 +588,21 @@ async def _apply_input(
         unit, _, rest = text.partition("\n")
         note = rest.strip() or None
     try:
-        async with svc.sessionmaker.begin() as s:
-            await act(
-                s,
-                problem_id,
-                user.id,
-                action,
-                svc.clock(),
-                note=note,
-                photo_file_id=photo,
-                expected_status=expected,
-                deadline=deadline,
-                unit=unit,
-            )
-            await clear_input(s, user.id)
+        await ledger.act_on_problem(
+            svc.runtime,
+            user.id,
+            problem_id,
+            Deed(action),
+            expected_status=expected,
+            note=note,
+            photo_file_id=photo,
+            deadline=deadline,
+            unit=unit,
+            ends_wait=True,
+        )
     except StorageError as error:
+        # After a missing note the wait goes on: the next message may bring it.
         await send(context.bot, chat_id, escape(svc.t(lang, error.message_id, **error.params)))
-        if error.message_id in (
-            "Please give a note or a reason.",
-            "Please send a text or a photo about the progress.",
-            "Please give the responsible unit.",
-        ):
-            return  # still waiting: the next message may bring it
-        async with svc.sessionmaker.begin() as s:
-            await clear_input(s, user.id)
         return
     await show_card(update, context, user, problem_id, None, svc.t(lang, "Saved."))
 
@@ -660,7 +644,7 @@ async def on_add_problem(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if user is None or chat is None:
         return
     lang = language(user, update, svc)
-    if user.role not in ("leader", "office"):
+    if not may(user, Deed.ADD_PROBLEM):
         await send(context.bot, chat.id, escape(svc.t(lang, "Your role cannot do this.")))
         return
     query = " ".join(context.args or []).strip()

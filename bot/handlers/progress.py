@@ -14,11 +14,11 @@ from bot.i18n import Translator, format_day
 from bot.reminders import bar, step_name
 from bot.sending import edit, send
 from bot.services import services
+from services import monitoring, overview
 from storage import User
 from storage.errors import StorageError
-from storage.monitoring import STEP_ROLES, CaseView, case_view, open_cases_in, record_step
-from storage.problems import villages_in
-from storage.progress import load_schedules, village_progress
+from storage.monitoring import STEP_ROLES, CaseView, case_view, record_step
+from storage.progress import load_schedules
 from storage.prompts import await_input, clear_input
 
 MAX_VILLAGES = 30
@@ -32,15 +32,7 @@ async def on_progress(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if user is None or chat is None:
         return
     lang = language(user, update, svc)
-    now = svc.clock()
-    async with svc.sessionmaker() as s:
-        schedules = await load_schedules(s)
-        villages = await villages_in(s, user.area_code)
-        if not villages:
-            own = schedules.village_of(user.area_code)
-            area = schedules.area(own) if own else None
-            villages = [area] if area is not None else []
-        rows = await village_progress(s, villages[:MAX_VILLAGES], schedules, now)
+    rows = await overview.village_progress_of(svc.runtime, user.id, MAX_VILLAGES)
     if not rows:
         await send(
             context.bot, chat.id, escape(svc.t(lang, "There are no villages in your area yet."))
@@ -133,8 +125,7 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or chat is None:
         return
     lang = language(user, update, svc)
-    async with svc.sessionmaker() as s:
-        views = await open_cases_in(s, user)
+    views = (await monitoring.open_cases(svc.runtime, user.id)).views
     if not views:
         await send(
             context.bot, chat.id, escape(svc.t(lang, "No monitoring case is open in your area."))

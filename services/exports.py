@@ -1,0 +1,148 @@
+"""Exports (导出) as use cases: which areas a user may export, writing one export (check
+records, the problem ledger, the monthly report) with its options, and the monthly report as
+data for a printable page. Rights are checked again on every request; every export is
+audited by storage, unmasked ones as such."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from services.policy import Deed, require
+from services.runtime import Runtime, acting_user, local_date
+from storage.exports import (
+    ExportFormat,
+    ExportKind,
+    ExportScope,
+    Progress,
+    authorize_export,
+    export_areas,
+    export_checks,
+    export_ledger,
+)
+from storage.notices import NoticeKind, export_notice
+from storage.photos import PhotoStore
+from storage.reports import MonthlyReport, export_monthly, monthly_report
+
+FORM_ID = "household_check"
+
+
+@dataclass(frozen=True)
+class ExportArea:
+    code: str
+    name: str
+    zone: str
+    level: str
+
+
+@dataclass(frozen=True)
+class ExportChoices:
+    """The area asked for, and the areas the user may pick from (their own, then those just
+    below it)."""
+
+    area: ExportArea
+    choices: list[ExportArea]
+
+
+async def export_choices(
+    rt: Runtime, user_id: int, area_code: str | None = None, unmasked: bool = False
+) -> ExportChoices:
+    """Whether the user may export `area_code` (their own area when None), and what else."""
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        require(user, Deed.EXPORT)
+        area = await authorize_export(s, user, area_code or user.area_code, unmasked)
+        below = await export_areas(s, user.area_code)
+    return ExportChoices(
+        ExportArea(area.code, area.name, area.timezone, area.level),
+        [ExportArea(a.code, a.name, a.timezone, a.level) for a in below],
+    )
+
+
+@dataclass(frozen=True)
+class ExportOrder:
+    """One export: what, of which area, for which local dates (both included), how."""
+
+    kind: ExportKind
+    area_code: str
+    start: date
+    end: date
+    fmt: ExportFormat = "xlsx"
+    unmasked: bool = False
+    all_versions: bool = False
+    lang: str = "zh_CN"  # the language of the file's headings
+    notice: NoticeKind | None = None  # which public notice, for kind "notice"
+    # Check records with their photos (a ZIP) from this local store, already filled.
+    photo_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    files: list[Path]
+    rows: int
+    kind: ExportKind
+    area_name: str
+
+
+async def write_export(
+    rt: Runtime,
+    user_id: int,
+    order: ExportOrder,
+    path: Path,
+    progress: Progress | None = None,
+) -> Written:
+    """Write an export to `path` (CSV: one file per sheet beside it), audited, in one
+    transaction; refused with StorageError when the user may not."""
+    now = rt.clock()
+    async with rt.sessionmaker.begin() as s:
+        user = await acting_user(s, user_id)
+        require(user, Deed.EXPORT)
+        area = await authorize_export(s, user, order.area_code, order.unmasked)
+        scope = ExportScope(
+            area.code,
+            order.start,
+            order.end,
+            zone=area.timezone,
+            all_versions=order.all_versions,
+            unmasked=order.unmasked,
+            lang=order.lang,
+        )
+        if order.kind == "checks":
+            form = rt.forms[FORM_ID]
+            store = PhotoStore(order.photo_dir) if order.photo_dir is not None else None
+            result = await export_checks(
+                s, form, scope, path, order.fmt, now, user.id, progress, photos=store
+            )
+        elif order.kind == "problems":
+            result = await export_ledger(s, scope, path, order.fmt, now, user.id, progress)
+        elif order.kind == "notice":
+            notice = order.notice or NoticeKind.CHECK
+            result = await export_notice(s, notice, scope, path, order.fmt, now, user.id)
+        else:
+            result = await export_monthly(
+                s,
+                area.code,
+                order.start.year,
+                order.start.month,
+                path,
+                order.fmt,
+                now,
+                user.id,
+                zone=area.timezone,
+                lang=order.lang,
+            )
+    return Written(result.files, result.rows, result.kind, area.name)
+
+
+async def monthly_report_of(
+    rt: Runtime, user_id: int, area_code: str, year: int, month: int
+) -> MonthlyReport:
+    """The monthly report (月报) of an area of the user's, as data for a printable page."""
+    now = rt.clock()
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        require(user, Deed.EXPORT)
+        area = await authorize_export(s, user, area_code, False)
+        today = local_date(now, area.timezone)
+        return await monthly_report(s, area.code, year, month, today, zone=area.timezone)

@@ -1,0 +1,209 @@
+"""Progress (月度进度) and the area overview (总览) as use cases: per village (or per township,
+for a county) households checked and contacted in the reporting period, problems by status,
+monitoring cases, whether the period is complete; problems by category and status; the last
+twelve periods' progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from services.runtime import Runtime, acting_user
+from storage.exports import export_areas
+from storage.overview import (
+    ProblemCounts,
+    checked_by_village,
+    checked_in,
+    households_by_village,
+    open_cases_by_village,
+    problems_by_category,
+    problems_by_village,
+)
+from storage.problems import villages_in
+from storage.progress import (
+    VillageProgress,
+    load_schedules,
+    month_start,
+    next_month_start,
+    village_progress,
+)
+from storage.schedule import AreaSchedule
+
+HISTORY_PERIODS = 12
+
+
+async def village_progress_of(rt: Runtime, user_id: int, limit: int) -> list[VillageProgress]:
+    """/progress: each village of the user's area (at most `limit`), or the user's own."""
+    now = rt.clock()
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        schedules = await load_schedules(s)
+        villages = await villages_in(s, user.area_code)
+        if not villages:
+            own = schedules.village_of(user.area_code)
+            area = schedules.area(own) if own else None
+            villages = [area] if area is not None else []
+        return await village_progress(s, villages[:limit], schedules, now)
+
+
+@dataclass(frozen=True)
+class AreaLine:
+    """One line of the overview: a village, or a township summed over its villages."""
+
+    code: str
+    name: str
+    households: int
+    checked: int
+    contacted: int
+    open_problems: int
+    overdue_problems: int
+    rectified_problems: int
+    verified_problems: int
+    cases: int
+
+    @property
+    def complete(self) -> bool:
+        """Every household of the line had a home visit in the period."""
+        return self.households > 0 and self.checked >= self.households
+
+
+@dataclass(frozen=True)
+class CategoryLine:
+    category: str
+    counts: dict[str, int]  # status → problems
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class PeriodPoint:
+    start: date
+    end: date  # the reporting day that closes the period
+    checked: int
+    households: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    area_code: str
+    area_name: str
+    level: str
+    today: date
+    zone: str
+    period_start: date
+    reporting_day: date
+    days_left: int
+    lines: list[AreaLine]
+    total: AreaLine
+    categories: list[CategoryLine]
+    history: list[PeriodPoint]
+
+
+def _rollup(code: str, name: str, members: list[AreaLine]) -> AreaLine:
+    return AreaLine(
+        code,
+        name,
+        *(
+            sum(getattr(line, key) for line in members)
+            for key in (
+                "households",
+                "checked",
+                "contacted",
+                "open_problems",
+                "overdue_problems",
+                "rectified_problems",
+                "verified_problems",
+                "cases",
+            )
+        ),
+    )
+
+
+def _period_bounds(schedule: AreaSchedule, start: date, end: date) -> tuple[datetime, datetime]:
+    return schedule.at(start, datetime.min.time()), schedule.at(end, datetime.min.time())
+
+
+def _previous_periods(schedule: AreaSchedule, today: date, count: int) -> list[tuple[date, date]]:
+    periods: list[tuple[date, date]] = []
+    day = today
+    for _ in range(count):
+        start, end = schedule.reporting_period(day)
+        periods.append((start, end))
+        day = start - timedelta(days=1)
+    return list(reversed(periods))
+
+
+async def area_overview(rt: Runtime, user_id: int) -> Overview:
+    """The overview of the user's whole area, in the area's time zone and schedule."""
+    now = rt.clock()
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        schedules = await load_schedules(s)
+        own = schedules.area(user.area_code)
+        assert own is not None  # a user's area exists (foreign key)
+        schedule = schedules.of(own.code)
+        today = schedule.local(now).date()
+        start, end = schedule.reporting_period(today)
+        since, until = _period_bounds(schedule, start, end)
+        month = month_start(today)
+        month_since, month_until = _period_bounds(schedule, month, next_month_start(month))
+        code = own.code
+        line_areas = (
+            [own] if own.level in ("village", "group") else (await export_areas(s, code))[1:]
+        )
+        households = await households_by_village(s, code)
+        checked = await checked_by_village(s, code, since, until, home_visits=True)
+        contacted = await checked_by_village(s, code, month_since, month_until, False)
+        problems = await problems_by_village(s, code, today)
+        cases = await open_cases_by_village(s, code)
+        categories = await problems_by_category(s, code)
+        history = []
+        periods = _previous_periods(schedule, today, HISTORY_PERIODS)
+        total_households = sum(households.values())
+        for first, last in periods:
+            lo, hi = _period_bounds(schedule, first, last)
+            history.append(PeriodPoint(first, last, await checked_in(s, code, lo, hi), 0))
+    villages = sorted(set(households) | set(problems) | set(cases))
+    village_lines: dict[str, AreaLine] = {}
+    for village in villages:
+        counts = problems.get(village, ProblemCounts())
+        area = schedules.area(village)
+        village_lines[village] = AreaLine(
+            village,
+            area.name if area is not None else village,
+            households.get(village, 0),
+            checked.get(village, 0),
+            contacted.get(village, 0),
+            counts.open,
+            counts.overdue,
+            counts.rectified,
+            counts.verified,
+            cases.get(village, 0),
+        )
+    lines = []
+    for area in line_areas:
+        members = [
+            line
+            for village, line in village_lines.items()
+            if schedules.contains(area.code, village)
+        ]
+        lines.append(_rollup(area.code, area.name, members))
+    by_category: dict[str, dict[str, int]] = {}
+    for category, status, count in categories:
+        by_category.setdefault(category, {})[status] = count
+    return Overview(
+        own.code,
+        own.name,
+        own.level,
+        today,
+        schedule.zone,
+        start,
+        end,
+        (end - today).days,
+        lines,
+        _rollup(own.code, own.name, list(village_lines.values())),
+        [CategoryLine(name, counts) for name, counts in by_category.items()],
+        [PeriodPoint(p.start, p.end, p.checked, total_households) for p in history],
+    )
