@@ -32,6 +32,25 @@ def build_services(
     return Services(settings, sessionmaker, forms, thresholds, Translator(), clock)
 
 
+WEB_RUNNER = "hucha_web_runner"
+
+
+async def _start(application: Application) -> None:  # type: ignore[type-arg]
+    """At start-up: the command menu, and the web dashboard when it has an address."""
+    await routes.register_commands(application)
+    settings: Settings = application.bot_data[KEY].settings
+    if settings.web_listen:
+        from web.serve import start_dashboard
+
+        application.bot_data[WEB_RUNNER] = await start_dashboard(application, settings.web_listen)
+
+
+async def _stop(application: Application) -> None:  # type: ignore[type-arg]
+    runner = application.bot_data.pop(WEB_RUNNER, None)
+    if runner is not None:
+        await runner.cleanup()
+
+
 def build_application(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
@@ -46,7 +65,8 @@ def build_application(
         .base_url(settings.api_url)
         .base_file_url(settings.base_file_url)
         .concurrent_updates(settings.concurrent_updates)
-        .post_init(routes.register_commands)
+        .post_init(_start)
+        .post_shutdown(_stop)
     )
     if settings.proxy:
         builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)

@@ -71,6 +71,12 @@ def parser() -> argparse.ArgumentParser:
         help="Bot API base URL, e.g. https://api.telegram.org/bot or http://host:port/bot",
     )
     run.add_argument("--proxy", help="HTTPS proxy URL (default: HUCHA_PROXY or HTTPS_PROXY)")
+    run.add_argument(
+        "--web-listen", help="serve the web dashboard on HOST:PORT (default: HUCHA_WEB_LISTEN)"
+    )
+    run.add_argument(
+        "--web-url", help="the dashboard's public base URL for /web links (default: HUCHA_WEB_URL)"
+    )
 
     demo = command("demo", "offline demo in the terminal, no token needed")
     demo.add_argument("--script", help="answers separated by ';' instead of typing them")
@@ -126,7 +132,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         changes["database_url"] = normalized_database_url(args.database_url)
     if getattr(args, "lang", None):
         changes["default_language"] = args.lang
-    for name in ("token", "api_url", "proxy"):
+    for name in ("token", "api_url", "proxy", "web_listen", "web_url"):
         value = getattr(args, name, None)
         if value:
             changes[name] = value

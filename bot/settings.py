@@ -36,6 +36,9 @@ class Settings:
     reminder_interval: float = 60.0
     # The local photo store exports read (photos fetched from the Bot API once).
     photo_dir: Path = Path("photos")
+    # The web dashboard: where it listens (HOST:PORT; None: not served) and its public URL.
+    web_listen: str | None = None
+    web_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -67,4 +70,6 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         bot_username=env.get("HUCHA_BOT_USERNAME") or None,
         reminder_interval=float(env.get("HUCHA_REMINDER_INTERVAL", "60")),
         photo_dir=Path(env.get("HUCHA_PHOTO_DIR", "photos")),
+        web_listen=env.get("HUCHA_WEB_LISTEN") or None,
+        web_url=env.get("HUCHA_WEB_URL") or None,
     )

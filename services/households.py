@@ -16,7 +16,7 @@ from services.runtime import Runtime, acting_user, area_zone, local_date
 from storage.areas import area_contains, get_area
 from storage.checks import records_of_household
 from storage.errors import StorageError
-from storage.households import household_in_area
+from storage.households import HouseholdPage, household_in_area, households_page
 from storage.models import (
     CheckRecord,
     Household,
@@ -115,6 +115,15 @@ def photo_ids(value: Any) -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from photo_ids(item)
+
+
+async def find_households(
+    rt: Runtime, user_id: int, query: str, offset: int, limit: int
+) -> HouseholdPage:
+    """A page of the households of the user's area matching a name or roster number."""
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        return await households_page(s, user.area_code, query or None, offset, limit)
 
 
 async def household_history(rt: Runtime, user_id: int, household_id: int) -> HouseholdHistory:

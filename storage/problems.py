@@ -485,6 +485,7 @@ class HistoryLine:
     to_status: str | None
     note: str | None
     photo_file_id: str | None
+    event_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -522,6 +523,7 @@ async def problem_card(s: AsyncSession, problem_id: int, user: User) -> ProblemC
             event.to_status,
             event.note,
             event.photo_file_id,
+            event.id,
         )
         for event, name in events
     ]

@@ -15,6 +15,7 @@ KEYWORDS = {
     "t": (2,),
     "n": (2, 3),
     "N_": None,
+    "_": None,
     "StorageError": None,
     "ProblemError": None,
     "CaseError": None,
@@ -30,6 +31,14 @@ def source_messages() -> set[str]:
             ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
             found.add(message if isinstance(message, str) else message[0])
+    # The dashboard's templates say `_("…")`.
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        ROOT / "web" / "templates",
+        method_map=[("**.html", "jinja2")],
+        keywords={"_": None},
+        options_map={"**.html": {"trimmed": "false"}},
+    ):
+        found.add(message if isinstance(message, str) else message[0])
     return found
 
 

@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot import callbacks
 from bot.callbacks import HouseholdPage
-from bot.handlers import check, households, office, people, problems, progress
+from bot.handlers import check, households, office, people, problems, progress, web_login
 from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import commands
@@ -247,6 +247,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "export": then_remind(office.on_export),
         "import": then_remind(office.on_import),
         "amend": office.on_amend,
+        "web": then_remind(web_login.on_web),
     }
     # New messages only: an edited message is answered by on_edited_message.
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE

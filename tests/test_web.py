@@ -1,0 +1,231 @@
+"""The web dashboard over HTTP, served by the bot's own process: signing in from a /web link
+(once, for ten minutes), the pages of one's own area only whatever the URL says, forms that
+need the session's CSRF token, a verification on the web that the bot then shows, photos
+through the server, exports and their audit entries."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import aiohttp
+from sqlalchemy import select
+
+from storage.models import AuditEntry, Problem
+from storage.problems import add_problem
+from tests.ledger_harness import hand_problem
+from tests.test_ledger_chat import until
+from tests.web_harness import WebWorld, web_link, web_world
+
+__all__ = ["web_world"]
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def browser() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def sign_in(client: aiohttp.ClientSession, link: str) -> str:
+    """Open the link, press the button; the overview's HTML."""
+    async with client.get(link) as shown:
+        assert shown.status == 200
+        assert "Sign in" in await shown.text() or "登录" in await shown.text()
+    async with client.post(link) as signed:
+        assert signed.status == 200, await signed.text()
+        return await signed.text()
+
+
+async def csrf_of(client: aiohttp.ClientSession, url: str) -> str:
+    async with client.get(url) as page:
+        found = CSRF.search(await page.text())
+    assert found is not None
+    return found.group(1)
+
+
+async def test_a_web_link_signs_in_once_and_a_used_forged_or_old_link_says_so(
+    web_world: WebWorld,
+) -> None:
+    w = web_world
+    link = await web_link(w.v.leader)
+    assert link.startswith(w.base + "/login/")
+    async with browser() as client:
+        async with client.get(w.base + "/") as before:
+            assert before.status == 401
+        page = await sign_in(client, link)
+        assert "示范镇" in page
+        async with client.get(w.base + "/") as again:
+            assert again.status == 200
+            assert "script-src" not in again.headers["Content-Security-Policy"]
+            assert "default-src 'none'" in again.headers["Content-Security-Policy"]
+        async with browser() as other:
+            async with other.post(link) as used:
+                assert used.status == 403
+                assert "used already" in await used.text()
+            async with other.post(w.base + "/login/forged-token") as forged:
+                assert forged.status == 403 and "not valid" in await forged.text()
+        cookie = next(c for c in client.cookie_jar if c.key == "hucha_session")
+        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        # Signing out ends the session on the server, not only in this browser.
+        token = await csrf_of(client, w.base + "/")
+        async with client.post(w.base + "/logout", data={"csrf": token}) as out:
+            assert out.status == 200
+        async with client.get(w.base + "/", cookies={"hucha_session": cookie.value}) as gone:
+            assert gone.status == 401
+    old = await web_link(w.v.office)
+    w.h.clock.advance(timedelta(minutes=11))
+    async with browser() as client, client.post(old) as expired:
+        assert expired.status == 403 and "expired" in await expired.text()
+
+
+async def test_a_session_ends_after_eight_idle_hours(web_world: WebWorld) -> None:
+    w = web_world
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.office))
+        w.h.clock.advance(timedelta(hours=7, minutes=50))
+        async with client.get(w.base + "/problems") as still:
+            assert still.status == 200
+        w.h.clock.advance(timedelta(hours=8, minutes=1))
+        async with client.get(w.base + "/problems") as idle:
+            assert idle.status == 401
+
+
+async def test_another_areas_problem_household_photo_and_export_are_refused_by_url(
+    web_world: WebWorld,
+) -> None:
+    w = web_world
+    async with w.h.sessionmaker.begin() as s:
+        theirs = (
+            await add_problem(
+                s,
+                w.v.ids["office"],
+                w.h.households["other"],
+                category="饮水安全",
+                text="和平村的问题",
+                goal="饮水安全有保障",
+                measures="",
+                responsible_unit="县水利局",
+                deadline=date(2026, 12, 20),
+                deadline_tier=None,
+                now=w.h.clock(),
+            )
+        ).id
+    ours = await hand_problem(w.h, w.v, "zhang", "屋顶漏雨", date(2026, 12, 20))
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.cadre))
+        async with client.get(f"{w.base}/problems/{ours}") as mine:
+            assert mine.status == 200 and "屋顶漏雨" in await mine.text()
+        async with client.get(f"{w.base}/problems/{theirs}") as refused:
+            assert refused.status == 404 and "和平村的问题" not in await refused.text()
+        other_household = w.h.households["other"]
+        async with client.get(f"{w.base}/households/{other_household}") as refused:
+            assert refused.status == 404 and "赵大海" not in await refused.text()
+        async with client.get(f"{w.base}/problems?village=320705001002&status=open") as listing:
+            assert "和平村的问题" not in await listing.text()
+        async with client.get(f"{w.base}/photos/event/1/0") as photo:
+            assert photo.status == 404
+        token = await csrf_of(client, w.base + "/")
+        form = {"csrf": token, "kind": "problems", "area": "320705", "format": "csv"}
+        async with client.post(w.base + "/exports", data=form) as export:
+            assert export.status == 404
+            assert "Only offices and team leaders can export." in await export.text()
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.leader))
+        token = await csrf_of(client, w.base + "/")
+        form = {"csrf": token, "kind": "problems", "area": "320705", "format": "csv"}
+        async with client.post(w.base + "/exports", data=form) as export:
+            assert export.status == 404 and "your own area" in await export.text()
+        form = {**form, "area": "320705001", "unmasked": "1"}
+        async with client.post(w.base + "/exports", data=form) as export:
+            assert export.status == 404 and "Only an office" in await export.text()
+
+
+async def test_a_leader_verifies_on_the_web_and_the_chat_shows_it(web_world: WebWorld) -> None:
+    w = web_world
+    pid = await hand_problem(w.h, w.v, "zhang", "屋顶漏雨", date(2026, 12, 20))
+    cadre = w.v.cadre
+    await cadre.send_command("problems")
+    await until(cadre, lambda m: "Problems (open): 1" in m.content)
+    await cadre.press_button(lambda label: label.startswith("张建国"))
+    await until(cadre, lambda m: f"Problem #{pid}" in m.content)
+    await cadre.press_button("Add progress")
+    await until(cadre, lambda m: "Send the progress" in m.content)
+    await cadre.send_photo(b"\xff\xd8web-photo", caption="已联系施工队")
+    await until(cadre, lambda m: "Saved." in m.content)
+    await cadre.press_button("Report rectified")
+    await until(cadre, lambda m: "Send a note" in m.content)
+    await cadre.send_text("屋顶已修好")
+    await until(cadre, lambda m: "Saved." in m.content)
+
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.leader))
+        async with client.get(f"{w.base}/problems?status=rectified") as listing:
+            assert "屋顶漏雨" in await listing.text()
+        async with client.get(f"{w.base}/problems/{pid}") as card:
+            html = await card.text()
+        assert "Verify (close)" in html and "Return with a reason" in html
+        photo = re.search(r'src="(/photos/event/\d+/0)"', html)
+        assert photo is not None
+        async with client.get(w.base + photo.group(1)) as image:
+            assert image.status == 200 and await image.read() == b"\xff\xd8web-photo"
+        assert "token" not in html.lower() or w.h.settings.token not in html
+        form = {"action": "verify", "expected": "rectified"}
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as forged:
+            assert forged.status == 403
+        token = CSRF.search(html)
+        assert token is not None
+        form["csrf"] = token.group(1)
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as done:
+            assert done.status == 200 and "Saved." in await done.text()
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as stale:
+            assert stale.status == 400 and "changed meanwhile" in await stale.text()
+    async with w.h.sessionmaker() as s:
+        problem = await s.get(Problem, pid)
+        actions = list(await s.scalars(select(AuditEntry.action)))
+    assert problem is not None and problem.status == "verified"
+    assert "problem.verify" in actions and "web.login" in actions
+    # The cadre's ledger in the chat: no longer open; among all, verified (●).
+    await cadre.send_command("problems")
+    await until(cadre, lambda m: "Problems (open): 0" in m.content)
+    await cadre.press_button("All")
+    listing = await cadre.next_edit()
+    assert "张建国 · 住房安全 · ●" in [text for text, _ in listing.buttons]
+
+
+async def test_an_office_moves_a_deadline_and_downloads_exports(web_world: WebWorld) -> None:
+    w = web_world
+    pid = await hand_problem(w.h, w.v, "zhang", "屋顶漏雨", date(2026, 12, 20))
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.office))
+        token = await csrf_of(client, f"{w.base}/problems/{pid}")
+        form = {"csrf": token, "action": "deadline", "expected": "open", "deadline": ""}
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as missing:
+            assert missing.status == 400 and "new deadline" in await missing.text()
+        form.update(deadline="2027-01-15", note="冬季施工慢")
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as moved:
+            assert moved.status == 200 and "Saved." in await moved.text()
+        for page in ("/", "/problems?sort=deadline&unit=县住房和城乡建设局", "/cases", "/exports"):
+            async with client.get(w.base + page) as shown:
+                assert shown.status == 200, page
+        async with client.get(f"{w.base}/households/{w.h.households['zhang']}") as household:
+            assert "张小明" in await household.text()
+        form = {
+            "csrf": token,
+            "kind": "problems",
+            "area": "320705",
+            "format": "xlsx",
+            "from": "2026-11-01",
+            "to": "2026-11-30",
+            "unmasked": "1",
+        }
+        async with client.post(w.base + "/exports", data=form) as export:
+            assert export.status == 200
+            assert "attachment" in export.headers["Content-Disposition"]
+            assert (await export.read())[:2] == b"PK"
+        async with client.get(w.base + "/reports/monthly?area=320705&month=2026-11") as report:
+            assert report.status == 200
+    async with w.h.sessionmaker() as s:
+        problem = await s.get(Problem, pid)
+        actions = list(await s.scalars(select(AuditEntry.action)))
+    assert problem is not None and problem.deadline == date(2027, 1, 15)
+    assert "problem.deadline" in actions and "export.unmasked" in actions

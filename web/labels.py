@@ -1,0 +1,50 @@
+"""Names users read for statuses, actions, steps and export kinds (message ids shared with
+the bot, so one translation serves both)."""
+
+from __future__ import annotations
+
+from conversations.messages import N_
+
+STATUS_NAMES = {
+    "open": N_("Open"),
+    "in_progress": N_("In progress"),
+    "rectified": N_("Rectified, awaiting verification"),
+    "verified": N_("Verified (closed)"),
+    "withdrawn": N_("Withdrawn: raised in error"),
+}
+ACTION_NAMES = {
+    "progress": N_("Add progress"),
+    "rectify": N_("Report rectified"),
+    "verify": N_("Verify (close)"),
+    "return": N_("Return with a reason"),
+    "deadline": N_("Change the deadline"),
+    "unit": N_("Change the unit"),
+}
+HISTORY_NAMES = {
+    "raised": N_("raised by a check"),
+    "added": N_("added by hand"),
+    "progress": N_("progress"),
+    "rectify": N_("reported rectified"),
+    "verify": N_("verified"),
+    "return": N_("returned"),
+    "deadline": N_("deadline changed"),
+    "unit": N_("unit changed"),
+}
+STEP_NAMES = {
+    "home_verification": N_("Home verification"),
+    "village_review": N_("Village review"),
+    "public_notice": N_("Public notice"),
+    "township_review": N_("Township review"),
+    "county_approval": N_("County approval"),
+}
+EXPORT_NAMES = {
+    "checks": N_("Check records"),
+    "problems": N_("Problem ledger"),
+    "monthly": N_("Monthly report"),
+}
+ROLE_NAMES = {"cadre": N_("village cadre"), "leader": N_("team leader"), "office": N_("office")}
+SORT_NAMES = {
+    "newest": N_("Newest first"),
+    "deadline": N_("By deadline"),
+    "oldest": N_("Oldest first"),
+}

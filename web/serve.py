@@ -1,0 +1,50 @@
+"""Serving the dashboard from the bot's own process: built from the application's services
+(the same database, clock, catalogs and Bot API client), on `HOST:PORT`, or added to a
+server the process already runs (webhook, health)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from telegram.ext import Application
+
+from bot.services import KEY, Services
+from web.app import Dashboard, add_dashboard
+from web.photos import PhotoCache, bot_fetch
+
+log = logging.getLogger(__name__)
+
+
+def dashboard_for(application: Application) -> Dashboard:  # type: ignore[type-arg]
+    svc: Services = application.bot_data[KEY]
+    return Dashboard(
+        svc.runtime,
+        svc.t,
+        PhotoCache(bot_fetch(application.bot)),
+        svc.settings.default_language,
+        secure_cookie=(svc.settings.web_url or "").startswith("https://"),
+    )
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST:PORT (or :PORT for every interface) as (host, port)."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"--web-listen wants HOST:PORT, not {listen!r}")
+    return host or "0.0.0.0", int(port)
+
+
+async def start_dashboard(
+    application: Application,  # type: ignore[type-arg]
+    listen: str,
+) -> web.AppRunner:
+    """Serve the dashboard on `listen` until the returned runner is cleaned up."""
+    app = web.Application()
+    add_dashboard(app, dashboard_for(application))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = parse_listen(listen)
+    await web.TCPSite(runner, host, port).start()
+    log.info("dashboard listening on %s:%s", host, port)
+    return runner
