@@ -61,9 +61,9 @@ async def test_a_web_link_signs_in_once_and_a_used_forged_or_old_link_says_so(
         async with browser() as other:
             async with other.post(link) as used:
                 assert used.status == 403
-                assert "used already" in await used.text()
+                assert "已被使用" in await used.text()
             async with other.post(w.base + "/login/forged-token") as forged:
-                assert forged.status == 403 and "not valid" in await forged.text()
+                assert forged.status == 403 and "无效" in await forged.text()
         cookie = next(c for c in client.cookie_jar if c.key == "hucha_session")
         assert cookie["httponly"] and cookie["samesite"] == "Strict"
         # Signing out ends the session on the server, not only in this browser.
@@ -75,7 +75,7 @@ async def test_a_web_link_signs_in_once_and_a_used_forged_or_old_link_says_so(
     old = await web_link(w.v.office)
     w.h.clock.advance(timedelta(minutes=11))
     async with browser() as client, client.post(old) as expired:
-        assert expired.status == 403 and "expired" in await expired.text()
+        assert expired.status == 403 and "已过期" in await expired.text()
 
 
 async def test_a_session_ends_after_eight_idle_hours(web_world: WebWorld) -> None:

@@ -186,9 +186,9 @@ async def test_the_dashboard_in_a_browser(web_world: WebWorld, tmp_path: Path) -
             await page.goto(link)
             await page.click("button[type=submit]")
             await page.goto(f"{w.base}/problems/{ids['verify']}")
-            image = await page.wait_for_selector("img.photo")
-            assert image is not None
-            assert await image.evaluate("img => img.complete && img.naturalWidth > 0")
+            await page.wait_for_function(
+                "() => [...document.images].some(i => i.complete && i.naturalWidth > 0)"
+            )
             await _shoot(page, folder, "desktop", "9-before-verify")
             await page.click("form:has(input[name=action][value=verify]) button")
             await page.wait_for_selector(".notice")

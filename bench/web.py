@@ -1,0 +1,127 @@
+"""Measure the dashboard's server time for the overview (总览) and the problem ledger (问题台账)
+of a county, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/web.py [--households 100000] [--problems 200000] [--villages 500]
+                                  [--database sqlite|URL] [--runs 7]
+
+A freshly migrated database (a temporary SQLite file by default; a PostgreSQL URL names an
+empty database) is filled as bench/reminder_sweep.py fills it: one county, 10 townships,
+`--villages` villages, the households, the problems (60 % open or in progress), a check for a
+third of the households. A county office signs in through a one-time link, and each page is
+asked for `--runs` times over HTTP on localhost against the dashboard's own aiohttp server;
+the median and the slowest are printed. The baseline, measured in the same run, is the
+sign-in page (the same server and templates, no query). Target: under 300 ms per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reminder_sweep import FIRST, populate
+from sqlalchemy import select
+
+from bot.i18n import Translator
+from services import Runtime, access
+from storage import make_engine, make_sessionmaker, upgrade
+from storage.models import User
+from web.app import Dashboard, dashboard_app
+from web.photos import PhotoCache
+
+PAGES = {
+    "baseline: sign-in page": "/login/bench",
+    "总览 overview": "/",
+    "问题台账 ledger, open, newest first": "/problems",
+    "问题台账 ledger, overdue, by deadline, one township": "/problems?overdue=1&sort=deadline",
+    "问题台账 ledger, all statuses, page 40": "/problems?status=open&status=in_progress"
+    "&status=rectified&status=verified&offset=1000",
+    "问题台账 ledger, one unit and category": "/problems?unit=县直单位&category=住房安全",
+}
+
+
+async def _no_photos(file_id: str) -> bytes:
+    raise LookupError(file_id)
+
+
+async def timed(client: aiohttp.ClientSession, url: str, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        async with client.get(url) as response:
+            await response.read()
+            assert response.status == 200, (url, response.status)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), max(times)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=100_000)
+    parser.add_argument("--problems", type=int, default=200_000)
+    parser.add_argument("--villages", type=int, default=500)
+    parser.add_argument("--database", default="sqlite")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    folder = tempfile.TemporaryDirectory()
+    url = (
+        f"sqlite+aiosqlite:///{Path(folder.name) / 'bench.db'}"
+        if args.database == "sqlite"
+        else args.database
+    )
+    await upgrade(url)
+    engine = make_engine(url)
+    maker = make_sessionmaker(engine)
+    started = time.perf_counter()
+    sizes = await populate(maker, args.households, args.problems, args.villages)
+    print(
+        f"database: {url.split('://')[0]}, {sizes['households']} households, "
+        f"{sizes['problems']} problems, {args.villages} villages "
+        f"(filled in {time.perf_counter() - started:.0f} s)"
+    )
+    runtime = Runtime(maker, lambda: FIRST)
+    async with maker() as s:
+        office = await s.scalar(select(User.id).where(User.role == "office"))
+    assert office is not None
+    token = await access.issue_login(runtime, office)
+    dashboard = Dashboard(runtime, Translator(), PhotoCache(_no_photos))
+    runner = web.AppRunner(dashboard_app(dashboard), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as client:
+            async with client.post(f"{base}/login/{token}") as signed:
+                assert signed.status == 200
+            await timed(client, base + "/", 1)  # warm the caches once
+            worst = 0.0
+            for name, path in PAGES.items():
+                median, slowest = await timed(client, base + path, args.runs)
+                if not name.startswith("baseline"):
+                    worst = max(worst, median)
+                print(f"{name}: median {median * 1000:.0f} ms, slowest {slowest * 1000:.0f} ms")
+            verdict = "within" if worst < 0.3 else "over"
+            print(f"slowest page median {worst * 1000:.0f} ms: {verdict} the 300 ms target")
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
+        folder.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
