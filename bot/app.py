@@ -40,7 +40,7 @@ async def _start(application: Application) -> None:  # type: ignore[type-arg]
     await routes.register_commands(application)
     settings: Settings = application.bot_data[KEY].settings
     if settings.web_listen:
-        from web.serve import start_dashboard
+        from bot.dashboard import start_dashboard
 
         application.bot_data[WEB_RUNNER] = await start_dashboard(application, settings.web_listen)
 

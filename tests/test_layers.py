@@ -20,6 +20,8 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     ),
     "storage": frozenset({"bot", "services", "web", "telegram", "aiohttp"}),
     "services": frozenset({"bot", "web", "telegram", "aiohttp"}),
+    # The dashboard knows HTTP, not Telegram; from bot/ it reads only the catalogs (bot.i18n).
+    "web": frozenset({"telegram"}),
 }
 
 

@@ -15,12 +15,12 @@ import pytest
 from aiohttp import web
 
 from bot.app import build_application
+from bot.dashboard import start_dashboard
 from bot.emulator import BotApiEmulator, EmulatedUser
 from bot.settings import Settings
 from storage import make_engine, make_sessionmaker, upgrade
 from tests.harness import Clock, Harness
 from tests.ledger_harness import START, Village, populate
-from web.serve import start_dashboard
 
 LINK = re.compile(r"(http://\S+/login/\S+)")
 

@@ -1,4 +1,4 @@
-"""Serving the dashboard from the bot's own process: built from the application's services
+"""Serving the web dashboard from the bot's own process: built from the application's services
 (the same database, clock, catalogs and Bot API client), on `HOST:PORT`, or added to a
 server the process already runs (webhook, health)."""
 

@@ -1,7 +1,7 @@
 """One-time web login links and web sessions.
 
-Revision ID: 0004_web
-Revises: 0003_offices
+Revision ID: 0005_web
+Revises: 0004_blocked
 Create Date: 2026-11-28 10:20:00.000000+00:00
 
 """
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
-revision: str = '0004_web'
-down_revision: Union[str, Sequence[str], None] = '0003_offices'
+revision: str = '0005_web'
+down_revision: Union[str, Sequence[str], None] = '0004_blocked'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
