@@ -1,7 +1,7 @@
 """One-time web login links and web sessions.
 
-Revision ID: 0005_web
-Revises: 0004_blocked
+Revision ID: 0006_web
+Revises: 0005_identity
 Create Date: 2026-11-28 10:20:00.000000+00:00
 
 """
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
-revision: str = '0005_web'
-down_revision: Union[str, Sequence[str], None] = '0004_blocked'
+revision: str = '0006_web'
+down_revision: Union[str, Sequence[str], None] = '0005_identity'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
