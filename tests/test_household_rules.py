@@ -353,3 +353,13 @@ def test_a_family_of_four_with_no_problems_takes_at_most_30_inputs(form: Form) -
     assert problems == 0 and inputs + taps.OPENING <= 30
     each, _ = taps.count_inputs(form, how, "each item")
     assert each > 2 * inputs
+
+
+def test_contact_is_asked_over_a_reporting_period_not_the_calendar_month(form: Form) -> None:
+    """On the 2nd of a month nobody has been "contacted this month" yet: the question and the
+    problem speak of the last 30 days, one reporting period, so early days raise nothing."""
+    contact = next(q for q in form.questions if q.id == "contacted_this_month")
+    rule = next(r for r in form.rules if r.id == "no_contact_this_month")
+    for labels in (contact.labels, rule.text):
+        assert "本月" not in labels["zh_CN"] and "30" in labels["zh_CN"]
+        assert "this month" not in labels["en"] and "30 days" in labels["en"]
