@@ -194,6 +194,7 @@ async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from bot.reminders import dry_run as reminder_dry_run
+    from conversations import load_forms
     from storage import make_engine, make_sessionmaker, upgrade
 
     if not dry_run:
@@ -210,7 +211,11 @@ async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
     engine = make_engine(settings.database_url)
     try:
         lines = await reminder_dry_run(
-            make_sessionmaker(engine), Translator(), moment, settings.default_language
+            make_sessionmaker(engine),
+            Translator(),
+            moment,
+            settings.default_language,
+            load_forms(settings.forms_dir),
         )
     finally:
         await engine.dispose()

@@ -26,8 +26,10 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes
 
 from bot.i18n import Translator, format_day
+from bot.render import category_name
 from bot.sending import Blocked, send
 from bot.services import KEY, Services
+from conversations import Form
 from storage.monitoring import open_cases_for_flagged
 from storage.progress import load_schedules
 from storage.reminders import (
@@ -88,10 +90,18 @@ def _day(value: Any) -> date:
 
 
 def render_line(
-    t: Translator, lang: str, kind: str, payload: Mapping[str, Any], today: date
+    t: Translator,
+    lang: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    today: date,
+    forms: Mapping[str, Form] | None = None,
 ) -> str:
-    """One reminder as an HTML line in the recipient's language."""
+    """One reminder as an HTML line in the recipient's language; categories are named from the
+    questionnaires' labels."""
     p = {key: escape(str(value)) for key, value in payload.items() if isinstance(value, str)}
+    if "category" in payload:
+        p["category"] = escape(category_name(forms or {}, str(payload["category"]), lang))
     text = ""
     if kind == "report":
         text = "📋 " + t(
@@ -164,7 +174,7 @@ def render_line(
                     lang,
                     "{household}, {category}: {days} days overdue",
                     household=escape(str(item["household"])),
-                    category=escape(str(item["category"])),
+                    category=escape(category_name(forms or {}, str(item["category"]), lang)),
                     days=item["days"],
                 )
             )
@@ -222,9 +232,15 @@ def bar(done: int, total: int, width: int = 10) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
-def render_message(t: Translator, lang: str, entries: Sequence[Deliverable], today: date) -> str:
+def render_message(
+    t: Translator,
+    lang: str,
+    entries: Sequence[Deliverable],
+    today: date,
+    forms: Mapping[str, Form] | None = None,
+) -> str:
     """Every reminder for one person merged into one message (one per second per chat)."""
-    lines = [render_line(t, lang, e.kind, e.payload, today) for e in entries[:MAX_LINES]]
+    lines = [render_line(t, lang, e.kind, e.payload, today, forms) for e in entries[:MAX_LINES]]
     if len(entries) == 1:
         return lines[0]
     header = "🔔 <b>" + escape(t(lang, "{count} reminders", count=len(entries))) + "</b>"
@@ -277,6 +293,7 @@ async def _deliver_to(
     default_language: str,
     sender: Sender,
     report: DeliveryReport,
+    forms: Mapping[str, Form] | None = None,
 ) -> None:
     first = entries[0]
     ids = [entry.id for entry in entries]
@@ -291,7 +308,7 @@ async def _deliver_to(
             report.rerouted += await reroute_blocked(s, first.user_id, ids, now)
         return
     lang = first.language or default_language
-    text = render_message(t, lang, entries, schedule.local(now).date())
+    text = render_message(t, lang, entries, schedule.local(now).date(), forms)
     try:
         await sender(bot, first.telegram_id, text, None)
     except Blocked:
@@ -332,6 +349,7 @@ async def deliver(
     worker: str,
     default_language: str = "zh_CN",
     sender: Sender = send,
+    forms: Mapping[str, Form] | None = None,
 ) -> DeliveryReport:
     """Send what the outbox holds for `now`: claim, drop what no longer applies, merge per
     person, send, record the outcome. A row is only ever marked, never deleted."""
@@ -371,6 +389,7 @@ async def deliver(
                     default_language,
                     sender,
                     report,
+                    forms,
                 )
 
         await asyncio.gather(*(one(entries) for entries in by_user.values()))
@@ -385,6 +404,7 @@ async def sweep(
     worker: str,
     default_language: str = "zh_CN",
     sender: Sender = send,
+    forms: Mapping[str, Form] | None = None,
 ) -> SweepReport:
     """One sweep: open monitoring cases for flagged checks, record what fell due, deliver."""
     report = SweepReport()
@@ -397,7 +417,9 @@ async def sweep(
     if due:
         async with sessionmaker.begin() as s:
             report.recorded = await record_due(s, due, now)
-    report.delivery = await deliver(bot, sessionmaker, t, now, worker, default_language, sender)
+    report.delivery = await deliver(
+        bot, sessionmaker, t, now, worker, default_language, sender, forms
+    )
     return report
 
 
@@ -424,6 +446,7 @@ async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
                 svc.clock(),
                 worker,
                 svc.settings.default_language,
+                forms=svc.forms,
             )
         except Exception:  # the job must keep running next minute; log what escaped
             log.exception("reminder sweep failed")
@@ -462,6 +485,7 @@ async def run_sweep(application: Application, now: datetime | None = None) -> Sw
         now or svc.clock(),
         worker,
         svc.settings.default_language,
+        forms=svc.forms,
     )
 
 
@@ -473,6 +497,7 @@ async def dry_run(
     t: Translator,
     at: datetime,
     default_language: str = "zh_CN",
+    forms: Mapping[str, Form] | None = None,
 ) -> list[str]:
     """What a sweep at `at` would send, to whom and why, without writing anything.
 
@@ -507,7 +532,7 @@ async def dry_run(
         )
         today = schedule.local(when).date()
         for kind, subject, payload, reason in items:
-            text = _plain(render_line(t, lang, kind, payload, today))
+            text = _plain(render_line(t, lang, kind, payload, today, forms))
             lines.append(f"    [{kind} {subject}] {reason}")
             lines.extend(f"      {line}" for line in text.splitlines())
     if not lines:
