@@ -51,6 +51,8 @@ from bot import callbacks
 from bot.app import build_application
 from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
 from bot.handlers import routes
+from bot.intake import Intake
+from bot.services import KEY
 from bot.settings import Settings
 from conversations import Form, Question
 from storage import (
@@ -319,16 +321,24 @@ async def polling(
 ) -> AsyncIterator[None]:
     """The application polling its emulator as tests/harness.py starts it; stopped in order
     (updater, application, shutdown) however the block ends."""
-    assert app.updater is not None
     await app.initialize()
+    intake: Intake | None = None
     try:
         if before_polling is not None:
             await before_polling(app)
-        await app.updater.start_polling(poll_interval=0, timeout=1)
         await app.start()
+        if KEY in app.bot_data:
+            # The check bot takes its updates as `hucha run` does: stored, then handled.
+            intake = Intake(app, instance="bench")
+            await intake.start_polling(poll_seconds=1)
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(poll_interval=0, timeout=1)
         yield
     finally:
-        if app.updater.running:
+        if intake is not None:
+            await intake.stop()
+        elif app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()

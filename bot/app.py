@@ -7,10 +7,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from bot import reminders
 from bot.handlers import routes
 from bot.i18n import Translator
+from bot.sending import HuchaBot
 from bot.services import KEY, Services, utc_now
 from bot.settings import Settings
 from conversations import load_forms, load_thresholds
@@ -26,7 +28,8 @@ def build_services(
 ) -> Services:
     """Load what every handler needs once: forms, thresholds, catalogs, the database."""
     if sessionmaker is None:
-        sessionmaker = make_sessionmaker(make_engine(settings.database_url))
+        engine = make_engine(settings.database_url, settings.database_busy_timeout)
+        sessionmaker = make_sessionmaker(engine)
     forms = load_forms(settings.forms_dir)
     thresholds = load_thresholds(settings.forms_dir / THRESHOLDS_FILE)
     return Services(settings, sessionmaker, forms, thresholds, Translator(), clock)
@@ -49,6 +52,20 @@ async def _stop(application: Application) -> None:  # type: ignore[type-arg]
     runner = application.bot_data.pop(WEB_RUNNER, None)
     if runner is not None:
         await runner.cleanup()
+def build_bot(settings: Settings) -> HuchaBot:
+    """The bot with the connection pools, proxy and rate limiter python-telegram-bot's builder
+    would give it."""
+    if not settings.token:
+        raise ValueError("a bot token is needed (HUCHA_TELEGRAM_TOKEN or --token)")
+    rate_limiter = AIORateLimiter(max_retries=3) if settings.rate_limit else None
+    return HuchaBot(
+        settings.token,
+        base_url=settings.api_url,
+        base_file_url=settings.base_file_url,
+        request=HTTPXRequest(connection_pool_size=256, proxy=settings.proxy),
+        get_updates_request=HTTPXRequest(connection_pool_size=1, proxy=settings.proxy),
+        rate_limiter=rate_limiter,  # type: ignore[arg-type]
+    )
 
 
 def build_application(
@@ -57,21 +74,15 @@ def build_application(
     clock: Callable[[], datetime] = utc_now,
 ) -> Application:  # type: ignore[type-arg]
     """The bot, wired: handlers, services in bot_data, the command menu set at start-up."""
-    if not settings.token:
-        raise ValueError("a bot token is needed (HUCHA_TELEGRAM_TOKEN or --token)")
     builder = (
         ApplicationBuilder()
-        .token(settings.token)
-        .base_url(settings.api_url)
-        .base_file_url(settings.base_file_url)
+        .bot(build_bot(settings))
         .concurrent_updates(settings.concurrent_updates)
         .post_init(_start)
         .post_shutdown(_stop)
+        # Updates come in through bot/intake.py: stored before they are acknowledged.
+        .updater(None)
     )
-    if settings.proxy:
-        builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
-    if settings.rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     application = builder.build()
     application.bot_data[KEY] = build_services(settings, sessionmaker, clock)
     routes.register(application)

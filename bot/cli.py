@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,6 +15,7 @@ from typing import Any, NoReturn
 
 from bot.cli_errors import CliError, explain, language_from_argv
 from bot.i18n import Translator
+from bot.logs import configure_logging
 from bot.redaction import install_redaction
 from bot.settings import Settings, settings_from_env
 from storage.db import normalized_database_url
@@ -77,6 +77,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--web-url", help="the dashboard's public base URL for /web links (default: HUCHA_WEB_URL)"
     )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="take updates by webhook (secret from HUCHA_WEBHOOK_SECRET) instead of polling",
+    )
+    run.add_argument("--listen", help="HOST:PORT of the webhook and of /healthz, /readyz, /metrics")
+    run.add_argument("--webhook-url", help="the public HTTPS URL Telegram posts to")
 
     demo = command("demo", "offline demo in the terminal, no token needed")
     demo.add_argument("--script", help="answers separated by ';' instead of typing them")
@@ -120,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would be sent, to whom and why"
     )
 
+    doctor = command("doctor", "check configuration, database, areas, income lines, token, proxy")
+    doctor.add_argument("--token", help="bot token (default: HUCHA_TELEGRAM_TOKEN)")
+    doctor.add_argument("--api-url", help="Bot API base URL")
+    doctor.add_argument("--proxy", help="HTTPS proxy URL")
+
     db = command("db", "database schema")
     db.add_argument("action", choices=["upgrade"])
     return root
@@ -139,19 +151,48 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings.with_changes(**changes) if changes else settings
 
 
-def run_bot(settings: Settings) -> int:
-    from bot.app import build_application
+def run_bot(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.serve import Listen, serve
     from storage import upgrade
 
     if not settings.token:
         raise CliError("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.")
+    listen = None
+    if args.listen:
+        try:
+            listen = Listen.parse(args.listen)
+        except ValueError:
+            raise CliError(
+                "--listen takes HOST:PORT, such as {example}.", example="0.0.0.0:8080"
+            ) from None
+    webhook_url, secret = None, None
+    if args.webhook:
+        webhook_url = args.webhook_url or settings.webhook_url
+        secret = settings.webhook_secret
+        if not webhook_url or not _public_url(webhook_url):
+            raise CliError(
+                "--webhook needs --webhook-url https://…, the address Telegram posts to."
+            )
+        if listen is None:
+            raise CliError("--webhook needs --listen HOST:PORT, where the webhook is served.")
+        if not secret:
+            raise CliError("--webhook needs a secret: set HUCHA_WEBHOOK_SECRET.")
     asyncio.run(upgrade(settings.database_url))
     # Ask the Bot API who we are first: a wrong token or an unreachable server is then one
-    # sentence, not the polling loop's traceback.
+    # sentence, not a traceback from the serving loop.
     asyncio.run(check_bot_api(settings))
-    application = build_application(settings)
-    application.run_polling(drop_pending_updates=False)
+    asyncio.run(serve(settings, listen, webhook_url, secret))
     return 0
+
+
+def _public_url(url: str) -> bool:
+    """HTTPS as Telegram requires; plain HTTP only on this machine (a local Bot API server)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 async def check_bot_api(settings: Settings) -> str:
@@ -225,6 +266,16 @@ async def remind(settings: Settings, at: str, zone: str, dry_run: bool) -> int:
     return 0
 
 
+async def doctor(settings: Settings) -> int:
+    """Print each check's outcome; exit code 1 when something is wrong."""
+    from bot.doctor import examine
+
+    found = await examine(settings, settings.default_language, Translator())
+    for line in found.lines:
+        print(line)
+    return 1 if found.failed else 0
+
+
 async def db_upgrade(settings: Settings) -> int:
     from storage import upgrade
 
@@ -271,7 +322,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     lang = settings.default_language
     check_database_folder(settings.database_url)
     if args.command == "run":
-        return run_bot(settings)
+        return run_bot(settings, args)
     if args.command == "demo":
         from bot.demo import run_demo
 
@@ -293,16 +344,16 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(remind(settings, args.at, args.zone, args.dry_run))
     if args.command == "db":
         return asyncio.run(db_upgrade(settings))
+    if args.command == "doctor":
+        return asyncio.run(doctor(settings))
     return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL at INFO, and a Bot API URL carries the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The bot logs JSON lines for the operator's tools; other commands talk to a person.
+    running = "run" in arguments
+    configure_logging(json_lines=running and settings_from_env().log_format != "text")
     lang = language_from_argv(arguments, settings_from_env().default_language)
     debug = "--debug" in arguments
     settings: Settings | None = None

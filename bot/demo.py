@@ -15,6 +15,7 @@ from html import unescape
 from bot.app import build_application
 from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
 from bot.handlers import routes
+from bot.intake import Intake
 from bot.services import utc_now
 from bot.settings import Settings
 from storage import create_invitation, make_engine, make_sessionmaker, seed_demo, upgrade
@@ -157,9 +158,9 @@ async def run_demo(database_url: str | None = None, script: str | None = None) -
     application = build_application(settings, make_sessionmaker(engine))
     await application.initialize()
     await routes.register_commands(application)
-    assert application.updater is not None
-    await application.updater.start_polling(poll_interval=0, timeout=1)
     await application.start()
+    intake = Intake(application, instance="demo")
+    await intake.start_polling(poll_seconds=1)
     user = emulator.user(DEMO_USER_ID, "演示干部", language_code="zh-hans")
     terminal = Terminal(emulator, user)
     print("户查 Hucha demo\n" + HELP + "\n")
@@ -181,7 +182,7 @@ async def run_demo(database_url: str | None = None, script: str | None = None) -
             if not await terminal.act(line):
                 break
     finally:
-        await application.updater.stop()
+        await intake.stop()
         await application.stop()
         await application.shutdown()
         await engine.dispose()

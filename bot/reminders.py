@@ -30,6 +30,7 @@ from bot.render import category_name
 from bot.sending import Blocked, send
 from bot.services import KEY, Services
 from conversations import Form
+from storage.db import exclusive
 from storage.monitoring import open_cases_for_flagged
 from storage.progress import load_schedules
 from storage.reminders import (
@@ -439,18 +440,23 @@ async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     async with lock:
         worker = application.bot_data.setdefault(_WORKER, worker_name())
         try:
-            report = await sweep(
-                context.bot,
-                svc.sessionmaker,
-                svc.t,
-                svc.clock(),
-                worker,
-                svc.settings.default_language,
-                forms=svc.forms,
-            )
+            # One instance sweeps at a time; the others skip, and take over if it dies.
+            async with exclusive(svc.sessionmaker, SWEEP_JOB) as mine:
+                if not mine:
+                    return
+                report = await sweep(
+                    context.bot,
+                    svc.sessionmaker,
+                    svc.t,
+                    svc.clock(),
+                    worker,
+                    svc.settings.default_language,
+                    forms=svc.forms,
+                )
         except Exception:  # the job must keep running next minute; log what escaped
             log.exception("reminder sweep failed")
             return
+        svc.metrics.reminders_sent.inc(report.delivery.sent_messages)
         if report.recorded or report.delivery.sent_messages:
             log.info("reminder sweep: %s", report)
 

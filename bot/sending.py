@@ -14,6 +14,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import ExtBot
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +146,16 @@ async def send_document(bot: Bot, chat_id: int, path: Path, caption: str | None 
         )
     )
     return message
+
+
+class HuchaBot(ExtBot[None]):
+    """The bot as handlers use it. Answering a pressed button only stops the client's spinner:
+    when Telegram refuses the answer (the press is handled again after a restart, or late),
+    the press itself still counts, so the refusal is not an error."""
+
+    async def answer_callback_query(self, *args: Any, **kwargs: Any) -> bool:
+        try:
+            return await super().answer_callback_query(*args, **kwargs)
+        except BadRequest as error:
+            log.info("a button's answer was refused: %s", error)
+            return False

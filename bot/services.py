@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import ContextTypes
 
 from bot.i18n import Translator
+from bot.metrics import Metrics
 from bot.settings import Settings
 from conversations import Form
 from services import Runtime
@@ -34,6 +35,7 @@ class Services:
     places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
     # (chat, message) of buttons that start something once, such as an export; oldest first.
     consumed: dict[tuple[int, int], None] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def runtime(self) -> Runtime:

@@ -39,6 +39,13 @@ class Settings:
     # The web dashboard: where it listens (HOST:PORT; None: not served) and its public URL.
     web_listen: str | None = None
     web_url: str | None = None
+    # Webhook mode: the secret Telegram sends in X-Telegram-Bot-Api-Secret-Token, and the URL.
+    webhook_secret: str | None = None
+    webhook_url: str | None = None
+    # SQLite: seconds a write waits for another process's before it fails.
+    database_busy_timeout: float = 30.0
+    # How `hucha run` logs: "json" (a JSON line per event) or "text".
+    log_format: str = "json"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -72,4 +79,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         photo_dir=Path(env.get("HUCHA_PHOTO_DIR", "photos")),
         web_listen=env.get("HUCHA_WEB_LISTEN") or None,
         web_url=env.get("HUCHA_WEB_URL") or None,
+        webhook_secret=env.get("HUCHA_WEBHOOK_SECRET") or None,
+        webhook_url=env.get("HUCHA_WEBHOOK_URL") or None,
+        database_busy_timeout=float(env.get("HUCHA_DATABASE_BUSY_TIMEOUT", "30")),
+        log_format=env.get("HUCHA_LOG_FORMAT", "json"),
     )

@@ -446,3 +446,19 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+class ReceivedUpdate(Base):
+    """A Telegram update as it arrived (收件箱), stored before Telegram is told it arrived:
+    a restart processes what was received and not yet done, and an update delivered twice is
+    stored, and so processed, once. `bot` names the bot (its numeric id) that received it."""
+
+    __tablename__ = "received_updates"
+    __table_args__ = (Index("ix_received_updates_pending", "bot", "done_at", "update_id"),)
+
+    bot: Mapped[str] = mapped_column(String(32), primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

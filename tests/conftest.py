@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,12 +13,30 @@ import pytest
 
 from bot.app import build_application
 from bot.emulator import BotApiEmulator
+from bot.emulator.spec import default_api_json
 from bot.settings import Settings
 from storage import make_engine, make_sessionmaker, upgrade
 from tests.harness import Clock, Harness
 from tests.storage_fixtures import postgres_url
 
 __all__ = ["postgres_url"]
+
+
+def needs_shared(path: Path) -> Path:
+    """A file of the shared folder beside the repository (../shared). A clone without it skips
+    the test, saying why; `.ci/run` (HUCHA_REQUIRE_SHARED=1) fails it instead."""
+    if not path.is_file():
+        reason = f"needs {path.name} from the shared folder beside the repository ({path})"
+        if os.environ.get("HUCHA_REQUIRE_SHARED") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def api_json() -> Path:
+    """The Bot API description (../shared/telegram-bot-api/api.json)."""
+    return needs_shared(default_api_json())
 
 
 @pytest.fixture

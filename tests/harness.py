@@ -16,6 +16,7 @@ from telegram.ext import Application
 
 from bot.emulator import BotApiEmulator
 from bot.handlers import routes
+from bot.intake import Intake
 from bot.settings import Settings
 from conversations import FORMS_DIRECTORY
 from storage import (
@@ -62,19 +63,21 @@ class Harness:
     clock: Clock
     build: Callable[..., Application]  # type: ignore[type-arg]
     app: Any = None
+    intake: Any = None
     households: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
         self.app = self.build(self.settings, self.sessionmaker, self.clock)
         await self.app.initialize()
         await routes.register_commands(self.app)
-        await self.app.updater.start_polling(poll_interval=0, timeout=1)
         await self.app.start()
+        self.intake = Intake(self.app, instance="test")
+        await self.intake.start_polling(poll_seconds=1)
 
     async def stop(self) -> None:
         if self.app is None:
             return
-        await self.app.updater.stop()
+        await self.intake.stop()
         await self.app.stop()
         await self.app.shutdown()
         self.app = None

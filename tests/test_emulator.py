@@ -34,7 +34,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.emulator import BotApiEmulator, EmulatedUser, spec
 from bot.emulator.formatting import parse_html
-from bot.emulator.spec import BUILT_IN_REQUIRED, default_api_json, load_method_specs
+from bot.emulator.spec import BUILT_IN_REQUIRED, load_method_specs
 
 GUARD = 5  # seconds; a guard against hanging, never a wait
 
@@ -109,7 +109,7 @@ async def test_wrong_token_is_unauthorized(emu: BotApiEmulator) -> None:
 
 
 async def test_real_method_the_emulator_lacks_is_refused_loudly(
-    bot: Bot, wang: EmulatedUser
+    bot: Bot, wang: EmulatedUser, api_json: Path
 ) -> None:
     with pytest.raises(BadRequest, match=r"(?i)not implemented in the emulator"):
         await bot.send_poll(wang.chat_id, "Which?", ["a", "b"])
@@ -123,8 +123,8 @@ async def test_missing_required_parameter_is_a_bad_request(emu: BotApiEmulator) 
     assert (status, body["description"]) == (400, 'Bad Request: parameter "url" is required')
 
 
-def test_built_in_table_agrees_with_api_json() -> None:
-    specs = load_method_specs(default_api_json())
+def test_built_in_table_agrees_with_api_json(api_json: Path) -> None:
+    specs = load_method_specs(api_json)
     for name, required in BUILT_IN_REQUIRED.items():
         assert specs[name.lower()].required == required, name
 

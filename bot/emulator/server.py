@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,6 +50,34 @@ def _bot_user(token: str, username: str, first_name: str) -> JsonObject:
         "can_read_all_group_messages": False,
         "supports_inline_queries": False,
     }
+
+
+@dataclass
+class Fault:
+    """A fault the emulator plays on the next `times` calls of one method, as Telegram's own
+    bad moments look to a bot: an error status instead of an answer (429 with retry_after,
+    500, 502…), or the call carried out and its answer held back (`hold`, until released:
+    the bot's read times out while the message was in fact sent)."""
+
+    method: str
+    times: int = 1
+    status: int | None = None
+    retry_after: int | None = None
+    hold: asyncio.Event | None = None
+
+
+class TooManyRequests(ApiError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, f"Too Many Requests: retry after {retry_after}")
+        self.retry_after = retry_after
+
+
+def _fault_error(fault: Fault) -> ApiError:
+    if fault.status == 429:
+        return TooManyRequests(fault.retry_after or 1)
+    names = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    status = fault.status or 500
+    return ApiError(status, names.get(status, "Internal Server Error"))
 
 
 def _answer(result: Any) -> web.Response:
@@ -124,6 +153,7 @@ class BotApiEmulator:
         self._users: dict[int, EmulatedUser] = {}
         self._runner: web.AppRunner | None = None
         self._origin: str | None = None
+        self._faults: list[Fault] = []
 
     # Lifecycle
 
@@ -261,10 +291,41 @@ class BotApiEmulator:
 
     # HTTP
 
+    # Faults
+
+    def fail(
+        self, method: str, status: int, times: int = 1, retry_after: int | None = None
+    ) -> None:
+        """Answer the next `times` calls of `method` with `status` without carrying them out."""
+        self._faults.append(Fault(method.lower(), times, status, retry_after))
+
+    def hold(self, method: str, times: int = 1) -> asyncio.Event:
+        """Carry out the next `times` calls of `method` but hold their answers back until the
+        returned event is set."""
+        release = asyncio.Event()
+        self._faults.append(Fault(method.lower(), times, hold=release))
+        return release
+
+    def _fault_for(self, name: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.method == name and fault.times > 0:
+                fault.times -= 1
+                return fault
+        return None
+
     async def _handle_method(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return _refusal(unauthorized())
         name = request.match_info["method"].lower()
+        fault = self._fault_for(name)
+        if fault is not None and fault.status is not None:
+            return self._refused(name, _fault_error(fault))
+        response = await self._handle_known(request, name)
+        if fault is not None and fault.hold is not None:
+            await fault.hold.wait()
+        return response
+
+    async def _handle_known(self, request: web.Request, name: str) -> web.Response:
         spec = self._specs.get(name)
         if spec is None:
             return self._refused(name, not_found())
@@ -297,6 +358,14 @@ class BotApiEmulator:
     def _refused(self, method: str, error: ApiError) -> web.Response:
         self._world.errors.append(ApiCallError(method, error.code, error.description))
         log.debug("refused %s: %s", method, error.description)
+        if isinstance(error, TooManyRequests):
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": error.description,
+                "parameters": {"retry_after": error.retry_after},
+            }
+            return web.json_response(body, status=429, dumps=_dumps)
         return _refusal(error)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from html import escape
@@ -25,7 +26,7 @@ from telegram.ext import (
 from bot import callbacks
 from bot.callbacks import HouseholdPage
 from bot.handlers import check, households, office, people, problems, progress, web_login
-from bot.handlers.common import language, registered_user
+from bot.handlers.common import client_language, language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import commands
 from bot.sending import send
@@ -179,10 +180,32 @@ async def on_idle_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """What escaped a handler: log it, and tell the person their step did not go through, so
+    that nobody waits for an answer that will not come."""
     chat = (
         update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
     )
     log.error("unhandled error (chat %s)", chat, exc_info=context.error)
+    services(context).metrics.updates_failed.inc()
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type != "private":
+        return
+    svc = services(context)
+    lang = client_language(update, svc)
+    if update.effective_user is not None:
+        with contextlib.suppress(Exception):  # the database may be what failed
+            async with svc.sessionmaker() as s:
+                user = await user_by_telegram_id(s, update.effective_user.id)
+            lang = language(user, update, svc)
+    text = svc.t(lang, "Sorry, that did not go through. Please try again.")
+    try:
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer(text)
+        await send(context.bot, update.effective_chat.id, text)
+    except Exception:  # the person may have blocked the bot, or Telegram be away
+        log.warning("could not tell chat %s to try again", chat, exc_info=True)
 
 
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]

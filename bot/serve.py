@@ -1,0 +1,110 @@
+"""`hucha run`: the bot served until SIGTERM or SIGINT, by long polling (the default) or by
+webhook behind the built-in aiohttp server. Updates come in through the intake
+(bot/intake.py): stored, then acknowledged, then handled; on a stop signal the server stops
+taking updates and those in hand finish before the process ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.intake import Intake
+from bot.settings import Settings
+from bot.web import health_routes, webhook_route
+
+SHUTDOWN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where the HTTP side listens (HOST:PORT)."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        host, _, port = text.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(text)
+        return cls(host.strip("[]") or "0.0.0.0", int(port))
+
+
+async def started(application: Application) -> None:  # type: ignore[type-arg]
+    """Initialise and start the Application as run_polling would (post_init included)."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+
+
+async def stopped(application: Application) -> None:  # type: ignore[type-arg]
+    if application.running:
+        await application.stop()
+    await application.shutdown()
+    if application.post_shutdown is not None:
+        await application.post_shutdown(application)
+
+
+def stop_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def http_site(app: web.Application, listen: Listen) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+    await runner.setup()
+    await web.TCPSite(runner, listen.host, listen.port).start()
+    return runner
+
+
+async def serve(
+    settings: Settings,
+    listen: Listen | None = None,
+    webhook_url: str | None = None,
+    secret: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until `stop` (a stop signal by default): long polling, or with `webhook_url`
+    Telegram's webhook on `listen`; `/healthz`, `/readyz` and `/metrics` on `listen` in
+    both modes."""
+    stop = stop or stop_signals()
+    application = build_application(settings)
+    await started(application)
+    intake = Intake(application)
+    runner: web.AppRunner | None = None
+    try:
+        if listen is not None:
+            app = web.Application(client_max_size=1024 * 1024)
+            health_routes(app, application)
+            if webhook_url is not None:
+                assert secret
+                webhook_route(app, intake, urlsplit(webhook_url).path or "/", secret)
+            runner = await http_site(app, listen)
+        if webhook_url is not None:
+            await intake.start()
+            await application.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+            )
+        else:
+            await intake.start_polling()
+        await stop.wait()
+    finally:
+        if runner is not None:
+            # Stop taking updates first; then let those in hand finish.
+            await runner.cleanup()
+        await intake.stop()
+        await stopped(application)
