@@ -52,6 +52,8 @@ async def _stop(application: Application) -> None:  # type: ignore[type-arg]
     runner = application.bot_data.pop(WEB_RUNNER, None)
     if runner is not None:
         await runner.cleanup()
+
+
 def build_bot(settings: Settings) -> HuchaBot:
     """The bot with the connection pools, proxy and rate limiter python-telegram-bot's builder
     would give it."""

@@ -446,6 +446,8 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class ReceivedUpdate(Base):
     """A Telegram update as it arrived (收件箱), stored before Telegram is told it arrived:
     a restart processes what was received and not yet done, and an update delivered twice is
