@@ -115,8 +115,12 @@ async def test_a_message_sent_while_the_database_is_locked_is_kept_and_answered(
         await open_check(h, user, "王秀兰")
         await answer_until(h, user, {}, stop_at="floor_area")
         # Another program holds the write lock for longer than the bot waits.
-        holder = sqlite3.connect(sqlite_file(database_url), timeout=30, isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
+        # Taken off the event loop: a bot transaction still in flight must be able to finish.
+        await h.intake.settled()
+        holder = sqlite3.connect(
+            sqlite_file(database_url), timeout=30, isolation_level=None, check_same_thread=False
+        )
+        await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
         try:
             await user.send_text("85")
             assert (await user.next_message(timeout=15)).content == KEPT
