@@ -8,7 +8,8 @@ from telegram import Bot, BotCommand, BotCommandScopeChat
 from bot.i18n import Translator
 
 
-def commands(lang: str, t: Translator, role: str = "cadre") -> list[BotCommand]:
+def commands(lang: str, t: Translator, role: str = "cadre", web: bool = False) -> list[BotCommand]:
+    """The menu of a role; `web` when the dashboard has a public address (/web gives a link)."""
     menu = [
         BotCommand("check", t(lang, "Check a household")),
         BotCommand("households", t(lang, "Households of my village")),
@@ -20,6 +21,8 @@ def commands(lang: str, t: Translator, role: str = "cadre") -> list[BotCommand]:
         menu.append(BotCommand("export", t(lang, "Export a file")))
     if role == "office":
         menu.append(BotCommand("import", t(lang, "Import a roster")))
+    if web:
+        menu.append(BotCommand("web", t(lang, "Open the dashboard in a browser")))
     menu += [
         BotCommand("cancel", t(lang, "Pause the current check")),
         BotCommand("lang", t(lang, "Change the language")),
@@ -28,6 +31,8 @@ def commands(lang: str, t: Translator, role: str = "cadre") -> list[BotCommand]:
     return menu
 
 
-async def set_menu_for(bot: Bot, chat_id: int, role: str, lang: str, t: Translator) -> None:
+async def set_menu_for(
+    bot: Bot, chat_id: int, role: str, lang: str, t: Translator, web: bool = False
+) -> None:
     """This person's menu, in their language and for their role."""
-    await bot.set_my_commands(commands(lang, t, role), scope=BotCommandScopeChat(chat_id))
+    await bot.set_my_commands(commands(lang, t, role, web), scope=BotCommandScopeChat(chat_id))

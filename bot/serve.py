@@ -71,6 +71,19 @@ async def http_site(app: web.Application, listen: Listen) -> web.AppRunner:
     return runner
 
 
+def shares_port(settings: Settings, listen: Listen | None) -> bool:
+    """Whether the dashboard is served on `listen`, beside the webhook and health routes: when
+    it has a public address and no port of its own, or its own port is that one."""
+    if listen is None or not settings.web_url:
+        return False
+    if not settings.web_listen:
+        return True
+    try:
+        return Listen.parse(settings.web_listen) == listen
+    except ValueError:
+        return False
+
+
 async def serve(
     settings: Settings,
     listen: Listen | None = None,
@@ -80,8 +93,12 @@ async def serve(
 ) -> None:
     """Serve until `stop` (a stop signal by default): long polling, or with `webhook_url`
     Telegram's webhook on `listen`; `/healthz`, `/readyz` and `/metrics` on `listen` in
-    both modes."""
+    both modes, and the dashboard too unless it has a port of its own."""
     stop = stop or stop_signals()
+    with_dashboard = shares_port(settings, listen)
+    if with_dashboard:
+        # One server on `listen`: the application must not open a second one.
+        settings = settings.with_changes(web_listen=None)
     application = build_application(settings)
     await started(application)
     intake = Intake(application)
@@ -90,6 +107,11 @@ async def serve(
         if listen is not None:
             app = web.Application(client_max_size=1024 * 1024)
             health_routes(app, application)
+            if with_dashboard:
+                from bot.dashboard import dashboard_for
+                from web.app import add_dashboard
+
+                add_dashboard(app, dashboard_for(application))
             if webhook_url is not None:
                 assert secret
                 webhook_route(app, intake, urlsplit(webhook_url).path or "/", secret)

@@ -208,3 +208,4 @@ async def test_each_person_gets_the_menu_of_their_role_and_language(harness: Har
     menu = dict(harness.emulator.commands(scope="chat:1018"))
     assert "import" not in menu and "export" not in menu
     assert menu["check"] == "Check a household"
+    assert "web" not in menu  # no dashboard address here: /web would lead nowhere

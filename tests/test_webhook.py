@@ -31,10 +31,12 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def webhook_bot(
-    emulator: BotApiEmulator, database_url: str, reminders: float = 0
+    emulator: BotApiEmulator, database_url: str, reminders: float = 0, dashboard: bool = False
 ) -> AsyncIterator[str]:
-    """The bot served as `hucha run --webhook` serves it; yields its base URL."""
+    """The bot served as `hucha run --webhook` serves it; yields its base URL. With
+    `dashboard`, HUCHA_WEB_URL names that same server, as it does behind one reverse proxy."""
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     settings = Settings(
         token=emulator.token,
         database_url=database_url,
@@ -42,9 +44,9 @@ async def webhook_bot(
         file_url=emulator.base_file_url,
         rate_limit=False,
         reminder_interval=reminders,
+        web_url=base if dashboard else None,
     )
     stop = asyncio.Event()
-    base = f"http://127.0.0.1:{port}"
     task = asyncio.create_task(
         serve(settings, Listen("127.0.0.1", port), f"{base}/tg", SECRET, stop=stop)
     )
@@ -98,6 +100,32 @@ async def test_webhook_serves_updates_and_refuses_a_wrong_secret(
         )
     await engine.dispose()
     assert forged_stored == 0
+
+
+async def test_the_dashboard_shares_the_webhook_port(
+    emulator: BotApiEmulator, database_url: str, clock: Clock
+) -> None:
+    engine = make_engine(database_url)
+    seeder = Harness(emulator, Settings(), make_sessionmaker(engine), clock, build_application)
+    await seeder.seed()
+    code = await seeder.invitation("leader", "320705001")
+    await engine.dispose()
+    async with webhook_bot(emulator, database_url, dashboard=True) as base:
+        assert dict(emulator.commands())["web"] == "在电脑浏览器中打开工作台"
+        leader = emulator.user(3302, "测试组长", language_code="zh-hans")
+        await leader.send_command("start", code)
+        assert "✅" in (await leader.next_message(timeout=30)).content
+        assert "web" in dict(emulator.commands(scope="chat:3302"))
+        await leader.send_command("web")
+        link = ""
+        while not link.startswith(f"{base}/login/"):
+            words = (await leader.next_message(timeout=30)).content.split()
+            link = next((w for w in words if w.startswith("http")), "")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link) as page:
+                assert page.status == 200 and "<form" in await page.text()
+            async with http.get(f"{base}/healthz") as health:
+                assert health.status == 200
 
 
 async def test_readyz_names_what_is_not_ready(emulator: BotApiEmulator, database_url: str) -> None:

@@ -71,7 +71,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         role=roles.get(user.role, user.role),
         area=area_name,
     )
-    await set_menu_for(context.bot, chat.id, user.role, lang, svc.t)
+    await set_menu_for(context.bot, chat.id, user.role, lang, svc.t, web=bool(svc.settings.web_url))
     commands = help_text(lang, svc.t, user.role)
     await send(context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(commands)}")
 
@@ -148,7 +148,14 @@ async def on_language_chosen(
         return
     async with svc.sessionmaker.begin() as s:
         await set_language(s, user.id, choice.language)
-    await set_menu_for(context.bot, update.effective_chat.id, user.role, choice.language, svc.t)
+    await set_menu_for(
+        context.bot,
+        update.effective_chat.id,
+        user.role,
+        choice.language,
+        svc.t,
+        web=bool(svc.settings.web_url),
+    )
     await query.answer()
     if query.message is not None:
         await query.edit_message_reply_markup(None)

@@ -210,11 +210,15 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
     """The command menu per language: Chinese by default, English for English clients."""
-    t: Translator = application.bot_data[KEY].t
-    await application.bot.set_my_commands(commands("zh_CN", t), scope=BotCommandScopeDefault())
+    svc = application.bot_data[KEY]
+    t: Translator = svc.t
+    web = bool(svc.settings.web_url)
+    await application.bot.set_my_commands(
+        commands("zh_CN", t, web=web), scope=BotCommandScopeDefault()
+    )
     for lang in LANGUAGES:
         code = lang.split("_")[0]
-        await application.bot.set_my_commands(commands(lang, t), language_code=code)
+        await application.bot.set_my_commands(commands(lang, t, web=web), language_code=code)
 
 
 def then_remind(handler: Handler) -> Handler:
