@@ -10,6 +10,7 @@ from aiohttp import web
 from telegram.ext import Application
 
 from bot.services import KEY, Services
+from storage.photos import PhotoStore
 from web.app import Dashboard, add_dashboard
 from web.photos import PhotoCache, bot_fetch
 
@@ -21,7 +22,7 @@ def dashboard_for(application: Application) -> Dashboard:  # type: ignore[type-a
     return Dashboard(
         svc.runtime,
         svc.t,
-        PhotoCache(bot_fetch(application.bot)),
+        PhotoCache(bot_fetch(application.bot), PhotoStore(svc.settings.photo_dir)),
         svc.settings.default_language,
         secure_cookie=(svc.settings.web_url or "").startswith("https://"),
     )

@@ -3,47 +3,16 @@ export with photos reads only the store."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from telegram import Bot
-from telegram.error import TelegramError
 
-from storage.photos import PhotoStore
+from storage.photos import FetchReport, PhotoStore, fill_store
+from web.photos import bot_fetch
 
-log = logging.getLogger(__name__)
-CONCURRENT_DOWNLOADS = 4
-
-
-@dataclass(frozen=True)
-class FetchReport:
-    """How many photos were fetched now, were already kept, or could not be fetched."""
-
-    fetched: int
-    kept: int
-    failed: int
+__all__ = ["FetchReport", "fetch_photos"]
 
 
 async def fetch_photos(bot: Bot, store: PhotoStore, file_ids: Iterable[str]) -> FetchReport:
-    """Fetch the photos the store lacks, a few at a time. A photo Telegram no longer has is
-    counted as failed and left out; the export still links its name."""
-    wanted = list(dict.fromkeys(file_ids))
-    missing = [file_id for file_id in wanted if not await asyncio.to_thread(store.has, file_id)]
-    gate = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
-
-    async def fetch(file_id: str) -> bool:
-        async with gate:
-            try:
-                remote = await bot.get_file(file_id)
-                content = bytes(await remote.download_as_bytearray())
-            except TelegramError as error:
-                log.warning("photo not fetched: %s", type(error).__name__)
-                return False
-            await asyncio.to_thread(store.put, file_id, content)
-            return True
-
-    done = await asyncio.gather(*(fetch(file_id) for file_id in missing))
-    fetched = sum(done)
-    return FetchReport(fetched, len(wanted) - len(missing), len(missing) - fetched)
+    """Fetch the photos the store lacks through `bot`."""
+    return await fill_store(store, bot_fetch(bot), file_ids)

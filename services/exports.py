@@ -21,8 +21,10 @@ from storage.exports import (
     export_checks,
     export_ledger,
 )
+from storage.models import Area
 from storage.notices import NoticeKind, export_notice
-from storage.photos import PhotoStore
+from storage.photos import Fetch, FetchReport, PhotoStore, fill_store, photo_ids_of_scope
+from storage.problems import villages_in
 from storage.reports import MonthlyReport, export_monthly, monthly_report
 
 FORM_ID = "household_check"
@@ -38,11 +40,12 @@ class ExportArea:
 
 @dataclass(frozen=True)
 class ExportChoices:
-    """The area asked for, and the areas the user may pick from (their own, then those just
-    below it)."""
+    """The area asked for, the areas the user may pick from (their own, then those just
+    below it), and the villages in it (a public notice is for one village)."""
 
     area: ExportArea
     choices: list[ExportArea]
+    villages: list[ExportArea]
 
 
 async def export_choices(
@@ -54,10 +57,16 @@ async def export_choices(
         require(user, Deed.EXPORT)
         area = await authorize_export(s, user, area_code or user.area_code, unmasked)
         below = await export_areas(s, user.area_code)
+        villages = await villages_in(s, user.area_code)
     return ExportChoices(
-        ExportArea(area.code, area.name, area.timezone, area.level),
-        [ExportArea(a.code, a.name, a.timezone, a.level) for a in below],
+        _export_area(area),
+        [_export_area(a) for a in below],
+        [_export_area(a) for a in villages],
     )
+
+
+def _export_area(area: Area) -> ExportArea:
+    return ExportArea(area.code, area.name, area.timezone, area.level)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,32 @@ class Written:
     area_name: str
 
 
+def _scope(order: ExportOrder, area_code: str, zone: str) -> ExportScope:
+    return ExportScope(
+        area_code,
+        order.start,
+        order.end,
+        zone=zone,
+        all_versions=order.all_versions,
+        unmasked=order.unmasked,
+        lang=order.lang,
+    )
+
+
+async def fill_photos(rt: Runtime, user_id: int, order: ExportOrder, fetch: Fetch) -> FetchReport:
+    """Before a check-records export with photos: fetch into the order's photo store the
+    photos of its checks that the store lacks; refused as the export itself would be."""
+    assert order.photo_dir is not None
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        require(user, Deed.EXPORT)
+        area = await authorize_export(s, user, order.area_code, order.unmasked)
+        file_ids = await photo_ids_of_scope(
+            s, rt.forms[FORM_ID], _scope(order, area.code, area.timezone)
+        )
+    return await fill_store(PhotoStore(order.photo_dir), fetch, file_ids)
+
+
 async def write_export(
     rt: Runtime,
     user_id: int,
@@ -99,15 +134,7 @@ async def write_export(
         user = await acting_user(s, user_id)
         require(user, Deed.EXPORT)
         area = await authorize_export(s, user, order.area_code, order.unmasked)
-        scope = ExportScope(
-            area.code,
-            order.start,
-            order.end,
-            zone=area.timezone,
-            all_versions=order.all_versions,
-            unmasked=order.unmasked,
-            lang=order.lang,
-        )
+        scope = _scope(order, area.code, area.timezone)
         if order.kind == "checks":
             form = rt.forms[FORM_ID]
             store = PhotoStore(order.photo_dir) if order.photo_dir is not None else None

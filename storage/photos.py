@@ -4,11 +4,13 @@ an export, by village, household and question."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.model import Form, Question
 
+log = logging.getLogger(__name__)
+
 PHOTO = "photo"
+CONCURRENT_DOWNLOADS = 4
+# Where a photo comes from: its bytes by Telegram file id; raises when it cannot be had.
+Fetch = Callable[[str], Awaitable[bytes]]
 SUFFIX = ".jpg"  # the Bot API sends photos as JPEG
 _UNSAFE = re.compile(r'[\\/:*?"<>|%#\s\x00-\x1f]+')
 
@@ -49,6 +56,38 @@ class PhotoStore:
             Path(temporary).unlink(missing_ok=True)
             raise
         return path
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    """How many photos were fetched now, were already kept, or could not be fetched."""
+
+    fetched: int
+    kept: int
+    failed: int
+
+
+async def fill_store(store: PhotoStore, fetch: Fetch, file_ids: Iterable[str]) -> FetchReport:
+    """Fetch the photos the store lacks, a few at a time. A photo that cannot be had (gone
+    from Telegram, the Bot API unreachable) is counted as failed and left out; an export
+    still names it."""
+    wanted = list(dict.fromkeys(file_ids))
+    missing = [file_id for file_id in wanted if not await asyncio.to_thread(store.has, file_id)]
+    gate = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
+
+    async def fetched(file_id: str) -> bool:
+        async with gate:
+            try:
+                content = await fetch(file_id)
+            except Exception as error:  # whatever the transport raised: this photo is missing
+                log.warning("photo not fetched: %s", type(error).__name__)
+                return False
+            await asyncio.to_thread(store.put, file_id, content)
+            return True
+
+    done = await asyncio.gather(*(fetched(file_id) for file_id in missing))
+    count = sum(done)
+    return FetchReport(count, len(wanted) - len(missing), len(missing) - count)
 
 
 def file_name_part(text: str, limit: int = 40) -> str:

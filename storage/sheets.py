@@ -394,8 +394,8 @@ class XlsxDocument:
         left, right = document.above
         split = self._split(left)
         sheet.set_row(1, 22)
-        sheet.merge_range(1, 0, 1, split - 1, left, self.line_format)
-        sheet.merge_range(1, split, 1, last, right, self.right_format)
+        self._span(1, 0, split - 1, left, self.line_format)
+        self._span(1, split, last, right, self.right_format)
         header = 2
         if document.intro:
             width = sum(c.width or 12 for c in self.columns)
@@ -411,6 +411,13 @@ class XlsxDocument:
         sheet.repeat_rows(header)
         sheet.freeze_panes(header + 1, 0)
         self.row = header + 1
+
+    def _span(self, row: int, first: int, last: int, text: str, style: Any) -> None:
+        """`text` across the columns `first`..`last` of `row` (merged when more than one)."""
+        if last > first:
+            self.sheet.merge_range(row, first, row, last, text, style)
+        else:
+            self.sheet.write_string(row, first, text, style)
 
     def _split(self, left: str) -> int:
         """The first column of the right-hand line above the table: the left one gets the
@@ -478,10 +485,7 @@ class XlsxDocument:
             for index, text in enumerate(self.document.below):
                 first = round(index * span)
                 end = round((index + 1) * span) - 1
-                if end > first:
-                    sheet.merge_range(self.row, first, self.row, end, text, self.line_format)
-                else:
-                    sheet.write_string(self.row, first, text, self.line_format)
+                self._span(self.row, first, end, text, self.line_format)
         sheet.print_area(0, 0, self.row, last)
         self.workbook.close()
         return [self.path]

@@ -5,14 +5,19 @@ through the server, exports and their audit entries."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from datetime import date, timedelta
 
 import aiohttp
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from storage.models import AuditEntry, Problem
 from storage.problems import add_problem
+from tests.checkdriver import SUBMIT, answer_until, open_check
+from tests.harness import VILLAGE
 from tests.ledger_harness import hand_problem
 from tests.test_ledger_chat import until
 from tests.web_harness import WebWorld, web_link, web_world
@@ -229,3 +234,43 @@ async def test_an_office_moves_a_deadline_and_downloads_exports(web_world: WebWo
         actions = list(await s.scalars(select(AuditEntry.action)))
     assert problem is not None and problem.deadline == date(2027, 1, 15)
     assert "problem.deadline" in actions and "export.unmasked" in actions
+
+
+async def test_an_office_downloads_a_village_notice_and_the_checks_with_their_photos(
+    web_world: WebWorld,
+) -> None:
+    w = web_world
+    cadre = w.h.emulator.user(3009, "李芳", language_code="zh-hans")
+    await w.h.register(cadre)
+    await open_check(w.h, cadre, "张建国")
+    summary = await answer_until(w.h, cadre, {"housing_grade": "C", "housing_alternative": "none"})
+    assert summary is not None
+    await cadre.press(summary.message_id, summary.callback_data(SUBMIT))
+    await cadre.next_message()
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.office))
+        async with client.get(w.base + "/exports") as page:
+            html = await page.text()
+        assert 'name="notice"' in html and 'name="photos"' in html
+        token = CSRF.search(html).group(1)  # type: ignore[union-attr]
+        day = {"from": "2026-11-01", "to": "2026-11-30", "format": "xlsx", "csrf": token}
+        notice = {**day, "kind": "notice", "area": VILLAGE, "notice": "check"}
+        async with client.post(w.base + "/exports", data=notice) as answer:
+            assert answer.status == 200, await answer.text()
+            sheet = load_workbook(io.BytesIO(await answer.read())).active
+        cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c]
+        assert any("张建国" in c for c in cells) and any("public notice" in c for c in cells)
+        assert not any("3201" in c for c in cells)  # no ID number in a notice
+        township = {**notice, "area": "320705001"}
+        async with client.post(w.base + "/exports", data=township) as refused:
+            assert "pick a village" in await refused.text()
+        checks = {**day, "kind": "checks", "area": VILLAGE, "photos": "1"}
+        async with client.post(w.base + "/exports", data=checks) as answer:
+            assert answer.status == 200
+            assert '.zip"' in answer.headers["Content-Disposition"]
+            body = await answer.read()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        photos = [name for name in archive.namelist() if name.startswith("photos/")]
+        assert len(photos) == 1 and archive.read(photos[0]).startswith(b"\x89PNG")
+    stored = list((w.h.settings.photo_dir).rglob("*.jpg"))
+    assert len(stored) == 1  # the store the dashboard's photos and every export share

@@ -66,6 +66,7 @@ async def web_world(tmp_path: Path) -> AsyncIterator[WebWorld]:
         reminder_interval=0,
         web_listen=f"127.0.0.1:{port}",
         web_url=base,
+        photo_dir=tmp_path / "photos",
     )
     engine = make_engine(url)
     h = Harness(

@@ -31,11 +31,13 @@ from services import Runtime, access, exports, households, ledger, monitoring, o
 from services.policy import Deed, may
 from storage.errors import StorageError
 from storage.models import User
+from storage.notices import NoticeKind
 from web import charts
 from web.labels import (
     ACTION_NAMES,
     EXPORT_NAMES,
     HISTORY_NAMES,
+    NOTICE_NAMES,
     ROLE_NAMES,
     SORT_NAMES,
     STATUS_NAMES,
@@ -564,6 +566,8 @@ async def exports_page(request: web.Request, page: Page) -> web.StreamResponse:
             "first": today.replace(day=1).isoformat(),
             "today": today.isoformat(),
             "may_unmask": may(page.user, Deed.EXPORT_UNMASKED),
+            "notices": NOTICE_NAMES,
+            "photos": page.dashboard.photos.store is not None,
         },
     )
 
@@ -594,6 +598,8 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
         end = _day(str(form.get("to", ""))) or today
     if end < start:
         raise StorageError("Give the dates as YYYY-MM-DD, the first before the last.")
+    notice = str(form.get("notice", ""))
+    photos = page.dashboard.photos.store if kind == "checks" and form.get("photos") else None
     order = exports.ExportOrder(
         kind,  # type: ignore[arg-type]
         area,
@@ -602,12 +608,20 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
         fmt,  # type: ignore[arg-type]
         unmasked=form.get("unmasked") == "1",
         all_versions=form.get("all_versions") == "1",
+        lang=page.lang,
+        notice=NoticeKind(notice) if notice in NOTICE_NAMES else None,
+        photo_dir=photos.root if photos is not None else None,
     )
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hucha-web-export-"))
     try:
         name = f"{kind}-{area}-{start:%Y%m%d}-{end:%Y%m%d}"
+        if photos is not None:
+            await exports.fill_photos(
+                runtime, page.visitor.user_id, order, page.dashboard.photos.fetch
+            )
+        suffix = "zip" if photos is not None else fmt
         written = await exports.write_export(
-            runtime, page.visitor.user_id, order, folder / f"{name}.{fmt}"
+            runtime, page.visitor.user_id, order, folder / f"{name}.{suffix}"
         )
         body, filename = await asyncio.to_thread(_download, written.files, name, folder)
     finally:

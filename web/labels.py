@@ -41,6 +41,12 @@ EXPORT_NAMES = {
     "checks": N_("Check records"),
     "problems": N_("Problem ledger"),
     "monthly": N_("Monthly report"),
+    "notice": N_("Public notice list"),
+}
+NOTICE_NAMES = {
+    "check": N_("Household check results"),
+    "inclusion": N_("Households proposed for monitoring"),
+    "removal": N_("Households proposed for risk removal"),
 }
 ROLE_NAMES = {"cadre": N_("village cadre"), "leader": N_("team leader"), "office": N_("office")}
 SORT_NAMES = {

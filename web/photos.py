@@ -1,21 +1,26 @@
-"""Photos for the dashboard: fetched by the server from the Bot API (getFile, then the file
-itself) and kept in a small in-memory cache, so the token never reaches a page."""
+"""Photos for the dashboard: read from the local photo store (HUCHA_PHOTO_DIR) the exports
+use, or fetched by the server from the Bot API (getFile, then the file itself) and kept there;
+the last ones shown are also kept in memory. The token never reaches a page."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 
-Fetch = Callable[[str], Awaitable[bytes]]
+from storage.photos import Fetch, PhotoStore
+
 MAX_PHOTOS = 200
 
 
 class PhotoCache:
-    """The bytes of recently shown photos, by Telegram file id (least recently used out)."""
+    """The bytes of recently shown photos, by Telegram file id (least recently used out),
+    in front of the photo store when there is one."""
 
-    def __init__(self, fetch: Fetch, size: int = MAX_PHOTOS) -> None:
-        self._fetch = fetch
+    def __init__(
+        self, fetch: Fetch, store: PhotoStore | None = None, size: int = MAX_PHOTOS
+    ) -> None:
+        self.fetch = fetch
+        self.store = store
         self._size = size
         self._kept: OrderedDict[str, bytes] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -25,11 +30,21 @@ class PhotoCache:
         if found is not None:
             self._kept.move_to_end(file_id)
             return found
-        body = await self._fetch(file_id)
+        body = await self._load(file_id)
         async with self._lock:
             self._kept[file_id] = body
             while len(self._kept) > self._size:
                 self._kept.popitem(last=False)
+        return body
+
+    async def _load(self, file_id: str) -> bytes:
+        if self.store is None:
+            return await self.fetch(file_id)
+        path = self.store.path_of(file_id)
+        if await asyncio.to_thread(path.is_file):
+            return await asyncio.to_thread(path.read_bytes)
+        body = await self.fetch(file_id)
+        await asyncio.to_thread(self.store.put, file_id, body)
         return body
 
     def __contains__(self, file_id: str) -> bool:

@@ -36,7 +36,6 @@ from bot.handlers import check
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day
 from bot.office_texts import ROWS_SHOWN_IN_CHAT, import_report_lines
-from bot.photos import fetch_photos
 from bot.sending import Blocked, edit, send, send_document
 from bot.services import Services, services
 from conversations.thresholds import missing_income_lines
@@ -44,10 +43,10 @@ from services import exports
 from services.policy import Deed, may
 from storage import StorageError, User, provinces_within
 from storage.amendments import amendable_records, latest_version, start_amendment
-from storage.exports import ExportFormat, ExportKind, ExportScope
+from storage.exports import ExportFormat, ExportKind
 from storage.notices import NoticeKind
-from storage.photos import PhotoStore, photo_ids_of_scope
 from storage.rosters import import_roster, request_roster_import, roster_import_requested
+from web.photos import bot_fetch
 
 log = logging.getLogger(__name__)
 
@@ -301,16 +300,6 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     )
 
 
-async def _fetch_photos(
-    svc: Services, context: ContextTypes.DEFAULT_TYPE, scope: ExportScope
-) -> None:
-    """The photos of the export the local store lacks, fetched once from the Bot API."""
-    form = svc.forms["household_check"]
-    async with svc.sessionmaker() as s:
-        file_ids = await photo_ids_of_scope(s, form, scope)
-    await fetch_photos(context.bot, PhotoStore(svc.settings.photo_dir), file_ids)
-
-
 def _progress_reporter(
     context: ContextTypes.DEFAULT_TYPE,
     svc: Services,
@@ -364,10 +353,7 @@ async def run_export(
             path = Path(folder) / f"{request.kind}-{area_code}-{start:%Y%m%d}-{end:%Y%m%d}"
             path = path.with_suffix(".zip" if request.photos else f".{request.fmt}")
             if request.photos:
-                scope = ExportScope(
-                    area_code, start, end, zone=zone, unmasked=request.unmasked, lang=lang
-                )
-                await _fetch_photos(svc, context, scope)
+                await exports.fill_photos(svc.runtime, user.id, order, bot_fetch(context.bot))
             result = await exports.write_export(svc.runtime, user.id, order, path, progress)
             caption = svc.t(
                 lang,
