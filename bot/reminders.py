@@ -90,6 +90,16 @@ def _day(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
+def _contact_period(payload: Mapping[str, Any]) -> tuple[date, date]:
+    """The period a contact reminder speaks of; a row recorded before periods named it by
+    its calendar month ("2026-11")."""
+    if "period_start" in payload:
+        return _day(payload["period_start"]), _day(payload["period_end"])
+    first = date.fromisoformat(f"{payload.get('month', '2000-01')}-01")
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, after - timedelta(days=1)
+
+
 def render_line(
     t: Translator,
     lang: str,
@@ -124,10 +134,7 @@ def render_line(
             )
         ]
         for village in payload.get("villages", []):
-            lines.append(
-                f"{escape(str(village['village']))}: {village['checked']}/{village['total']} "
-                f"{bar(village['checked'], village['total'])}"
-            )
+            lines.append(_village_status(t, lang, village))
         text = "\n".join(lines)
     elif kind == "report_late":
         lines = [
@@ -139,10 +146,7 @@ def render_line(
             )
         ]
         for village in payload.get("villages", []):
-            lines.append(
-                f"{escape(str(village['village']))}: {village['checked']}/{village['total']} "
-                f"{bar(village['checked'], village['total'])}"
-            )
+            lines.append(_village_status(t, lang, village))
         text = "\n".join(lines)
     elif kind == "deadline":
         deadline = _day(payload["deadline"])
@@ -203,11 +207,15 @@ def render_line(
         )
     elif kind == "contact":
         names = "、".join(escape(str(name)) for name in payload.get("households", []))
+        first, last = _contact_period(payload)
         text = "📞 " + t(
             lang,
-            "{count} households of {village} have not been contacted this month: {names}",
+            "{count} households of {village} have not been contacted this period "
+            "({start} to {end}): {names}",
             count=payload["count"],
             village=p.get("village", ""),
+            start=format_day(first, lang),
+            end=format_day(last, lang),
             names=names + ("…" if payload["count"] > len(payload.get("households", [])) else ""),
         )
     elif kind == "case_step":
@@ -225,6 +233,13 @@ def render_line(
             t(lang, "For {name}, who cannot be reached:", name=p.get("for_user", "")) + "\n" + text
         )
     return text
+
+
+def _village_status(t: Translator, lang: str, village: Mapping[str, Any]) -> str:
+    """ "幸福村：2/3 ▓▓▓▓▓▓▓░░░": a village's households checked of all."""
+    done, total = int(village["checked"]), int(village["total"])
+    counts = f"{done}/{total} {bar(done, total)}"
+    return t(lang, "{label}: {answer}", label=escape(str(village["village"])), answer=counts)
 
 
 def bar(done: int, total: int, width: int = 10) -> str:

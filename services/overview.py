@@ -6,28 +6,25 @@ twelve periods' progress."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 
 from services.runtime import Runtime, acting_user
 from storage.exports import export_areas
 from storage.overview import (
     ProblemCounts,
-    checked_by_village,
-    checked_in,
     households_by_village,
     open_cases_by_village,
     problems_by_category,
     problems_by_village,
 )
-from storage.problems import villages_in
-from storage.progress import (
-    VillageProgress,
-    load_schedules,
-    month_start,
-    next_month_start,
-    village_progress,
+from storage.periods import (
+    Period,
+    checked_in_period,
+    contacted_in_period,
+    current_period,
 )
-from storage.schedule import AreaSchedule
+from storage.problems import villages_in
+from storage.progress import VillageProgress, load_schedules, village_progress
 
 HISTORY_PERIODS = 12
 
@@ -63,7 +60,7 @@ class AreaLine:
 
     @property
     def complete(self) -> bool:
-        """Every household of the line had a home visit in the period."""
+        """Every household of the line was checked in the period."""
         return self.households > 0 and self.checked >= self.households
 
 
@@ -80,9 +77,10 @@ class CategoryLine:
 @dataclass(frozen=True)
 class PeriodPoint:
     start: date
-    end: date  # the reporting day that closes the period
+    end: date  # the last day of the period
     checked: int
     households: int
+    name: str = ""  # the period's name, YYYY-MM (the month of its reporting day)
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class Overview:
     today: date
     zone: str
     period_start: date
-    reporting_day: date
+    period_end: date  # the last day of the period, the day before the reporting day
     days_left: int
     lines: list[AreaLine]
     total: AreaLine
@@ -121,17 +119,10 @@ def _rollup(code: str, name: str, members: list[AreaLine]) -> AreaLine:
     )
 
 
-def _period_bounds(schedule: AreaSchedule, start: date, end: date) -> tuple[datetime, datetime]:
-    return schedule.at(start, datetime.min.time()), schedule.at(end, datetime.min.time())
-
-
-def _previous_periods(schedule: AreaSchedule, today: date, count: int) -> list[tuple[date, date]]:
-    periods: list[tuple[date, date]] = []
-    day = today
-    for _ in range(count):
-        start, end = schedule.reporting_period(day)
-        periods.append((start, end))
-        day = start - timedelta(days=1)
+def _previous_periods(period: Period, count: int) -> list[Period]:
+    periods = [period]
+    while len(periods) < count:
+        periods.append(periods[-1].previous())
     return list(reversed(periods))
 
 
@@ -145,26 +136,22 @@ async def area_overview(rt: Runtime, user_id: int) -> Overview:
         assert own is not None  # a user's area exists (foreign key)
         schedule = schedules.of(own.code)
         today = schedule.local(now).date()
-        start, end = schedule.reporting_period(today)
-        since, until = _period_bounds(schedule, start, end)
-        month = month_start(today)
-        month_since, month_until = _period_bounds(schedule, month, next_month_start(month))
+        period = current_period(schedule, now)
         code = own.code
         line_areas = (
             [own] if own.level in ("village", "group") else (await export_areas(s, code))[1:]
         )
         households = await households_by_village(s, code)
-        checked = await checked_by_village(s, code, since, until, home_visits=True)
-        contacted = await checked_by_village(s, code, month_since, month_until, False)
+        checked = await checked_in_period(s, list(households), period)
+        contacted = await contacted_in_period(s, list(households), period)
         problems = await problems_by_village(s, code, today)
         cases = await open_cases_by_village(s, code)
         categories = await problems_by_category(s, code)
         history = []
-        periods = _previous_periods(schedule, today, HISTORY_PERIODS)
         total_households = sum(households.values())
-        for first, last in periods:
-            lo, hi = _period_bounds(schedule, first, last)
-            history.append(PeriodPoint(first, last, await checked_in(s, code, lo, hi), 0))
+        for past in _previous_periods(period, HISTORY_PERIODS):
+            done = await checked_in_period(s, list(households), past)
+            history.append(PeriodPoint(past.start, past.end, sum(done.values()), 0, past.name))
     villages = sorted(set(households) | set(problems) | set(cases))
     village_lines: dict[str, AreaLine] = {}
     for village in villages:
@@ -199,11 +186,11 @@ async def area_overview(rt: Runtime, user_id: int) -> Overview:
         own.level,
         today,
         schedule.zone,
-        start,
-        end,
-        (end - today).days,
+        period.start,
+        period.end,
+        (period.reporting_day - today).days,
         lines,
         _rollup(own.code, own.name, list(village_lines.values())),
         [CategoryLine(name, counts) for name, counts in by_category.items()],
-        [PeriodPoint(p.start, p.end, p.checked, total_households) for p in history],
+        [PeriodPoint(p.start, p.end, p.checked, total_households, p.name) for p in history],
     )

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.audit import audit
 from storage.documents import json_document
 from storage.models import (
-    CheckRecord,
     Household,
     MonitoringCase,
     MonitoringStep,
@@ -34,8 +33,15 @@ from storage.models import (
     Problem,
     User,
 )
+from storage.periods import (
+    Period,
+    checked_by_village,
+    checked_in_period,
+    contacted_since,
+    period_of,
+)
 from storage.problems import OPEN_STATUSES
-from storage.progress import PHONE_VISIT, households_by_village, load_schedules
+from storage.progress import households_by_village, load_schedules
 from storage.schedule import AreaSchedule, Schedules
 
 KINDS = (
@@ -450,7 +456,8 @@ async def _report_reminders(
     for group in groups:
         schedule = group.schedule
         today = schedule.effective_day(now, schedule.remind_time)
-        reporting_day = schedule.next_reporting_date(today + timedelta(days=1))
+        current = period_of(schedule, today)
+        reporting_day = current.reporting_day
         stage = _stage(schedule.report_offsets, (reporting_day - today).days)
         if stage is None or (reporting_day - today).days == 0:
             continue
@@ -468,37 +475,11 @@ async def _report_reminders(
         }
         if expected <= told:
             continue  # everyone has had this stage's reminder: no need to count again
-        start, _ = schedule.reporting_period(today)
-        since = schedule.at(start, datetime.min.time())
+        since, until = current.bounds()
         status: dict[str, tuple[int, int]] = {}
         for villages in _chunks(group.villages):
-            totals: dict[str, int] = {
-                code: n
-                for code, n in await s.execute(
-                    select(Household.village_code, func.count())
-                    .where(Household.village_code.in_(villages))
-                    .group_by(Household.village_code)
-                )
-            }
-            checked: dict[str, int] = {
-                code: n
-                for code, n in await s.execute(
-                    select(
-                        Household.village_code,
-                        func.count(func.distinct(CheckRecord.household_id)),
-                    )
-                    .join(Household, Household.id == CheckRecord.household_id)
-                    .where(
-                        Household.village_code.in_(villages),
-                        CheckRecord.submitted_at >= since,
-                        or_(
-                            CheckRecord.visit_type.is_(None),
-                            CheckRecord.visit_type != PHONE_VISIT,
-                        ),
-                    )
-                    .group_by(Household.village_code)
-                )
-            }
+            totals = await households_by_village(s, villages)
+            checked = await checked_by_village(s, villages, since, min(until, now))
             for village in villages:
                 status[village] = (checked.get(village, 0), totals.get(village, 0))
         for village, (done, total) in status.items():
@@ -550,26 +531,6 @@ async def _report_reminders(
     return due
 
 
-async def _checked_by_village(
-    s: AsyncSession, villages: Sequence[str], since: datetime, until: datetime
-) -> dict[str, int]:
-    """Households with a home visit (入户) in [since, until), per village."""
-    return {
-        code: n
-        for code, n in await s.execute(
-            select(Household.village_code, func.count(func.distinct(CheckRecord.household_id)))
-            .join(Household, Household.id == CheckRecord.household_id)
-            .where(
-                Household.village_code.in_(villages),
-                CheckRecord.submitted_at >= since,
-                CheckRecord.submitted_at < until,
-                or_(CheckRecord.visit_type.is_(None), CheckRecord.visit_type != PHONE_VISIT),
-            )
-            .group_by(Household.village_code)
-        )
-    }
-
-
 async def _report_late(
     s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
 ) -> list[DueReminder]:
@@ -579,7 +540,7 @@ async def _report_late(
     for group in groups:
         schedule = group.schedule
         today = schedule.effective_day(now, schedule.remind_time)
-        start, _ = schedule.reporting_period(today)  # the last reporting day
+        start = period_of(schedule, today).start  # the last reporting day
         if (today - start).days > REPORT_LATE_DAYS:
             continue
         period = start.isoformat()
@@ -596,13 +557,11 @@ async def _report_late(
         ]
         if not waiting:
             continue
-        previous, _ = schedule.reporting_period(start - timedelta(days=1))
-        since = schedule.at(previous, datetime.min.time())
-        until = schedule.at(start, datetime.min.time())
+        ended = period_of(schedule, start - timedelta(days=1))
         late: dict[str, tuple[int, int]] = {}
         for villages in _chunks(group.villages):
             totals = await households_by_village(s, villages)
-            checked = await _checked_by_village(s, villages, since, until)
+            checked = await checked_in_period(s, villages, ended)
             for village in villages:
                 total = totals.get(village, 0)
                 if checked.get(village, 0) < total:
@@ -633,18 +592,29 @@ async def _report_late(
     return due
 
 
+def contact_day_in(period: Period) -> date:
+    """The day of a period on which the contact reminder falls due (the setting
+    `contact_day`, a day of the month, in whichever month of the period holds it)."""
+    day = period.schedule.contact_day
+    if day >= period.start.day:
+        return period.start.replace(day=day)
+    return period.end.replace(day=min(day, period.end.day))
+
+
 async def _contact_reminders(
     s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
 ) -> list[DueReminder]:
-    """From the contact day on, each cadre hears of their households not contacted (visit or
-    phone) this month; households without a known help cadre go to all the village's cadres."""
+    """From the period's contact day on, each cadre hears of their households not contacted
+    (storage.periods) in the period; households without a known help cadre go to all the
+    village's cadres."""
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
         today = schedule.effective_day(now, schedule.remind_time)
-        if today.day < schedule.contact_day:
+        current = period_of(schedule, today)
+        if today < contact_day_in(current):
             continue
-        period = f"{today:%Y-%m}"
+        period = current.start.isoformat()
         told = await _existing_in_period(s, "contact", period)
         pending = [
             village
@@ -654,10 +624,7 @@ async def _contact_reminders(
                 for cadre in people.cadres_of(village)
             )
         ]
-        since = schedule.at(today.replace(day=1), datetime.min.time())
-        contacted = exists().where(
-            CheckRecord.household_id == Household.id, CheckRecord.submitted_at >= since
-        )
+        contacted = contacted_since(Household.id, current.bounds()[0])
         for villages in _chunks(pending):
             rows = (
                 await s.execute(
@@ -686,9 +653,11 @@ async def _contact_reminders(
                         "village": area.name if area else village,
                         "count": len(heads),
                         "households": heads[:TOP_LINES],
-                        "month": period,
+                        "period_start": current.start.isoformat(),
+                        "period_end": current.end.isoformat(),
                     },
-                    f"monthly contact: {len(heads)} households not contacted in {period}",
+                    f"contact: {len(heads)} households not contacted in the period "
+                    f"{current.start.isoformat()} to {current.end.isoformat()}",
                 )
                 if reminder.key not in told:
                     due.append(reminder)

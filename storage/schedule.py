@@ -120,14 +120,6 @@ class AreaSchedule:
         year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
         return self.reporting_date(year, month)
 
-    def reporting_period(self, today: date) -> tuple[date, date]:
-        """The reporting period `today` falls in: from the last reporting day (inclusive) to
-        the next one (exclusive). Checks in it count for the next monthly report."""
-        # On the reporting day itself the new period has begun.
-        end = self.next_reporting_date(today + timedelta(days=1))
-        year, month = (end.year - 1, 12) if end.month == 1 else (end.year, end.month - 1)
-        return self.reporting_date(year, month), end
-
 
 def _merged(areas_top_down: list[Area]) -> dict[str, Any]:
     merged: dict[str, Any] = {}

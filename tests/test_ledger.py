@@ -19,6 +19,7 @@ from storage import (
     start_session,
     submit_check,
 )
+from storage.periods import period_of
 from storage.problems import (
     ProblemError,
     ProblemFilter,
@@ -386,5 +387,11 @@ def test_quiet_hours_hold_until_morning_in_the_areas_zone() -> None:
     assert not schedule.in_quiet_hours(evening)
     assert schedule.release(late) == datetime.fromisoformat("2026-12-02T08:00:00+08:00")
     assert schedule.release(early) == datetime.fromisoformat("2026-12-02T08:00:00+08:00")
-    assert schedule.reporting_period(date(2026, 12, 1)) == (date(2026, 11, 4), date(2026, 12, 4))
-    assert schedule.reporting_period(date(2026, 12, 4)) == (date(2026, 12, 4), date(2027, 1, 4))
+    first = period_of(schedule, date(2026, 12, 1))
+    assert (first.name, first.start, first.end) == ("2026-12", date(2026, 11, 4), date(2026, 12, 3))
+    second = period_of(schedule, date(2026, 12, 4))
+    assert (second.name, second.start, second.end) == (
+        "2027-01",
+        date(2026, 12, 4),
+        date(2027, 1, 3),
+    )

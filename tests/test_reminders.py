@@ -81,8 +81,8 @@ async def test_a_simulated_month_sends_every_reminder_once_and_none_in_quiet_hou
     assert days_with(leader, "Monthly report due") == [date(2026, 12, 1), date(2026, 12, 3)]
     # The reporting day passed with households unchecked: the leader hears it once.
     assert days_with(leader, "The reporting day") == [date(2026, 12, 4)]
-    # Monthly contact: from the 20th, once a month.
-    assert days_with(cadre, "not been contacted this month") == [
+    # Contact: from the 20th, once a reporting period.
+    assert days_with(cadre, "not been contacted this period") == [
         date(2026, 11, 23),
         date(2026, 12, 20),
     ]

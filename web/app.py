@@ -244,8 +244,8 @@ async def overview_page(request: web.Request, page: Page) -> web.StreamResponse:
     )
     progress_svg = charts.progress_chart(
         found.history,
-        lambda point: f"{point.end.month}/{point.end.year % 100:02d}",
-        page._("Households visited per reporting period"),
+        lambda point: f"{point.name[5:].lstrip('0')}/{point.name[2:4]}",
+        page._("Households checked per reporting period"),
     )
     return _render(
         request,

@@ -25,7 +25,8 @@ MAX_VILLAGES = 30
 
 
 async def on_progress(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/progress: checked and contacted this period, open and overdue problems, days left."""
+    """/progress: checked and contacted this period, open and overdue problems, days left
+    (what each word means: storage.periods)."""
     svc = services(context)
     user = await registered_user(update, context)
     chat = update.effective_chat
@@ -65,7 +66,7 @@ async def on_progress(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             escape(
                 svc.t(
                     lang,
-                    "checked {checked}/{total} · contacted this month {contacted}/{total}",
+                    "checked {checked}/{total} · contacted {contacted}/{total}",
                     checked=row.checked,
                     contacted=row.contacted,
                     total=row.households,

@@ -1,0 +1,176 @@
+"""The reporting period (报告期) and what counts in it, defined once for every screen, reminder
+and report.
+
+An area's reporting day D (the setting `reporting_day`, default 4: "the monthly table is filed
+before the 4th") cuts the year into periods. A period starts on a reporting day and ends the
+day before the next one, in the area's time zone; it is named by the month of the reporting
+day that closes it. With D = 4 the period "2026-11" runs from 4 October to 3 November 2026
+inclusive, its table is due before 4 November, and a check made on 4 November counts for
+"2026-12".
+
+In a period:
+
+- a household is *checked* when a check of it (home visit or phone call, the version in force)
+  was submitted in the period;
+- a household is *contacted* when it was checked, or a contact with it was recorded, in the
+  period (a phone call is recorded as a check: a contact is a check today);
+- a problem is *open* when it is neither verified (销号) nor withdrawn (误报): reported
+  rectified and awaiting 销号 still counts; it is *to rectify* when open and not yet reported
+  rectified, and *overdue* when to rectify past its deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CheckRecord, Household, Problem
+from storage.schedule import AreaSchedule
+
+OPEN = ("open", "in_progress", "rectified")  # neither verified nor withdrawn
+TO_RECTIFY = ("open", "in_progress")  # open and not yet reported rectified: reminded, overdue
+CLOSED = ("verified", "withdrawn")
+
+
+@dataclass(frozen=True)
+class Period:
+    """One reporting period of an area: `start` to `end`, both days included, local days."""
+
+    year: int
+    month: int  # the month of the reporting day that closes it: the period's name
+    start: date
+    end: date
+    schedule: AreaSchedule
+
+    @property
+    def name(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def reporting_day(self) -> date:
+        """The reporting day that closes the period: its table is due before it."""
+        return self.end + timedelta(days=1)
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The UTC moments [first, after) of the period."""
+        return (
+            self.schedule.at(self.start, time.min),
+            self.schedule.at(self.reporting_day, time.min),
+        )
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    def previous(self) -> Period:
+        return period_of(self.schedule, self.start - timedelta(days=1))
+
+    def next(self) -> Period:
+        return period_of(self.schedule, self.reporting_day)
+
+
+def _month_before(year: int, month: int) -> tuple[int, int]:
+    return (year - 1, 12) if month == 1 else (year, month - 1)
+
+
+def period_named(schedule: AreaSchedule, year: int, month: int) -> Period:
+    """The period closed by the reporting day of `year`-`month`."""
+    end = schedule.reporting_date(year, month)
+    start = schedule.reporting_date(*_month_before(year, month))
+    return Period(year, month, start, end - timedelta(days=1), schedule)
+
+
+def period_of(schedule: AreaSchedule, day: date) -> Period:
+    """The period a local day falls in; on the reporting day itself the next one has begun."""
+    closing = schedule.next_reporting_date(day + timedelta(days=1))
+    return period_named(schedule, closing.year, closing.month)
+
+
+def current_period(schedule: AreaSchedule, now: datetime) -> Period:
+    return period_of(schedule, schedule.local(now).date())
+
+
+def parse_period_name(text: str) -> tuple[int, int] | None:
+    """ "2026-11" → (2026, 11); None for anything else."""
+    parts = text.strip().split("-")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        return None
+    year, month = int(parts[0]), int(parts[1])
+    if not (2000 <= year <= 2999 and 1 <= month <= 12):
+        return None
+    return year, month
+
+
+async def campaign_start(s: AsyncSession, area_code: str, day: date) -> date:
+    """The first day of the campaign (专项排查) a day belongs to, for "found so far": the
+    1st of January of the day's year until campaigns are set per area."""
+    return date(day.year, 1, 1)
+
+
+# ---------------------------------------------------------------- problems
+
+
+def is_open() -> ColumnElement[bool]:
+    return Problem.status.in_(OPEN)
+
+
+def is_to_rectify() -> ColumnElement[bool]:
+    return Problem.status.in_(TO_RECTIFY)
+
+
+def is_overdue(today: date) -> ColumnElement[bool]:
+    return Problem.status.in_(TO_RECTIFY) & (Problem.deadline < today)
+
+
+# ---------------------------------------------------------------- households
+
+
+def _checks_between(since: datetime, until: datetime) -> Sequence[ColumnElement[bool]]:
+    return (
+        CheckRecord.submitted_at >= since,
+        CheckRecord.submitted_at < until,
+        CheckRecord.latest.is_(True),
+    )
+
+
+async def checked_by_village(
+    s: AsyncSession, village_codes: Sequence[str], since: datetime, until: datetime
+) -> dict[str, int]:
+    """Households checked in [since, until), per village."""
+    if not village_codes:
+        return {}
+    result = await s.execute(
+        select(Household.village_code, func.count(func.distinct(CheckRecord.household_id)))
+        .select_from(CheckRecord)
+        .join(Household, Household.id == CheckRecord.household_id)
+        .where(Household.village_code.in_(list(village_codes)), *_checks_between(since, until))
+        .group_by(Household.village_code)
+    )
+    return {code: int(count) for code, count in result}
+
+
+async def checked_in_period(
+    s: AsyncSession, village_codes: Sequence[str], period: Period
+) -> dict[str, int]:
+    """Households checked in the period, per village."""
+    return await checked_by_village(s, village_codes, *period.bounds())
+
+
+async def contacted_in_period(
+    s: AsyncSession, village_codes: Sequence[str], period: Period
+) -> dict[str, int]:
+    """Households contacted in the period, per village (every check is a contact)."""
+    return await checked_by_village(s, village_codes, *period.bounds())
+
+
+def contacted_since(household_id: Any, since: datetime) -> ColumnElement[bool]:
+    """A condition: the household (a correlated column) was contacted from `since` on."""
+    return exists().where(
+        CheckRecord.household_id == household_id,
+        CheckRecord.submitted_at >= since,
+        CheckRecord.latest.is_(True),
+    )
