@@ -257,7 +257,7 @@ async def show_problems(
             rows.append(paging)
         scopes = []
         for code, label in (
-            ("o", svc.t(lang, "Open")),
+            ("o", svc.t(lang, "Not closed")),
             ("d", svc.t(lang, "Overdue")),
             ("a", svc.t(lang, "All")),
         ):
