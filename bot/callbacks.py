@@ -129,6 +129,31 @@ class CaseStep:
     position: int
 
 
+CASE_ACTIONS = frozenset("ynecri")
+MENU_ACTIONS = frozenset("lhgx")
+
+
+@dataclass(frozen=True)
+class CaseAnswer:
+    """A button of a case card, made for the step at `position`: y passed, n not eligible
+    (asks the reason), e the notice (arg: its days, 0 asks the last day), c a category and
+    r a risk type (arg: its index), i include."""
+
+    case_id: int
+    position: int
+    action: str
+    arg: int = 0
+
+
+@dataclass(frozen=True)
+class CaseMenu:
+    """Risk removal from /cases: l list monitored households (arg: offset), h one of them,
+    g its risks are gone (asks the income), x not yet (arg: the household)."""
+
+    action: str
+    arg: int = 0
+
+
 Callback = (
     HouseholdPage
     | OpenHousehold
@@ -140,6 +165,8 @@ Callback = (
     | ProblemAction
     | OpenCase
     | CaseStep
+    | CaseAnswer
+    | CaseMenu
 )
 
 
@@ -179,6 +206,10 @@ def encode(callback: Callback) -> str:
             return f"{VERSION}C:{case_id}"
         case CaseStep(case_id, position):
             return f"{VERSION}S:{case_id}:{position}"
+        case CaseAnswer(case_id, position, action, arg):
+            return f"{VERSION}M:{case_id}:{position}:{action}:{arg}"
+        case CaseMenu(action, arg):
+            return f"{VERSION}N:{action}:{arg}"
     raise TypeError(callback)
 
 
@@ -218,6 +249,10 @@ def decode(data: str | None) -> Callback | None:
             return OpenCase(_int(parts[0]))
         if kind == "S" and len(parts) == 2:
             return CaseStep(_int(parts[0]), _int(parts[1], 0))
+        if kind == "M" and len(parts) == 4 and parts[2] in CASE_ACTIONS:
+            return CaseAnswer(_int(parts[0]), _int(parts[1], 0), parts[2], _int(parts[3], 0))
+        if kind == "N" and len(parts) == 2 and parts[0] in MENU_ACTIONS:
+            return CaseMenu(parts[0], _int(parts[1], 0))
     except ValueError:
         return None
     return None

@@ -31,7 +31,7 @@ from bot.sending import Blocked, send
 from bot.services import KEY, Services
 from conversations import Form
 from storage.db import exclusive
-from storage.monitoring import open_cases_for_flagged
+from storage.monitoring import STEP_NAMES, open_cases_for_flagged
 from storage.progress import load_schedules
 from storage.reminders import (
     Deliverable,
@@ -71,14 +71,8 @@ def worker_name() -> str:
 
 
 def step_name(t: Translator, lang: str, step: str) -> str:
-    names = {
-        "home_verification": t(lang, "Home verification"),
-        "village_review": t(lang, "Village review"),
-        "public_notice": t(lang, "Public notice"),
-        "township_review": t(lang, "Township review"),
-        "county_approval": t(lang, "County approval"),
-    }
-    return names.get(step, step)
+    name = STEP_NAMES.get(step)
+    return t(lang, name) if name is not None else t(lang, "Monitoring step")
 
 
 def _problem_text(payload: Mapping[str, Any], lang: str) -> str:

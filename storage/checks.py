@@ -17,6 +17,7 @@ from storage.documents import json_document
 from storage.errors import StorageError
 from storage.findings import SETTLEMENTS, DeadlinePolicy, apply_findings, problems_of_version
 from storage.models import CheckRecord, CheckSession, Household, Problem, User
+from storage.monitoring import note_at_risk
 
 
 async def get_session(s: AsyncSession, session_id: int) -> CheckSession | None:
@@ -161,6 +162,7 @@ async def submit_check(
         from storage.amendments import submit_amendment
 
         amended = await submit_amendment(s, session_id, record, cadre_user_id, now, deadline_for)
+        await note_at_risk(s, amended.record, None, now)
         return amended.record, amended.problems
     # The status guard in the UPDATE itself makes a concurrent double submit lose cleanly.
     claimed = await s.execute(
@@ -210,6 +212,8 @@ async def submit_check(
             "at_risk": record.at_risk,
         },
     )
+    # A household flagged at risk is in monitoring from this moment (防返贫监测).
+    await note_at_risk(s, check, None, now)
     return check, problems
 
 

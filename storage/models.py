@@ -320,6 +320,12 @@ class AuditEntry(Base):
 
 CASE_KINDS = ("identify", "remove")
 CASE_STATUSES = ("open", "closed")
+# How a closed case ended: included in monitoring or not (纳入 / 不纳入), the risk removed or
+# not (风险消除), or merged into the household's other open case.
+CASE_OUTCOMES = ("included", "not_included", "removed", "not_removed", "merged")
+# What the history of a case records besides its steps: the check that opened it, and the
+# re-checks that flagged the household again while it was open or monitored.
+CASE_EVENT_KINDS = ("opened", "seen_again")
 OUTBOX_STATUSES = ("pending", "sent", "cancelled", "rerouted", "failed")
 
 
@@ -331,6 +337,15 @@ class MonitoringCase(Base):
     __table_args__ = (
         _one_of("kind", CASE_KINDS, "kind"),
         _one_of("status", CASE_STATUSES, "status"),
+        _one_of("outcome", CASE_OUTCOMES, "outcome"),
+        # One open case per household, whatever opens it.
+        Index(
+            "uq_monitoring_cases_open_household",
+            "household_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -343,11 +358,37 @@ class MonitoringCase(Base):
     responsible_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The decision, once the case is closed (one of CASE_OUTCOMES), and why a household was
+    # found not eligible or its risk not removed.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
+    # On inclusion (纳入): the monitoring category and the risk types (codes of
+    # storage.monitoring.CATEGORIES and RISK_TYPES), and the household type it had before.
+    category: Mapped[str | None] = mapped_column(String(32))
+    risk_types: Mapped[list[str] | None] = mapped_column(JSONDocument)
+    previous_household_type: Mapped[str | None] = mapped_column(String(16))
+
+
+class MonitoringCaseEvent(Base):
+    """A line of a case's history: the check that opened it, a re-check that flagged the
+    household again. `check_id` names the check whatever its version (更正), so an amended
+    check is never counted twice."""
+
+    __tablename__ = "monitoring_case_events"
+    __table_args__ = (_one_of("kind", CASE_EVENT_KINDS, "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("monitoring_cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    check_record_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"))
+    check_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class MonitoringStep(Base):
-    """One step of a monitoring case (入户核实, 村级评议, 公示, 乡镇审核, 县级审批), due on its
-    own day."""
+    """One step of a monitoring case (发现, 授权承诺, 部门比对, 村级评议, 公示, 乡镇审核, 县级审定),
+    due on its own day."""
 
     __tablename__ = "monitoring_steps"
     __table_args__ = (UniqueConstraint("case_id", "step"),)
@@ -360,6 +401,10 @@ class MonitoringStep(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(Text)
+    # What the step recorded besides its note: the notice's first and last day, the
+    # discovery's source, the income given for a risk removal; and, while the step is being
+    # recorded, the choices made so far (the category, the risk types ticked).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
 
 
 class OutboxEntry(Base):

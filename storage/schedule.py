@@ -20,20 +20,17 @@ from storage.models import Area
 DEFAULT_ZONE = "Asia/Shanghai"
 
 # Monitoring case (防返贫监测) steps and the day after opening each is due: the notice (公示)
-# runs at least 5 days, and the whole case normally no more than 15.
-CASE_STEPS: tuple[str, ...] = (
-    "home_verification",  # 入户核实
-    "village_review",  # 村级评议
-    "public_notice",  # 公示
-    "township_review",  # 乡镇审核
-    "county_approval",  # 县级审批
-)
+# is posted by the sixth day and runs at least 5, and the whole case normally takes no more
+# than 15. A risk removal (风险消除) uses the same days for the steps it shares.
 DEFAULT_CASE_STEP_DAYS: Mapping[str, int] = {
-    "home_verification": 2,
-    "village_review": 5,
-    "public_notice": 11,
-    "township_review": 13,
-    "county_approval": 15,
+    "discovery": 0,  # 发现
+    "assessment": 0,  # 风险消除的入户核实
+    "consent": 2,  # 授权承诺
+    "data_check": 4,  # 部门比对
+    "village_review": 5,  # 村级民主评议
+    "public_notice": 6,  # 公示（张贴）
+    "township_review": 13,  # 乡镇审核
+    "county_decision": 15,  # 县级审定
 }
 TIERS = (IMMEDIATE, STAGED, ONGOING)
 

@@ -31,6 +31,7 @@ from services import Runtime, access, exports, households, ledger, monitoring, o
 from services.policy import Deed, may
 from storage.errors import StorageError
 from storage.models import User
+from storage.monitoring import STEP_NAMES
 from storage.notices import NoticeKind
 from web import charts
 from web.labels import (
@@ -41,7 +42,6 @@ from web.labels import (
     ROLE_NAMES,
     SORT_NAMES,
     STATUS_NAMES,
-    STEP_NAMES,
 )
 from web.photos import PhotoCache
 
@@ -133,7 +133,7 @@ def _render(
         "status_name": lambda s: _(str(STATUS_NAMES.get(s) or s)),
         "action_name": lambda a: _(str(ACTION_NAMES.get(a) or a)),
         "history_name": lambda a: _(str(HISTORY_NAMES.get(a) or a)),
-        "step_name": lambda s: _(str(STEP_NAMES.get(s) or s)),
+        "step_name": lambda s: _(str(STEP_NAMES.get(s) or "Monitoring step")),
         "role_name": lambda r: _(str(ROLE_NAMES.get(r) or r)),
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)

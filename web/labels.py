@@ -30,13 +30,6 @@ HISTORY_NAMES = {
     "deadline": N_("deadline changed"),
     "unit": N_("unit changed"),
 }
-STEP_NAMES = {
-    "home_verification": N_("Home verification"),
-    "village_review": N_("Village review"),
-    "public_notice": N_("Public notice"),
-    "township_review": N_("Township review"),
-    "county_approval": N_("County approval"),
-}
 EXPORT_NAMES = {
     "checks": N_("Check records"),
     "problems": N_("Problem ledger"),

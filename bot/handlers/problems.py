@@ -22,12 +22,14 @@ from bot.callbacks import (
     ProblemList,
     encode,
 )
+from bot.handlers import cases
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_moment
 from bot.render import category_name, measures_text, unit_name
 from bot.sending import edit, fitted, send, visible_length
 from bot.services import Services, services
 from services import ledger
+from services.monitoring import CASE_INPUT, REMOVAL_INPUT
 from services.policy import Deed, may
 from storage import Household, User, get_area, households_page, user_by_telegram_id
 from storage.deadlines import IMMEDIATE, ONGOING, STAGED
@@ -538,12 +540,13 @@ async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if waiting.action == "add":
         await _add_from_input(update, context, user, waiting.subject_id, message)
         return True
-    if waiting.action == "case":
-        from bot.handlers import progress
-
-        await progress.on_case_outcome(
+    if waiting.action == CASE_INPUT:
+        await cases.on_case_input(
             update, context, user, waiting.subject_id, waiting.expected, message
         )
+        return True
+    if waiting.action == REMOVAL_INPUT:
+        await cases.on_removal_input(update, context, user, waiting.subject_id, message)
         return True
     await _apply_input(
         update, context, user, waiting.action, waiting.subject_id, waiting.expected, message

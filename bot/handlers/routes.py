@@ -25,7 +25,16 @@ from telegram.ext import (
 
 from bot import callbacks
 from bot.callbacks import HouseholdPage
-from bot.handlers import check, households, office, people, problems, progress, web_login
+from bot.handlers import (
+    cases,
+    check,
+    households,
+    office,
+    people,
+    problems,
+    progress,
+    web_login,
+)
 from bot.handlers.common import client_language, language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import commands
@@ -114,9 +123,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         case callbacks.ProblemAction():
             await problems.on_problem_action(update, context, decoded)
         case callbacks.OpenCase():
-            await progress.on_open_case(update, context, decoded)
+            await cases.on_open_case(update, context, decoded)
         case callbacks.CaseStep():
-            await progress.on_case_step(update, context, decoded)
+            await cases.on_old_step(update, context, decoded)
+        case callbacks.CaseAnswer():
+            await cases.on_case_answer(update, context, decoded)
+        case callbacks.CaseMenu():
+            await cases.on_case_menu(update, context, decoded)
         case _:
             svc = services(context)
             user = await registered_user(update, context)
@@ -269,7 +282,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "problems": then_remind(problems.on_problems),
         "addproblem": then_remind(problems.on_add_problem),
         "progress": then_remind(progress.on_progress),
-        "cases": then_remind(progress.on_cases),
+        "cases": then_remind(cases.on_cases),
         "cancel": on_cancel,
         "export": then_remind(office.on_export),
         "import": then_remind(office.on_import),
