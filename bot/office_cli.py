@@ -136,8 +136,14 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
     """`hucha export`: check records, the problem ledger or the monthly report of an area."""
     export.add_argument("--kind", choices=EXPORT_KINDS, required=True)
     export.add_argument("--area", required=True, help="area code, e.g. 320705001")
-    export.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    export.add_argument(
+        "--from", dest="start", help="first day, YYYY-MM-DD (all kinds but monthly)"
+    )
     export.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (default: today)")
+    export.add_argument(
+        "--period",
+        help="monthly: the reporting period, YYYY-MM, named by the month of its reporting day",
+    )
     export.add_argument(
         "--format",
         dest="fmt",
@@ -220,6 +226,34 @@ def _day(text: str) -> date | None:
         return None
 
 
+def _dates(args: argparse.Namespace, today: date) -> tuple[date, date]:
+    start = _day(args.start or "")
+    end = _day(args.end) if args.end else today
+    if start is None or end is None or end < start:
+        raise CliError("Give the dates as YYYY-MM-DD, the first before the last.")
+    return start, end
+
+
+def _period_name(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The monthly report's period, (year, month): given with --period, never guessed from
+    dates; other kinds take no period."""
+    from storage.periods import parse_period_name
+
+    if args.kind != "monthly":
+        if args.period is not None:
+            raise CliError("--period is for the monthly report; give --from and --to.")
+        return None
+    if args.period is None or args.start is not None or args.end is not None:
+        raise CliError(
+            "The monthly report covers one reporting period: give --period YYYY-MM "
+            "(the month of its reporting day), without --from and --to."
+        )
+    named = parse_period_name(args.period)
+    if named is None:
+        raise CliError("Give the period as YYYY-MM, such as 2026-11.")
+    return named
+
+
 async def export_command(settings: Settings, args: argparse.Namespace, lang: str) -> int:
     """Write an export; print where it went, in the user's language."""
     from conversations import load_forms
@@ -227,14 +261,13 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     from storage.exports import ExportScope, export_checks, export_ledger
     from storage.notices import NoticeKind, export_notice
     from storage.photos import PhotoStore
-    from storage.reports import export_monthly
+    from storage.reports import export_monthly, report_period
 
     t = Translator()
     now = utc_now()
-    start = _day(args.start)
-    end = _day(args.end) if args.end else now.date()
-    if start is None or end is None or end < start:
-        raise CliError("Give the dates as YYYY-MM-DD, the first before the last.")
+    period = _period_name(args)
+    given = (now.date(), now.date()) if period is not None else _dates(args, now.date())
+    start, end = given
     # With its photos the checks export is a ZIP holding the workbook (or the CSV files).
     fmt = (args.fmt or "xlsx") if args.photos else export_format(args.out, args.fmt)
     await _writable(args.out)
@@ -282,17 +315,9 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
                     s, kind, scope, args.out, fmt, now, notice_days=args.notice_days
                 )
             else:
-                result = await export_monthly(
-                    s,
-                    args.area,
-                    start.year,
-                    start.month,
-                    args.out,
-                    fmt,
-                    now,
-                    zone=area.timezone,
-                    lang=lang,
-                )
+                assert period is not None
+                found = await report_period(s, args.area, *period)
+                result = await export_monthly(s, args.area, found, args.out, fmt, now, lang=lang)
     finally:
         await engine.dispose()
     files = ", ".join(str(path) for path in result.files)

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.policy import Deed, require
 from services.runtime import Runtime, acting_user, local_date
+from storage.errors import StorageError
 from storage.exports import (
     ExportFormat,
     ExportKind,
@@ -23,9 +26,11 @@ from storage.exports import (
 )
 from storage.models import Area
 from storage.notices import NoticeKind, export_notice
+from storage.periods import Period, parse_period_name, period_of
 from storage.photos import Fetch, FetchReport, PhotoStore, fill_store, photo_ids_of_scope
 from storage.problems import villages_in
-from storage.reports import MonthlyReport, export_monthly, monthly_report
+from storage.progress import load_schedules
+from storage.reports import MonthlyReport, export_monthly, monthly_report, report_period
 
 FORM_ID = "household_check"
 
@@ -82,6 +87,8 @@ class ExportOrder:
     all_versions: bool = False
     lang: str = "zh_CN"  # the language of the file's headings
     notice: NoticeKind | None = None  # which public notice, for kind "notice"
+    # The monthly report's reporting period by name ("2026-11"); None: the one `end` is in.
+    period: str | None = None
     # Check records with their photos (a ZIP) from this local store, already filled.
     photo_dir: Path | None = None
 
@@ -147,29 +154,46 @@ async def write_export(
             notice = order.notice or NoticeKind.CHECK
             result = await export_notice(s, notice, scope, path, order.fmt, now, user.id)
         else:
+            period = await _period(s, area.code, order.period, order.end)
             result = await export_monthly(
-                s,
-                area.code,
-                order.start.year,
-                order.start.month,
-                path,
-                order.fmt,
-                now,
-                user.id,
-                zone=area.timezone,
-                lang=order.lang,
+                s, area.code, period, path, order.fmt, now, user.id, lang=order.lang
             )
     return Written(result.files, result.rows, result.kind, area.name)
 
 
+async def _period(s: AsyncSession, area_code: str, name: str | None, day: date) -> Period:
+    if name is not None:
+        named = parse_period_name(name)
+        if named is None:
+            raise StorageError("Give the period as YYYY-MM, such as 2026-11.")
+        return await report_period(s, area_code, *named)
+    schedules = await load_schedules(s)
+    return period_of(schedules.of(area_code), day)
+
+
+async def reporting_periods(rt: Runtime, user_id: int, area_code: str, count: int) -> list[Period]:
+    """The area's current reporting period and those before it, newest first."""
+    now = rt.clock()
+    async with rt.sessionmaker() as s:
+        user = await acting_user(s, user_id)
+        require(user, Deed.EXPORT)
+        schedules = await load_schedules(s)
+        schedule = schedules.of(area_code)
+    periods = [period_of(schedule, schedule.local(now).date())]
+    while len(periods) < count:
+        periods.append(periods[-1].previous())
+    return periods
+
+
 async def monthly_report_of(
-    rt: Runtime, user_id: int, area_code: str, year: int, month: int
+    rt: Runtime, user_id: int, area_code: str, period: str | None = None, lang: str = "zh_CN"
 ) -> MonthlyReport:
-    """The monthly report (月报) of an area of the user's, as data for a printable page."""
+    """The monthly report (月报) of an area of the user's for a period by name (None: the
+    current one), as data for a printable page."""
     now = rt.clock()
     async with rt.sessionmaker() as s:
         user = await acting_user(s, user_id)
         require(user, Deed.EXPORT)
         area = await authorize_export(s, user, area_code, False)
-        today = local_date(now, area.timezone)
-        return await monthly_report(s, area.code, year, month, today, zone=area.timezone)
+        found = await _period(s, area.code, period, local_date(now, area.timezone))
+        return await monthly_report(s, area.code, found, now, lang=lang)

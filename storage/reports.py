@@ -1,21 +1,31 @@
-"""The monthly report (月报表) in the layout of the Lianyungang monthly table (seed 002): the
-rows household checks can answer are filled from the month's checks and problems with counts;
-the others are left for the office. The rows and what fills them are data
+"""The monthly report (月报表) in the layout of the Lianyungang monthly table (seed 002): a
+progress report of a reporting period (storage.periods) as of its date.
+
+For every row that checks or the ledger can fill: the problems found in the period, found so
+far in the campaign, and where they stand (verified 销号, rectified awaiting 销号, in progress,
+not started, overdue), earlier periods' problems and problems added by hand included (a problem
+belongs to the row naming its rule, else to the row naming its category); 整改措施 is what was
+recorded as the measures, 整改进度 the counts and the latest progress notes. Rows nothing in
+Hucha checks are left empty for the office. A second sheet shows, per village, whether the
+period's checks are done.
+
+Everything is computed from history as it stood at the cut (the end of the period, or now
+while it runs): a problem's status is the last change recorded before the cut, its deadline
+the one in force then, a check the version in force then. A report of a past period gives
+the figures of that day, whenever it is asked for. The rows and what fills them are data
 (`storage/monthly_report.toml`)."""
 
 from __future__ import annotations
 
 import asyncio
-import calendar
 import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,18 +38,24 @@ from storage.exports import (
     day_text,
     signature_lines,
 )
-from storage.models import Area, CheckRecord, Household, Problem
+from storage.models import Area, AuditEntry, CheckRecord, Household, Problem, ProblemEvent
+from storage.periods import OPEN, TO_RECTIFY, Period, campaign_start, period_named
+from storage.progress import households_by_village, load_schedules
 from storage.sheets import Column, ColumnKind, Document, make_document
-from storage.texts import N_, translator
+from storage.texts import N_, Translate, translator
 
 MONTHLY_TEMPLATE = Path(__file__).resolve().parent / "monthly_report.toml"
-CLOSED = ("rectified", "verified")
 MEASURES_SHOWN = 3
+NOTES_SHOWN = 3
+# History actions whose note says how the rectification goes (整改进展).
+PROGRESS_ACTIONS = ("progress", "rectify", "return", "rectified_at_check")
 
 
 @dataclass(frozen=True)
 class ReportRowTemplate:
-    """One row of the paper form, and what fills it: problem rules and/or answers."""
+    """One row of the paper form, in both languages, and what fills it: problem rules,
+    problem categories (problems added by hand, or raised by a rule no row names) and/or
+    answers of the period's checks."""
 
     number: int
     project: str
@@ -47,11 +63,18 @@ class ReportRowTemplate:
     unit: str
     finding: str = ""
     rules: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
     answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    english: Mapping[str, str] = field(default_factory=dict)  # project, content, unit, finding
 
     @property
     def filled_by_checks(self) -> bool:
-        return bool(self.rules or self.answers)
+        return bool(self.rules or self.answers or self.categories)
+
+    def text(self, key: str, lang: str) -> str:
+        if lang == "en":
+            return self.english.get(key, "")
+        return str(getattr(self, key))
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,16 @@ class MonthlyTemplate:
     due_day: int
     columns: tuple[str, ...]
     rows: tuple[ReportRowTemplate, ...]
+    english: Mapping[str, str] = field(default_factory=dict)  # title, note
+
+    def row_of(self, rule_id: str | None, category: str) -> ReportRowTemplate | None:
+        """The row a problem belongs to: the one naming its rule, else the first naming its
+        category."""
+        if rule_id:
+            for row in self.rows:
+                if rule_id in row.rules:
+                    return row
+        return next((row for row in self.rows if category in row.categories), None)
 
 
 def load_monthly_template(path: Path = MONTHLY_TEMPLATE) -> MonthlyTemplate:
@@ -75,7 +108,9 @@ def load_monthly_template(path: Path = MONTHLY_TEMPLATE) -> MonthlyTemplate:
             unit=str(row.get("unit", "")),
             finding=str(row.get("finding", "")),
             rules=tuple(row.get("rules", ())),
+            categories=tuple(row.get("categories", ())),
             answers={key: tuple(values) for key, values in row.get("answers", {}).items()},
+            english={key: str(value) for key, value in row.get("en", {}).items()},
         )
         for row in data["rows"]
     )
@@ -85,6 +120,7 @@ def load_monthly_template(path: Path = MONTHLY_TEMPLATE) -> MonthlyTemplate:
         due_day=int(data.get("due_day", 4)),
         columns=tuple(data["columns"]),
         rows=rows,
+        english={key: str(value) for key, value in data.get("en", {}).items()},
     )
 
 
@@ -113,198 +149,512 @@ class ReportLine:
 
 
 @dataclass(frozen=True)
+class RowFigures:
+    """What a row counts as of the cut, in problems (条) and households (户)."""
+
+    found_in_period: int = 0
+    found_so_far: int = 0  # since the campaign's start
+    verified: int = 0
+    rectified: int = 0  # awaiting 销号
+    in_progress: int = 0
+    not_started: int = 0
+    overdue: int = 0
+    households_found: int = 0  # households whose answers the row names, in the period
+
+    @property
+    def open(self) -> int:
+        return self.rectified + self.in_progress + self.not_started
+
+
+@dataclass(frozen=True)
+class VillageFiling:
+    """Whether a village has checked its households in the period, and its problems."""
+
+    code: str
+    name: str
+    households: int
+    checked: int
+    open_problems: int
+    overdue_problems: int
+
+    @property
+    def complete(self) -> bool:
+        return self.households > 0 and self.checked >= self.households
+
+
+@dataclass(frozen=True)
 class MonthlyReport:
-    """The month's report of an area, ready to write."""
+    """The period's report of an area as of `filed_on`, ready to write."""
 
     title: str
     unit: str
-    year: int
-    month: int
+    period: Period
     filed_on: date
+    campaign_start: date
     columns: tuple[str, ...]
     lines: tuple[ReportLine, ...]
     note: str
     checked_households: int
+    figures: Mapping[int, RowFigures]
+    villages: tuple[VillageFiling, ...]
+    lang: str = "zh_CN"
+
+    def headings(self) -> tuple[str, ...]:
+        """The table's column titles in the report's language."""
+        if self.lang == "zh_CN" and len(self.columns) == len(MONTHLY_COLUMNS):
+            return self.columns
+        t = translator(self.lang)
+        return tuple(t(title) for title, _, _ in MONTHLY_COLUMNS)
+
+    @property
+    def year(self) -> int:
+        return self.period.year
+
+    @property
+    def month(self) -> int:
+        return self.period.month
 
 
 @dataclass(frozen=True, slots=True)
 class _ProblemFact:
-    household_id: int
+    id: int
+    household: str
+    village: str
     rule_id: str | None
-    status: str
+    category: str
     measures: str
     deadline: date
+    created_at: datetime
 
 
-def month_scope(area_code: str, year: int, month: int, zone: str = "Asia/Shanghai") -> ExportScope:
-    """The export scope of one calendar month in the area's time zone."""
-    last = calendar.monthrange(year, month)[1]
-    return ExportScope(area_code, date(year, month, 1), date(year, month, last), zone=zone)
+@dataclass
+class _History:
+    status: str = "open"
+    notes: list[tuple[datetime, str]] = field(default_factory=list)
 
 
-def _situation(row: ReportRowTemplate, checked: int, found: int, fixed: int) -> str:
-    if not row.filled_by_checks:
-        return ""
-    if checked == 0:
-        return "本月未开展入户核查"
-    if not found:
-        return f"本月核查 {checked} 户，未发现{row.finding}"
-    text = f"本月核查 {checked} 户，发现{row.finding} {found} 户"
-    return text + (f"，已整改 {fixed} 户" if row.rules else "")
+# ---------------------------------------------------------------- reading history
 
 
-def _progress(problems: Sequence[_ProblemFact], today: date) -> str:
-    if not problems:
-        return ""
-    statuses = Counter(problem.status for problem in problems)
-    overdue = sum(1 for p in problems if p.status not in CLOSED and p.deadline < today)
-    text = (
-        f"问题 {len(problems)} 个：已销号 {statuses['verified']} 个，"
-        f"已整改待核验 {statuses['rectified']} 个，整改中 {statuses['in_progress']} 个，"
-        f"未整改 {statuses['open']} 个"
+async def _problem_facts(
+    s: AsyncSession, area_code: str, cut: datetime
+) -> tuple[list[_ProblemFact], dict[int, _History]]:
+    """The area's problems known at the cut, and their history up to it."""
+    village = Household.village_code.in_(codes_within(area_code))
+    facts = [
+        _ProblemFact(*row)
+        for row in await s.execute(
+            select(
+                Problem.id,
+                Household.head_name,
+                Household.village_code,
+                Problem.rule_id,
+                Problem.category,
+                Problem.measures,
+                Problem.deadline,
+                Problem.created_at,
+            )
+            .join(Household, Household.id == Problem.household_id)
+            .where(village, Problem.created_at < cut)
+        )
+    ]
+    history: dict[int, _History] = {fact.id: _History() for fact in facts}
+    events = await s.stream(
+        select(
+            ProblemEvent.problem_id,
+            ProblemEvent.at,
+            ProblemEvent.action,
+            ProblemEvent.to_status,
+            ProblemEvent.note,
+        )
+        .join(Problem, Problem.id == ProblemEvent.problem_id)
+        .join(Household, Household.id == Problem.household_id)
+        .where(village, ProblemEvent.at < cut)
+        .order_by(ProblemEvent.at, ProblemEvent.id)
+        .execution_options(yield_per=2000)
     )
-    return text + (f"，其中逾期 {overdue} 个" if overdue else "")
+    async for problem_id, at, action, to_status, note in events:
+        known = history.get(problem_id)
+        if known is None:
+            continue
+        if to_status:
+            known.status = to_status
+        if note and action in PROGRESS_ACTIONS:
+            known.notes.append((at, note))
+    return facts, history
 
 
-def _measures(problems: Sequence[_ProblemFact]) -> str:
-    counted = Counter(problem.measures for problem in problems if problem.measures)
-    return "；".join(text for text, _ in counted.most_common(MEASURES_SHOWN))
+async def _deadlines_at(
+    s: AsyncSession, facts: Sequence[_ProblemFact], cut: datetime
+) -> dict[int, date]:
+    """Deadlines moved after the cut, as they stood at it (from the audit trail)."""
+    moved: dict[int, date] = {}
+    if not facts:
+        return moved
+    rows = await s.execute(
+        select(AuditEntry.subject, AuditEntry.details)
+        .where(AuditEntry.action == "problem.deadline", AuditEntry.at >= cut)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    )
+    known = {fact.id for fact in facts}
+    for subject, details in rows:
+        try:
+            problem_id = int(str(subject).split(":")[1])
+            before = date.fromisoformat(str((details or {}).get("from")))
+        except (IndexError, ValueError):
+            continue
+        if problem_id in known:
+            moved[problem_id] = before  # the earliest change after the cut wins: read last
+    return moved
 
 
-def fill_line(
+async def _checks_in_force(
+    s: AsyncSession, area_code: str, period: Period, cut: datetime
+) -> list[tuple[int, str, Mapping[str, Any]]]:
+    """(household, village, answers) of each check submitted in the period before the cut,
+    in the version in force at the cut."""
+    first, after = period.bounds()
+    result = await s.stream(
+        select(
+            CheckRecord.id,
+            CheckRecord.check_id,
+            CheckRecord.version,
+            CheckRecord.amended_at,
+            CheckRecord.household_id,
+            Household.village_code,
+            CheckRecord.answers,
+        )
+        .join(Household, Household.id == CheckRecord.household_id)
+        .where(
+            Household.village_code.in_(codes_within(area_code)),
+            CheckRecord.submitted_at >= first,
+            CheckRecord.submitted_at < min(after, cut),
+        )
+        .execution_options(yield_per=1000)
+    )
+    chosen: dict[int, tuple[int, int, str, Mapping[str, Any]]] = {}
+    async for record_id, check_id, version, amended_at, household, village, answers in result:
+        if amended_at is not None and amended_at >= cut:
+            continue  # this version did not exist yet
+        key = check_id or record_id
+        if key not in chosen or chosen[key][0] < version:
+            chosen[key] = (version, household, village, answers or {})
+    return [(household, village, answers) for _, household, village, answers in chosen.values()]
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def _texts(t: Translate) -> Mapping[str, str]:
+    return {
+        "checked": t(N_("Households checked this period: {checked}")),
+        "answers": t(N_("{finding}: {households}")),
+        "found": t(N_("problems found this period: {found}, since {start}: {so_far}")),
+        "progress": t(
+            N_(
+                "Verified (closed): {verified}; rectified, awaiting verification: {rectified}; "
+                "in progress: {in_progress}; not started: {not_started}; overdue: {overdue}"
+            )
+        ),
+        "note": t(N_("{household}, {day}: {note}")),
+        "joint": t(N_("{first}; {second}")),
+        "end": t(N_("{text}.")),
+    }
+
+
+def _figures(
     row: ReportRowTemplate,
-    checked: int,
-    answer_households: set[int],
     problems: Sequence[_ProblemFact],
+    history: Mapping[int, _History],
+    deadlines: Mapping[int, date],
+    households_found: int,
+    period_first: datetime,
+    campaign_first: datetime,
     today: date,
-) -> ReportLine:
-    """One row of the report from the month's counts."""
-    mine = [problem for problem in problems if problem.rule_id in row.rules]
-    by_household: dict[int, list[_ProblemFact]] = {}
-    for problem in mine:
-        by_household.setdefault(problem.household_id, []).append(problem)
-    found = answer_households | set(by_household)
-    fixed = sum(
+) -> RowFigures:
+    statuses = Counter(history[p.id].status for p in problems)
+    overdue = sum(
         1
-        for household in found
-        if by_household.get(household)
-        and all(problem.status in CLOSED for problem in by_household[household])
+        for p in problems
+        if history[p.id].status in TO_RECTIFY and deadlines.get(p.id, p.deadline) < today
     )
+    return RowFigures(
+        found_in_period=sum(1 for p in problems if p.created_at >= period_first),
+        found_so_far=sum(1 for p in problems if p.created_at >= campaign_first),
+        verified=statuses["verified"],
+        rectified=statuses["rectified"],
+        in_progress=statuses["in_progress"],
+        not_started=statuses["open"],
+        overdue=overdue,
+        households_found=households_found,
+    )
+
+
+def _line(
+    row: ReportRowTemplate,
+    figures: RowFigures,
+    problems: Sequence[_ProblemFact],
+    history: Mapping[int, _History],
+    checked: int,
+    start: date,
+    lang: str,
+    words: Mapping[str, str],
+) -> ReportLine:
+    """A row of the form: empty where nothing in Hucha checked it."""
+    project, content, unit = (row.text(key, lang) for key in ("project", "content", "unit"))
+    if not row.filled_by_checks or (checked == 0 and not problems):
+        return ReportLine(row.number, project, content, "", "", "", unit)
+    parts = [words["checked"].format(checked=checked)]
+    if row.answers and checked:
+        finding = row.text("finding", lang)
+        parts.append(words["answers"].format(finding=finding, households=figures.households_found))
+    if row.rules or row.categories:
+        parts.append(
+            words["found"].format(
+                found=figures.found_in_period,
+                start=day_text(start, lang),
+                so_far=figures.found_so_far,
+            )
+        )
+    situation = _joined(parts, words)
+    if not problems:
+        return ReportLine(row.number, project, content, situation, "", "", unit)
+    measures = Counter(p.measures.strip() for p in problems if p.measures.strip())
+    progress = words["end"].format(
+        text=words["progress"].format(
+            verified=figures.verified,
+            rectified=figures.rectified,
+            in_progress=figures.in_progress,
+            not_started=figures.not_started,
+            overdue=figures.overdue,
+        )
+    )
+    notes = sorted(
+        ((at, p.household, note) for p in problems for at, note in history[p.id].notes[-1:]),
+        reverse=True,
+    )[:NOTES_SHOWN]
+    lines = [progress] + [
+        words["note"].format(household=household, day=day_text(at.date(), lang), note=note)
+        for at, household, note in notes
+    ]
     return ReportLine(
-        number=row.number,
-        project=row.project,
-        content=row.content,
-        situation=_situation(row, checked, len(found), fixed),
-        measures=_measures(mine),
-        progress=_progress(mine, today),
-        unit=row.unit,
+        row.number,
+        project,
+        content,
+        situation,
+        "\n".join(text for text, _ in measures.most_common(MEASURES_SHOWN)),
+        "\n".join(lines),
+        unit,
     )
+
+
+def _joined(parts: Sequence[str], words: Mapping[str, str]) -> str:
+    text = parts[0]
+    for part in parts[1:]:
+        text = words["joint"].format(first=text, second=part)
+    return words["end"].format(text=text)
+
+
+def report_cut(period: Period, now: datetime) -> tuple[datetime, date]:
+    """The moment a period's report stands at (the end of the period, or now while it runs)
+    and the date it is filed on."""
+    _, after = period.bounds()
+    if now >= after:
+        return after, period.end
+    # What happened at `now` itself is part of it.
+    return now + timedelta(microseconds=1), period.schedule.local(now).date()
 
 
 async def monthly_report(
     s: AsyncSession,
     area_code: str,
-    year: int,
-    month: int,
-    today: date,
+    period: Period,
+    now: datetime,
     template: MonthlyTemplate | None = None,
-    zone: str = "Asia/Shanghai",
+    lang: str = "zh_CN",
 ) -> MonthlyReport:
-    """The monthly report of an area: the latest version of each check of the month, and the
-    problems they raised (those withdrawn as raised in error left out)."""
+    """The report of an area for a period, as of the end of the period (or `now`, while it
+    runs)."""
     template = template or load_monthly_template()
-    scope = month_scope(area_code, year, month, zone)
-    first, after = scope.bounds()
-    in_month = (
-        Household.village_code.in_(codes_within(area_code)),
-        CheckRecord.submitted_at >= first,
-        CheckRecord.submitted_at < after,
-        CheckRecord.latest.is_(True),
-    )
-    asked = {key for row in template.rows for key in row.answers}
-    households: set[int] = set()
-    matches: dict[int, set[int]] = {row.number: set() for row in template.rows}
-    result = await s.stream(
-        select(CheckRecord.household_id, CheckRecord.answers)
-        .join(Household, Household.id == CheckRecord.household_id)
-        .where(*in_month)
-        .execution_options(yield_per=1000)
-    )
-    async for household_id, answers in result:
-        households.add(household_id)
-        if not asked:
-            continue
+    t = translator(lang)
+    words = _texts(t)
+    cut, today = report_cut(period, now)
+    start = await campaign_start(s, area_code, period.end)
+    period_first, _ = period.bounds()
+    campaign_first = datetime.combine(start, time.min, period.schedule.tz).astimezone(UTC)
+    facts, history = await _problem_facts(s, area_code, cut)
+    deadlines = await _deadlines_at(s, facts, cut)
+    counted = [
+        fact
+        for fact in facts
+        if history[fact.id].status != "withdrawn"
+        and (fact.created_at >= campaign_first or history[fact.id].status in OPEN)
+    ]
+    by_row: dict[int, list[_ProblemFact]] = {row.number: [] for row in template.rows}
+    for fact in counted:
+        row = template.row_of(fact.rule_id, fact.category)
+        if row is not None:
+            by_row[row.number].append(fact)
+    checks = await _checks_in_force(s, area_code, period, cut)
+    checked_by_village: dict[str, set[int]] = {}
+    answered: dict[int, set[int]] = {row.number: set() for row in template.rows}
+    for household, village, answers in checks:
+        checked_by_village.setdefault(village, set()).add(household)
         for row in template.rows:
             if any(answers.get(key) in values for key, values in row.answers.items()):
-                matches[row.number].add(household_id)
-    problems = [
-        _ProblemFact(*fact)
-        for fact in await s.execute(
-            select(
-                Problem.household_id,
-                Problem.rule_id,
-                Problem.status,
-                Problem.measures,
-                Problem.deadline,
-            )
-            .join(CheckRecord, CheckRecord.id == Problem.check_record_id)
-            .join(Household, Household.id == Problem.household_id)
-            .where(*in_month, Problem.status != "withdrawn")
+                answered[row.number].add(household)
+    checked = sum(len(found) for found in checked_by_village.values())
+    figures = {
+        row.number: _figures(
+            row,
+            by_row[row.number],
+            history,
+            deadlines,
+            len(answered[row.number]),
+            period_first,
+            campaign_first,
+            today,
         )
-    ]
-    area = await s.get(Area, area_code)
-    unit = area.name if area is not None else area_code
+        for row in template.rows
+    }
     lines = tuple(
-        fill_line(row, len(households), matches[row.number], problems, today)
+        _line(
+            row,
+            figures[row.number],
+            by_row[row.number],
+            history,
+            checked,
+            start,
+            lang,
+            words,
+        )
         for row in template.rows
     )
+    area = await s.get(Area, area_code)
+    unit = area.name if area is not None else area_code
+    villages = await _filings(s, area_code, facts, history, deadlines, checked_by_village, today)
+    title = template.english.get("title", "") if lang == "en" else template.title
+    note = template.english.get("note", "") if lang == "en" else template.note
     return MonthlyReport(
-        title=template.title.format(unit=unit, year=year, month=month),
+        title=title.format(unit=unit, year=period.year, month=period.month),
         unit=unit,
-        year=year,
-        month=month,
+        period=period,
         filed_on=today,
+        campaign_start=start,
         columns=template.columns,
         lines=lines,
-        note=template.note.format(day=template.due_day),
-        checked_households=len(households),
+        note=note.format(day=period.schedule.reporting_day),
+        checked_households=checked,
+        figures=figures,
+        villages=villages,
+        lang=lang,
     )
 
 
-# 序号, 排查项目, 排查内容, 排查情况, 整改措施, 整改进度, 责任单位: widths that fit the month of
+async def _filings(
+    s: AsyncSession,
+    area_code: str,
+    facts: Sequence[_ProblemFact],
+    history: Mapping[int, _History],
+    deadlines: Mapping[int, date],
+    checked: Mapping[str, set[int]],
+    today: date,
+) -> tuple[VillageFiling, ...]:
+    villages = list(
+        await s.scalars(
+            select(Area)
+            .where(Area.code.in_(codes_within(area_code)), Area.level == "village")
+            .order_by(Area.code)
+        )
+    )
+    totals = await households_by_village(s, [v.code for v in villages])
+    open_counts: Counter[str] = Counter()
+    overdue: Counter[str] = Counter()
+    for fact in facts:
+        status = history[fact.id].status
+        if status in OPEN:
+            open_counts[fact.village] += 1
+        if status in TO_RECTIFY and deadlines.get(fact.id, fact.deadline) < today:
+            overdue[fact.village] += 1
+    return tuple(
+        VillageFiling(
+            village.code,
+            village.name,
+            totals.get(village.code, 0),
+            len(checked.get(village.code, ())),
+            open_counts[village.code],
+            overdue[village.code],
+        )
+        for village in villages
+    )
+
+
+async def report_period(s: AsyncSession, area_code: str, year: int, month: int) -> Period:
+    """The period of an area named `year`-`month`, in the area's schedule."""
+    schedules = await load_schedules(s)
+    return period_named(schedules.of(area_code), year, month)
+
+
+# ---------------------------------------------------------------- writing
+
+
+# 序号, 排查项目, 排查内容, 排查情况, 整改措施, 整改进度, 责任单位: widths that fit the period of
 # a township on two A4 landscape pages.
 MONTHLY_COLUMNS: tuple[tuple[str, ColumnKind, float], ...] = (
     (N_("No."), "integer", 4),
     (N_("Item checked"), "text", 7.5),
-    (N_("What is checked"), "text", 78),
-    (N_("Findings"), "text", 24),
+    (N_("What is checked"), "text", 70),
+    (N_("Findings"), "text", 28),
     (N_("Measures"), "text", 21),
-    (N_("Progress"), "text", 24),
+    (N_("Progress"), "text", 28),
     (N_("Responsible unit"), "text", 12),
+)
+VILLAGE_COLUMNS: tuple[tuple[str, ColumnKind, float], ...] = (
+    (N_("Village"), "text", 20),
+    (N_("Households"), "integer", 10),
+    (N_("Checked this period"), "integer", 12),
+    (N_("Not yet checked"), "integer", 12),
+    (N_("Checks done"), "text", 12),
+    (N_("Open problems"), "integer", 12),
+    (N_("Overdue problems"), "integer", 12),
 )
 
 
-def monthly_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
-    """The report as the paper form: title, reporting unit and date, the table with its
-    排查项目 merged down their rows, the note, and the lines to sign."""
+def period_text(period: Period, lang: str) -> str:
     t = translator(lang)
-    month = date(report.year, report.month, 1)
-    titles = (
-        report.columns
-        if lang == "zh_CN" and len(report.columns) == len(MONTHLY_COLUMNS)
-        else tuple(t(title) for title, _, _ in MONTHLY_COLUMNS)
+    return t(N_("{start} to {end}")).format(
+        start=day_text(period.start, lang), end=day_text(period.end, lang)
     )
+
+
+def _title(report: MonthlyReport, t: Translate) -> str:
+    return t(N_("{title} ({month})")).format(
+        title=report.title, month=month_name(report.period, report.lang)
+    )
+
+
+def month_name(period: Period, lang: str) -> str:
+    """The period's name as people say it: 2026年11月, November 2026."""
+    from babel.dates import format_date
+
+    named = date(period.year, period.month, 1)
+    return format_date(named, "yyyy年M月" if lang == "zh_CN" else "MMMM y", locale=_locale(lang))
+
+
+def monthly_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
+    """The report as the paper form: title, reporting unit and date, the period, the table
+    with its 排查项目 merged down their rows, the note, and the lines to sign."""
+    t = translator(lang)
+    titles = report.headings()
     return Document(
         sheet=t(N_("Monthly report")),
-        title=t(N_("{title} ({month})")).format(
-            title=report.title,
-            month=format_date(
-                month, "yyyy年M月" if lang == "zh_CN" else "MMMM y", locale=_locale(lang)
-            ),
-        ),
+        title=_title(report, t),
         above=(
             t(N_("Reporting unit: {unit}")).format(unit=report.unit),
             t(N_("Reported on: {day}")).format(day=day_text(report.filed_on, lang)),
+        ),
+        intro=t(N_("Reporting period: {period}; figures as of {day}.")).format(
+            period=period_text(report.period, lang), day=day_text(report.filed_on, lang)
         ),
         columns=[
             Column(title, "", kind, width)
@@ -317,33 +667,63 @@ def monthly_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
     )
 
 
+def villages_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
+    """The second sheet: each village's checks of the period, done or not."""
+    t = translator(lang)
+    return Document(
+        sheet=t(N_("Checks by village")),
+        title=t(N_("Checks by village ({month})")).format(month=month_name(report.period, lang)),
+        above=(
+            t(N_("Reporting unit: {unit}")).format(unit=report.unit),
+            t(N_("Reporting period: {period}")).format(period=period_text(report.period, lang)),
+        ),
+        columns=[Column(t(title), "", kind, width) for title, kind, width in VILLAGE_COLUMNS],
+        pages_tall=0,
+    )
+
+
+def village_cells(village: VillageFiling, t: Translate) -> list[Any]:
+    return [
+        village.name,
+        village.households,
+        village.checked,
+        max(village.households - village.checked, 0),
+        t(N_("Done")) if village.complete else t(N_("Not done")),
+        village.open_problems,
+        village.overdue_problems,
+    ]
+
+
 def _locale(lang: str) -> str:
     return "zh_Hans_CN" if lang == "zh_CN" else "en"
 
 
-def write_monthly(report: MonthlyReport, path: Path, fmt: ExportFormat, lang: str) -> None:
-    """Write the report as XLSX set up for printing, or as CSV."""
+def write_monthly(report: MonthlyReport, path: Path, fmt: ExportFormat, lang: str) -> list[Path]:
+    """Write the report as XLSX set up for printing (the villages on a second sheet), or as
+    CSV (the villages in a second file beside it)."""
+    t = translator(lang)
     sink = make_document(path, fmt, monthly_document(report, lang))
     for line in report.lines:
         sink.append(line.cells())
-    sink.close()
+    sink.start_sheet(villages_document(report, lang), "villages")
+    for village in report.villages:
+        sink.append(village_cells(village, t))
+    return sink.close()
 
 
 async def export_monthly(
     s: AsyncSession,
     area_code: str,
-    year: int,
-    month: int,
+    period: Period,
     path: Path,
     fmt: ExportFormat,
     now: datetime,
     user_id: int | None = None,
-    zone: str = "Asia/Shanghai",
     lang: str = "zh_CN",
 ) -> ExportResult:
-    """Write the monthly report of an area; audited like every export."""
-    scope = month_scope(area_code, year, month, zone)
-    report = await monthly_report(s, area_code, year, month, scope.local(now).date(), zone=zone)
-    await asyncio.to_thread(write_monthly, report, path, fmt, lang)
+    """Write the period's report of an area; audited like every export."""
+    report = await monthly_report(s, area_code, period, now, lang=lang)
+    files = await asyncio.to_thread(write_monthly, report, path, fmt, lang)
+    scope = ExportScope(area_code, period.start, period.end, zone=period.schedule.zone, lang=lang)
     await audit_export(s, "monthly", scope, len(report.lines), now, user_id)
-    return ExportResult([path], len(report.lines), "monthly")
+    return ExportResult(files, len(report.lines), "monthly")

@@ -153,6 +153,8 @@ class DocumentSink(Protocol):
 
     def append(self, row: Sequence[Any]) -> None: ...
 
+    def start_sheet(self, document: Document, key: str) -> None: ...
+
     def close(self) -> list[Path]: ...
 
 
@@ -357,13 +359,22 @@ class XlsxDocument:
             "datetime": book.add_format({**cell, "num_format": DATETIME_FORMAT}),
         }
         self.merge_format = book.add_format({**cell, "align": "center"})
-        self.sheet = book.add_worksheet(sheet_name(document.sheet))
+        self._new_sheet(document)
+
+    def _new_sheet(self, document: Document) -> None:
+        self.document = document
+        self.sheet = self.workbook.add_worksheet(sheet_name(document.sheet))
         self.columns = document.columns
         self.puts = [_cell_writer(self.sheet, c.kind, self._formats_of(c)) for c in self.columns]
         self.row = 0
         self.group_start: int | None = None
         self.group_value: Any = None
         self._set_up()
+
+    def start_sheet(self, document: Document, key: str) -> None:
+        """Finish this sheet and go on with another form on a sheet of its own."""
+        self._finish_sheet()
+        self._new_sheet(document)
 
     def _formats_of(self, column: Column) -> dict[str, Any]:
         own = self.cell_formats[column.kind]
@@ -471,6 +482,11 @@ class XlsxDocument:
         self.sheet.merge.append([start, col, last, col])
 
     def close(self) -> list[Path]:
+        self._finish_sheet()
+        self.workbook.close()
+        return [self.path]
+
+    def _finish_sheet(self) -> None:
         self._close_group(self.row - 1)
         self.group_start = None
         last = len(self.columns) - 1
@@ -487,8 +503,6 @@ class XlsxDocument:
                 end = round((index + 1) * span) - 1
                 self._span(self.row, first, end, text, self.line_format)
         sheet.print_area(0, 0, self.row, last)
-        self.workbook.close()
-        return [self.path]
 
 
 def _shown(value: Any) -> str:
@@ -506,6 +520,11 @@ class CsvDocument:
 
     def __init__(self, path: Path, document: Document) -> None:
         self.path = path
+        self.paths: list[Path] = []
+        self._open(path, document)
+
+    def _open(self, path: Path, document: Document) -> None:
+        self.paths.append(path)
         self.handle: IO[str] = path.open("w", encoding="utf-8-sig", newline="")
         self.writer = csv.writer(self.handle)
         self.document = document
@@ -518,13 +537,21 @@ class CsvDocument:
     def append(self, row: Sequence[Any]) -> None:
         self.writer.writerow(csv_row(row))
 
-    def close(self) -> list[Path]:
+    def start_sheet(self, document: Document, key: str) -> None:
+        """Finish this file and go on with another form in a file beside it."""
+        self._finish()
+        self._open(self.path.with_name(f"{self.path.stem}-{key}{self.path.suffix}"), document)
+
+    def _finish(self) -> None:
         if self.document.note:
             self.writer.writerow(csv_row([self.document.note]))
         if self.document.below:
             self.writer.writerow(csv_row(list(self.document.below)))
         self.handle.close()
-        return [self.path]
+
+    def close(self) -> list[Path]:
+        self._finish()
+        return list(self.paths)
 
 
 class CsvSink:

@@ -35,7 +35,9 @@ from storage import (
     submit_check,
 )
 from storage.exports import ExportScope, authorize_export, export_checks, export_ledger
+from storage.periods import period_named
 from storage.reports import export_monthly, load_monthly_template, monthly_report
+from storage.schedule import AreaSchedule
 from tests.storage_fixtures import World, deadline_today, make_world, school_dropout, unsafe_house
 
 pytest_plugins = ("tests.storage_fixtures",)
@@ -43,6 +45,8 @@ pytest_plugins = ("tests.storage_fixtures",)
 Maker = async_sessionmaker[AsyncSession]
 NOW = datetime(2025, 3, 20, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai
 MARCH = ExportScope("320705001", date(2025, 3, 1), date(2025, 3, 31))
+# The reporting period NOW is in: 4 March to 3 April 2025, its table due before 4 April.
+APRIL = period_named(AreaSchedule(), 2025, 4)
 
 
 @pytest.fixture(scope="module")
@@ -421,12 +425,13 @@ async def test_monthly_report_fills_the_rows_checks_answer_and_leaves_the_rest(
     assert [row.number for row in template.rows] == list(range(1, 38))
     path = tmp_path / "monthly.xlsx"
     async with sqlite_maker.begin() as s:
-        result = await export_monthly(s, "320705001", 2025, 3, path, "xlsx", NOW)
+        result = await export_monthly(s, "320705001", APRIL, path, "xlsx", NOW + timedelta(days=5))
     assert result.rows == 37
     rows = rows_of(path, "月报表")
-    assert rows[0][0] == "朝阳镇脱贫攻坚问题大排查任务分解月报表（2025年3月）"
-    assert rows[1][0] == "填报单位：朝阳镇" and "填报时间：2025年3月20日" in rows[1]
-    assert rows[2] == [
+    assert rows[0][0] == "朝阳镇脱贫攻坚问题大排查任务分解月报表（2025年4月）"
+    assert rows[1][0] == "填报单位：朝阳镇" and "填报时间：2025年3月25日" in rows[1]
+    assert rows[2][0] == "报告期：2025年3月4日至2025年4月3日；数据截至2025年3月25日。"
+    assert rows[3] == [
         "序号",
         "排查项目",
         "排查内容",
@@ -435,34 +440,77 @@ async def test_monthly_report_fills_the_rows_checks_answer_and_leaves_the_rest(
         "整改进度",
         "责任单位",
     ]
-    by_number = {row[0]: row for row in rows[3:40]}
+    by_number = {row[0]: row for row in rows[4:41]}
     # Not answered by checks: left blank for the office.
     assert by_number[1][1] == "责任落实" and by_number[1][3:6] == [None, None, None]
     assert by_number[1][6] == "各街道"
-    # Three households checked in March in the township (the February check is not counted).
-    assert (
-        by_number[22][3]
-        == "本月核查 3 户，发现义务教育阶段适龄儿童失学辍学或未经评估 1 户，已整改 0 户"
-    )
+    # Three households checked in the period in the township (the February check is not).
+    assert by_number[22][3] == "本期核查 3 户；本期发现问题 1 条，2025年1月1日以来累计 1 条。"
     assert by_number[22][4] == "村干部和学校联合劝返"
     assert by_number[22][5] == (
-        "问题 1 个：已销号 0 个，已整改待核验 0 个，整改中 0 个，未整改 1 个"
+        "已销号 0 条；已整改，待销号 0 条；整改中 0 条；未整改 1 条；逾期 0 条。"
     )
-    assert by_number[32][3] == "本月核查 3 户，发现C/D级危房 1 户，已整改 1 户"
-    assert by_number[32][5].startswith("问题 1 个：已销号 1 个")
-    assert by_number[4][3] == "本月核查 3 户，发现未收到或不了解政策明白卡 1 户"
-    assert by_number[33][3] == "本月核查 3 户，未发现饮水安全不达标"
+    # The February check's unsafe house, verified since, is counted with this period's.
+    assert by_number[32][3] == (
+        "本期核查 3 户；发现C/D级危房 1 户；本期发现问题 1 条，2025年1月1日以来累计 2 条。"
+    )
+    assert by_number[32][5].startswith("已销号 1 条；已整改，待销号 0 条；整改中 0 条；未整改 1 条")
+    assert by_number[4][3] == "本期核查 3 户；发现未收到或不了解政策明白卡 1 户。"
+    assert by_number[33][3] == "本期核查 3 户；本期发现问题 0 条，2025年1月1日以来累计 0 条。"
     assert by_number[33][6] == "各街道、区住建局"
-    assert rows[40][0] == "注：此表于每月4日前上报。"
+    assert rows[41][0] == "注：此表于每月4日前上报。"
+    villages = rows_of(path, "各村核查情况")
+    assert villages[2] == [
+        "村",
+        "户",
+        "本期已核查户数",
+        "未核查户数",
+        "是否完成核查",
+        "未销号问题",
+        "逾期问题",
+    ]
+    assert villages[3] == ["幸福村", 12, 2, 10, "未完成", 2, 0]
+    assert villages[4] == ["红星村", 2, 1, 1, "未完成", 0, 0]
 
 
-async def test_monthly_report_of_a_month_without_checks_says_so(sqlite_maker: Maker) -> None:
+async def test_monthly_report_of_a_period_without_checks_leaves_rows_empty(
+    sqlite_maker: Maker,
+) -> None:
     await seed_checks(sqlite_maker)
     async with sqlite_maker() as s:
-        report = await monthly_report(s, "320705001", 2025, 1, date(2025, 2, 3))
-    assert report.checked_households == 0
-    assert report.lines[21].situation == "本月未开展入户核查"
+        report = await monthly_report(s, "320705001", period_named(AreaSchedule(), 2025, 2), NOW)
+    assert report.checked_households == 0 and report.filed_on == date(2025, 2, 3)
+    # Nothing was checked nor found: no claim either way.
+    assert report.lines[21].situation == "" and report.lines[21].progress == ""
     assert report.lines[0].situation == ""
+
+
+async def test_monthly_report_in_english_has_english_rows_and_title(
+    sqlite_maker: Maker, tmp_path: Path
+) -> None:
+    import re
+
+    await seed_checks(sqlite_maker)
+    path = tmp_path / "monthly.xlsx"
+    async with sqlite_maker.begin() as s:
+        await export_monthly(s, "320705001", APRIL, path, "xlsx", NOW, lang="en")
+    rows = rows_of(path, "Monthly report")
+    assert rows[0][0] == (
+        "朝阳镇: poverty-alleviation problem check, monthly report of tasks (April 2025)"
+    )
+    chinese = re.compile(r"[\u3400-\u9fff（）：，。；]")
+    table = rows[3:41]
+    assert table[0][:3] == ["No.", "Item checked", "What is checked"]
+    for row in table[1:]:
+        # The area's name and what people recorded (measures) stay as written.
+        for cell in (row[1], row[2], row[3], row[5], row[6]):
+            assert not chinese.search(str(cell or "")), row
+    by_number = {row[0]: row for row in table[1:]}
+    assert by_number[22][1] == "Compulsory education"
+    assert by_number[22][5] == (
+        "Verified (closed): 0; rectified, awaiting verification: 0; in progress: 0; "
+        "not started: 1; overdue: 0."
+    )
 
 
 # ---------------------------------------------------------------- the command line
@@ -477,7 +525,11 @@ async def test_export_command_writes_each_kind(tmp_path: Path, sqlite_url: str) 
     for kind, fmt in (("checks", "xlsx"), ("problems", "csv"), ("monthly", "xlsx")):
         out = tmp_path / f"{kind}.{fmt}"
         argv = ["--database-url", sqlite_url, "export", "--kind", kind, "--area", "320705001"]
-        argv += ["--from", "2025-03-01", "--to", "2025-03-31", "--format", fmt, "--out", str(out)]
+        if kind == "monthly":
+            argv += ["--period", "2025-04"]
+        else:
+            argv += ["--from", "2025-03-01", "--to", "2025-03-31"]
+        argv += ["--format", fmt, "--out", str(out)]
         # The command runs its own event loop: give it a thread of its own.
         assert await asyncio.to_thread(hucha, argv) == 0, kind
         assert out.exists()
@@ -612,24 +664,24 @@ async def test_printed_forms_are_set_up_for_a4_with_merged_categories(
 ) -> None:
     await seed_checks(sqlite_maker)
     async with sqlite_maker.begin() as s:
-        await export_monthly(s, "320705001", 2025, 3, tmp_path / "monthly.xlsx", "xlsx", NOW)
+        await export_monthly(s, "320705001", APRIL, tmp_path / "monthly.xlsx", "xlsx", NOW)
         await export_ledger(s, MARCH, tmp_path / "ledger.xlsx", "xlsx", NOW)
     monthly = load_workbook(tmp_path / "monthly.xlsx")["月报表"]
     setup = monthly.page_setup
     assert (setup.orientation, setup.paperSize, setup.fitToWidth or 1) == ("landscape", 9, 1)
     assert monthly.sheet_properties.pageSetUpPr.fitToPage
-    assert monthly.print_title_rows == "$3:$3"
+    assert monthly.print_title_rows == "$4:$4"  # below the title, unit and period lines
     assert "第 &P 页，共 &N 页" in monthly.oddFooter.center.text
     merged = {str(r) for r in monthly.merged_cells.ranges}
     # 责任落实 spans rows 1–3 of the table, 政策落实 rows 4–8 (as in seed 002's table).
-    assert {"B4:B6", "B7:B11", "A1:G1"} <= merged
-    assert monthly["B7"].value == "政策落实" and monthly["B8"].value is None
-    content = monthly["C16"]
+    assert {"B5:B7", "B8:B12", "A1:G1"} <= merged
+    assert monthly["B8"].value == "政策落实" and monthly["B9"].value is None
+    content = monthly["C17"]
     assert content.alignment.wrap_text and content.border.left.style == "thin"
     # Rows are as high as their wrapped text: row 11 of the table (the longest 排查内容,
-    # three printed lines) is higher than row 12 (one line).
+    # three printed lines or more) is higher than row 12 (one line).
     heights = monthly.row_dimensions
-    assert (heights[14].height or 0) >= 3 * 12 > (heights[15].height or 15)  # 15: the default
+    assert (heights[15].height or 0) >= 3 * 12 > (heights[16].height or 15)  # 15: the default
     signature = [c.value for c in monthly[monthly.max_row] if c.value]
     assert signature == ["填报人：", "审核人：", "（盖章）"]
 

@@ -110,8 +110,11 @@ async def test_leader_exports_the_monthly_report_of_a_village(harness: Harness) 
     assert [text for text, _ in areas.buttons] == ["示范镇", "幸福村", "和平村"]
     await leader.press_button("幸福村")
     periods = await leader.next_edit()
-    assert [text for text, _ in periods.buttons] == ["This month", "Last month"]
-    await leader.press_button("This month")
+    assert [text for text, _ in periods.buttons] == [
+        "Current reporting period",
+        "Previous reporting period",
+    ]
+    await leader.press_button("Current reporting period")
     document = await leader.next_message(timeout=20)
     assert document.document is not None
     await until_edit(leader, "Export finished")
@@ -121,10 +124,12 @@ async def test_leader_exports_the_monthly_report_of_a_village(harness: Harness) 
     rows = list(sheet.values)
     # The leader reads English: the form's own words are English, its rows as filed.
     assert rows[1][0] == "Reporting unit: 幸福村"
-    assert rows[2][:3] == ("No.", "Item checked", "What is checked")
+    assert rows[3][:3] == ("No.", "Item checked", "What is checked")
     dropout = next(row for row in rows if row[0] == 22)
-    assert (
-        dropout[3] == "本月核查 1 户，发现义务教育阶段适龄儿童失学辍学或未经评估 1 户，已整改 0 户"
+    assert dropout[1] == "Compulsory education"
+    assert dropout[3] == (
+        "Households checked this period: 1; problems found this period: 1, "
+        "since January 1, 2026: 1."
     )
 
 

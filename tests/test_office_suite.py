@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations import Form, load_forms
 from storage.exports import export_checks, export_ledger
 from storage.notices import NoticeKind, export_notice
+from storage.periods import period_named
 from storage.reports import export_monthly, load_monthly_template
+from storage.schedule import AreaSchedule
 from tests.test_exports import MARCH, NOW, seed_checks
 
 pytest_plugins = ("tests.storage_fixtures",)
@@ -92,7 +94,8 @@ async def test_exports_print_readably_in_libreoffice(
     out = tmp_path / "exports"
     out.mkdir()
     async with sqlite_maker.begin() as s:
-        await export_monthly(s, "320705001", 2025, 3, out / "monthly.xlsx", "xlsx", NOW)
+        april = period_named(AreaSchedule(), 2025, 4)
+        await export_monthly(s, "320705001", april, out / "monthly.xlsx", "xlsx", NOW)
         await export_ledger(s, MARCH, out / "ledger.xlsx", "xlsx", NOW)
         await export_checks(s, form, MARCH, out / "checks.xlsx", "xlsx", NOW)
         village = replace(MARCH, area_code="320705001001")

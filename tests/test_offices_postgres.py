@@ -17,7 +17,9 @@ from storage import Household, Problem, import_roster, start_session, submit_che
 from storage.amendments import start_amendment
 from storage.exports import ExportScope, export_checks, export_ledger
 from storage.models import HouseholdChange
+from storage.periods import period_named
 from storage.reports import monthly_report
+from storage.schedule import AreaSchedule
 from tests.storage_fixtures import NOW, deadline_today, make_world, school_dropout, unsafe_house
 from tests.test_roster_import import ROSTER
 
@@ -70,11 +72,14 @@ async def test_offices_work_end_to_end_on_postgres(postgres_maker: Maker, tmp_pa
     async with postgres_maker.begin() as s:
         result = await export_checks(s, form, march, path, "xlsx", NOW)
         ledger = await export_ledger(s, march, tmp_path / "ledger.xlsx", "xlsx", NOW)
-        report = await monthly_report(s, "320705001", 2025, 3, NOW.date())
+        april = period_named(AreaSchedule(), 2025, 4)
+        report = await monthly_report(s, "320705001", april, NOW)
         statuses = sorted(p.status for p in await s.scalars(select(Problem)))
     # The problem the amendment withdrew (误报) is left out of the rectification list.
     assert result.rows == 1 and ledger.rows == 1
     assert statuses == ["open", "withdrawn"]
     rows = list(load_workbook(path, read_only=True)["核查记录"].values)
     assert rows[2][:2] == (record.id, 2)
-    assert report.lines[31].situation == "本月核查 1 户，发现C/D级危房 1 户，已整改 0 户"
+    assert report.lines[31].situation == (
+        "本期核查 1 户；发现C/D级危房 1 户；本期发现问题 1 条，2025年1月1日以来累计 1 条。"
+    )

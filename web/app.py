@@ -552,6 +552,9 @@ def _month_bounds(value: str | None, today: date) -> tuple[date, date]:
 async def exports_page(request: web.Request, page: Page) -> web.StreamResponse:
     choices = await exports.export_choices(page.dashboard.runtime, page.visitor.user_id)
     today = page.dashboard.runtime.clock().astimezone(ZoneInfo(choices.area.zone)).date()
+    current = await exports.reporting_periods(
+        page.dashboard.runtime, page.visitor.user_id, choices.area.code, 1
+    )
     return _render(
         request,
         "exports.html",
@@ -562,7 +565,7 @@ async def exports_page(request: web.Request, page: Page) -> web.StreamResponse:
             "nav": "exports",
             "choices": choices,
             "kinds": EXPORT_NAMES,
-            "month": f"{today:%Y-%m}",
+            "month": current[0].name,
             "first": today.replace(day=1).isoformat(),
             "today": today.isoformat(),
             "may_unmask": may(page.user, Deed.EXPORT_UNMASKED),
@@ -591,8 +594,10 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
     area = str(form.get("area", "")) or page.visitor.area_code
     fmt = "csv" if form.get("format") == "csv" else "xlsx"
     today = runtime.clock().date()
+    period = None
     if kind == "monthly":
         start, end = _month_bounds(str(form.get("month", "")), today)
+        period = f"{start:%Y-%m}"
     else:
         start = _day(str(form.get("from", ""))) or today.replace(day=1)
         end = _day(str(form.get("to", ""))) or today
@@ -611,6 +616,7 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
         lang=page.lang,
         notice=NoticeKind(notice) if notice in NOTICE_NAMES else None,
         photo_dir=photos.root if photos is not None else None,
+        period=period,
     )
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hucha-web-export-"))
     try:
@@ -634,9 +640,10 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
 async def monthly_page(request: web.Request, page: Page) -> web.StreamResponse:
     runtime = page.dashboard.runtime
     area = request.query.get("area") or page.visitor.area_code
-    start, _ = _month_bounds(request.query.get("month"), runtime.clock().date())
+    month = request.query.get("month")
+    named = f"{_month_bounds(month, runtime.clock().date())[0]:%Y-%m}" if month else None
     report = await exports.monthly_report_of(
-        runtime, page.visitor.user_id, area, start.year, start.month
+        runtime, page.visitor.user_id, area, named, lang=page.lang
     )
     return _render(
         request,

@@ -58,7 +58,7 @@ KIND_CODES: dict[str, ExportKind] = {
     "n": "notice",
 }
 PERIODS = ("m0", "m1", "q", "y")
-MONTHLY_PERIODS = ("m0", "m1")
+MONTHLY_PERIODS = ("r0", "r1")  # the current reporting period, the one before
 # A public notice: the check round of this or last month, or the monitoring cases at their
 # notice step (inclusion, risk removal).
 NOTICE_PERIODS = ("c0", "c1", "ci", "cr")
@@ -125,7 +125,7 @@ def decode_request(data: str | None) -> ExportRequest | None:
     fmt = parts[4] if expected == 5 else "xlsx"
     if area is not None and not area.isalnum():
         return None
-    if period is not None and period not in PERIODS + NOTICE_PERIODS:
+    if period is not None and period not in PERIODS + MONTHLY_PERIODS + NOTICE_PERIODS:
         return None
     if fmt not in (*FORMATS, PHOTOS_CODE):
         return None
@@ -168,6 +168,8 @@ def _kind_names(lang: str, t: Translator) -> dict[ExportKind, str]:
 
 def _period_names(lang: str, t: Translator) -> dict[str, str]:
     return {
+        "r0": t(lang, "Current reporting period"),
+        "r1": t(lang, "Previous reporting period"),
         "m0": t(lang, "This month"),
         "m1": t(lang, "Last month"),
         "q": t(lang, "Last three months"),
@@ -334,7 +336,13 @@ async def run_export(
 ) -> None:
     """Write the export to a temporary folder, send the file(s), say it is done."""
     today = svc.clock().astimezone(ZoneInfo(zone)).date()
-    start, end = period_dates(request.period or "m0", today)
+    period_name = None
+    if request.kind == "monthly":
+        periods = await exports.reporting_periods(svc.runtime, user.id, area_code, 2)
+        chosen = periods[1 if request.period == "r1" else 0]
+        start, end, period_name = chosen.start, chosen.end, chosen.name
+    else:
+        start, end = period_dates(request.period or "m0", today)
     order = exports.ExportOrder(
         request.kind,
         area_code,
@@ -345,6 +353,7 @@ async def run_export(
         lang=lang,
         notice=NOTICE_KINDS[request.period or "c0"] if request.kind == "notice" else None,
         photo_dir=svc.settings.photo_dir if request.photos else None,
+        period=period_name,
     )
     progress = _progress_reporter(context, svc, lang, chat_id, message_id)
     names = _kind_names(lang, svc.t)
