@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from datetime import date
 
 import pytest
 from openpyxl import Workbook
@@ -241,6 +242,27 @@ async def test_invisible_characters_are_removed_and_the_original_kept(maker: Mak
             .where(Household.number == "103")
         )
     assert history is not None and history["as_written"] == {"李四": written}
+
+
+def test_a_row_is_cleaned_cell_by_cell_whatever_its_cells_hold() -> None:
+    """Rows are cleaned as one text for speed; a cell holding the separator that uses, a tab
+    or a control character is still cleaned on its own."""
+    from storage.rosters import _CELL_BREAK, RowChecker
+
+    checker = RowChecker(
+        ["村", "户编号", "户主姓名", "与户主关系", "姓名", "联系电话"], date(2026, 1, 1)
+    )
+    plain = checker._clean_row([" 320705001001", "1\u200b05 ", "Ｗａｎｇ", "户主", "王\t五", ""])
+    columns = ("村", "户编号", "户主姓名", "与户主关系", "姓名", "联系电话")
+    assert [plain[c] for c in columns] == ["320705001001", "105", "Wang", "户主", "王\t五", ""]
+    odd = checker._clean_row(["x", f"a{_CELL_BREAK}b", "\x00李", "户主", "王五"])
+    assert [odd[c] for c in ("村", "户编号", "户主姓名", "姓名", "联系电话")] == [
+        "x",
+        f"a{_CELL_BREAK}b",
+        "李",
+        "王五",
+        "",
+    ]
 
 
 # ---------------------------------------------------------------- large files
