@@ -212,6 +212,7 @@ async def seed(url: str, records: int) -> None:
                 problems = [
                     {
                         "household_id": ids[i % len(ids)],
+                        "village_code": villages[i % len(ids) % 2],
                         "check_record_id": record_id,
                         "rule_id": "housing_not_assessed",
                         "category": "住房安全",

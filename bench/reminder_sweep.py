@@ -125,10 +125,11 @@ async def populate(
         today = FIRST.astimezone(SHANGHAI).date()
         rows = []
         for p in range(problems):
-            hid = house[p % len(house)][0]
+            hid, village_code = house[p % len(house)]
             rows.append(
                 {
                     "household_id": hid,
+                    "village_code": village_code,
                     "category": CATEGORIES[p % len(CATEGORIES)],
                     "text": f"问题{p}",
                     "text_i18n": {},

@@ -18,10 +18,9 @@ from storage.problems import (
     ProblemRow,
     Scope,
     act,
-    categories_in,
+    ledger_summary,
     problem_card,
     problems_page,
-    units_in,
     villages_in,
 )
 from storage.prompts import await_input, clear_input
@@ -92,9 +91,10 @@ async def list_problems(rt: Runtime, user_id: int, query: LedgerQuery) -> Ledger
         user = await acting_user(s, user_id)
         zone = await area_zone(s, user.area_code)
         today = local_date(rt.clock(), zone)
-        categories = await categories_in(s, user)
+        summary = await ledger_summary(s, user, today)
+        categories = summary.categories()
         villages = await villages_in(s, user.area_code) if user.role != "cadre" else []
-        units = await units_in(s, user)
+        units = summary.units()
         category = query.category
         if query.category_index is not None:
             index = query.category_index
@@ -116,7 +116,7 @@ async def list_problems(rt: Runtime, user_id: int, query: LedgerQuery) -> Ledger
         )
         sort = query.sort if query.sort in SORTS else "newest"
         offset = max(query.offset, 0)
-        found = await problems_page(s, user, flt, today, offset, query.limit, sort)
+        found = await problems_page(s, user, flt, today, offset, query.limit, sort, summary)
     return LedgerPage(
         found.rows,
         found.total,

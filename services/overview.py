@@ -14,14 +14,14 @@ from storage.overview import (
     ProblemCounts,
     households_by_village,
     open_cases_by_village,
-    problems_by_category,
-    problems_by_village,
+    problem_tally,
 )
 from storage.periods import (
     Period,
-    checked_in_period,
+    checked_per_period,
     contacted_in_period,
     current_period,
+    reads_by_time,
 )
 from storage.problems import villages_in
 from storage.progress import VillageProgress, load_schedules, village_progress
@@ -142,16 +142,20 @@ async def area_overview(rt: Runtime, user_id: int) -> Overview:
             [own] if own.level in ("village", "group") else (await export_areas(s, code))[1:]
         )
         households = await households_by_village(s, code)
-        checked = await checked_in_period(s, list(households), period)
-        contacted = await contacted_in_period(s, list(households), period)
-        problems = await problems_by_village(s, code, today)
+        with_households = list(households)
+        by_time = await reads_by_time(s, sum(households.values()))
+        periods = _previous_periods(period, HISTORY_PERIODS)
+        checked_per = await checked_per_period(s, with_households, periods, by_time)
+        contacted = await contacted_in_period(s, with_households, period, by_time)
+        tally = await problem_tally(s, code, today)
         cases = await open_cases_by_village(s, code)
-        categories = await problems_by_category(s, code)
-        history = []
-        total_households = sum(households.values())
-        for past in _previous_periods(period, HISTORY_PERIODS):
-            done = await checked_in_period(s, list(households), past)
-            history.append(PeriodPoint(past.start, past.end, sum(done.values()), 0, past.name))
+    checked = checked_per[-1]  # the current period is the last
+    problems = tally.by_village
+    total_households = sum(households.values())
+    history = [
+        PeriodPoint(past.start, past.end, sum(done.values()), total_households, past.name)
+        for past, done in zip(periods, checked_per, strict=True)
+    ]
     villages = sorted(set(households) | set(problems) | set(cases))
     village_lines: dict[str, AreaLine] = {}
     for village in villages:
@@ -169,16 +173,14 @@ async def area_overview(rt: Runtime, user_id: int) -> Overview:
             counts.verified,
             cases.get(village, 0),
         )
-    lines = []
-    for area in line_areas:
-        members = [
-            line
-            for village, line in village_lines.items()
-            if schedules.contains(area.code, village)
-        ]
-        lines.append(_rollup(area.code, area.name, members))
+    members: dict[str, list[AreaLine]] = {area.code: [] for area in line_areas}
+    for village, line in village_lines.items():
+        for above in schedules.chain(village):
+            if above.code in members:
+                members[above.code].append(line)
+    lines = [_rollup(area.code, area.name, members[area.code]) for area in line_areas]
     by_category: dict[str, dict[str, int]] = {}
-    for category, status, count in categories:
+    for category, status, count in tally.by_category:
         by_category.setdefault(category, {})[status] = count
     return Overview(
         own.code,
@@ -192,5 +194,5 @@ async def area_overview(rt: Runtime, user_id: int) -> Overview:
         lines,
         _rollup(own.code, own.name, list(village_lines.values())),
         [CategoryLine(name, counts) for name, counts in by_category.items()],
-        [PeriodPoint(p.start, p.end, p.checked, total_households, p.name) for p in history],
+        history,
     )

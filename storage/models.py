@@ -28,11 +28,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -261,10 +264,25 @@ class Problem(Base):
         _one_of("status", PROBLEM_STATUSES, "status"),
         # A problem is found again by household, rule and subject.
         Index("ix_problems_household_id_rule_id", "household_id", "rule_id"),
+        # The ledger and the overview count an area's problems from this index alone.
+        Index(
+            "ix_problems_village_code_status",
+            "village_code",
+            "status",
+            "category",
+            "responsible_unit",
+            "deadline",
+        ),
+        # A ledger page newest (or oldest) first is read in this order, not sorted.
+        Index("ix_problems_created_at", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    # The household's village, kept with the problem so that an area's problems are found
+    # without reading households (a household never changes village: it is part of its key).
+    # Filled from the household when a problem is stored without it.
+    village_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"))
     check_record_id: Mapped[int | None] = mapped_column(ForeignKey("check_records.id"), index=True)
     rule_id: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(64))
@@ -285,6 +303,16 @@ class Problem(Base):
     # A problem found again after its 销号 is a new problem linked to the one it reopens.
     reopened_from_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@event.listens_for(Problem, "before_insert")
+def _village_of_household(
+    _mapper: Mapper[Problem], connection: Connection, problem: Problem
+) -> None:
+    if problem.village_code is None:
+        problem.village_code = connection.scalar(
+            select(Household.village_code).where(Household.id == problem.household_id)
+        )
 
 
 class ProblemEvent(Base):

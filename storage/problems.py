@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from storage.areas import area_codes_within, area_contains, codes_within
 from storage.audit import audit
@@ -355,26 +355,38 @@ def _responsible() -> ColumnElement[int | None]:
     return func.coalesce(Problem.assignee_user_id, Problem.created_by_user_id)
 
 
+def _unindexed(column: InstrumentedAttribute[str]) -> ColumnElement[str]:
+    """The column as an expression no index serves, so that the database reads a page in its
+    order through the order's index rather than gathering and sorting the whole area."""
+    return column.concat(literal_column("''"))
+
+
 def _filtered(
-    user: User, flt: ProblemFilter, today: date, village_codes: list[str] | None
+    user: User,
+    flt: ProblemFilter,
+    today: date,
+    village_codes: list[str] | None,
+    in_order: bool = False,
 ) -> Select[Any]:
-    query = (
-        select(Problem)
-        .join(Household, Household.id == Problem.household_id)
-        .where(Household.village_code.in_(codes_within(user.area_code)))
+    area: ColumnElement[str] | InstrumentedAttribute[str] = (
+        _unindexed(Problem.village_code) if in_order else Problem.village_code
     )
+    status: ColumnElement[str] | InstrumentedAttribute[str] = (
+        _unindexed(Problem.status) if in_order else Problem.status
+    )
+    query = select(Problem).where(area.in_(codes_within(user.area_code)))
     if flt.scope == "open":
-        query = query.where(Problem.status.in_(NOT_CLOSED))
+        query = query.where(status.in_(NOT_CLOSED))
     elif flt.scope == "overdue":
-        query = query.where(Problem.status.in_(OPEN_STATUSES), Problem.deadline < today)
+        query = query.where(status.in_(OPEN_STATUSES), Problem.deadline < today)
     if flt.mine:
         query = query.where(_responsible() == user.id)
     if flt.category:
         query = query.where(Problem.category == flt.category)
     if village_codes is not None:
-        query = query.where(Household.village_code.in_(village_codes))
+        query = query.where(area.in_(village_codes))
     if flt.statuses:
-        query = query.where(Problem.status.in_(flt.statuses))
+        query = query.where(status.in_(flt.statuses))
     if flt.unit:
         query = query.where(Problem.responsible_unit == flt.unit)
     if flt.raised_since is not None:
@@ -392,6 +404,107 @@ def _order(sort: str) -> tuple[Any, ...]:
     return (Problem.created_at.desc(), Problem.id.desc())
 
 
+@dataclass(frozen=True)
+class LedgerGroup:
+    """The area's problems of one status, category and responsible unit."""
+
+    status: str
+    category: str
+    unit: str
+    count: int
+    overdue: int  # of them, past their deadline (counted as overdue only while open)
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """An area's problems counted by status, category and responsible unit in one statement:
+    the filter choices a ledger page offers and the size of most of its selections."""
+
+    groups: tuple[LedgerGroup, ...]
+
+    @property
+    def problems(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    def categories(self) -> list[str]:
+        """The categories of problems not yet verified (for the category filter)."""
+        return sorted({g.category for g in self.groups if g.status in NOT_CLOSED})
+
+    def units(self) -> list[str]:
+        """The responsible units named in the area's problems (for the unit filter)."""
+        return sorted({g.unit for g in self.groups})
+
+    def count(self, flt: ProblemFilter) -> int | None:
+        """How many problems `flt` selects; None when it filters on what is not counted here
+        (the person's own, a village, the day raised)."""
+        if flt.mine or flt.village_code or flt.raised_since or flt.raised_until:
+            return None
+        total = 0
+        for group in self.groups:
+            if flt.scope == "open" and group.status not in NOT_CLOSED:
+                continue
+            if flt.scope == "overdue" and group.status not in OPEN_STATUSES:
+                continue
+            if flt.statuses and group.status not in flt.statuses:
+                continue
+            if flt.category and group.category != flt.category:
+                continue
+            if flt.unit and group.unit != flt.unit:
+                continue
+            total += group.overdue if flt.scope == "overdue" else group.count
+        return total
+
+
+async def ledger_summary(s: AsyncSession, user: User, today: date) -> LedgerSummary:
+    """The user's area's problems counted by status, category and unit, from the covering
+    index alone: grouped per village first (in the index's order, so nothing is sorted but the
+    small result), then summed."""
+    per_village = (
+        select(
+            Problem.village_code,
+            Problem.status,
+            Problem.category,
+            Problem.responsible_unit,
+            func.count().label("n"),
+            func.sum(case((Problem.deadline < today, 1), else_=0)).label("late"),
+        )
+        .where(Problem.village_code.in_(codes_within(user.area_code)))
+        .group_by(Problem.village_code, Problem.status, Problem.category, Problem.responsible_unit)
+        .subquery()
+    )
+    rows = await s.execute(
+        select(
+            per_village.c.status,
+            per_village.c.category,
+            per_village.c.responsible_unit,
+            func.sum(per_village.c.n),
+            func.sum(per_village.c.late),
+        ).group_by(per_village.c.status, per_village.c.category, per_village.c.responsible_unit)
+    )
+    return LedgerSummary(
+        tuple(
+            LedgerGroup(status, category, unit, int(count or 0), int(late or 0))
+            for status, category, unit, count, late in rows
+        )
+    )
+
+
+def _read_in_order(offset: int, limit: int, selected: int, problems: int) -> bool:
+    """Whether reading the ledger in the page's order (skipping what the filter refuses) reads
+    fewer rows than gathering the `selected` problems and sorting them: about
+    (offset + limit) * problems / selected rows against `selected`."""
+    return (offset + limit) * problems < selected * selected
+
+
+async def _choose_in_order(s: AsyncSession, offset: int, limit: int, selected: int) -> bool:
+    """SQLite keeps no statistics and would gather a whole county to sort it, so the plan is
+    chosen here; PostgreSQL chooses well from its own statistics."""
+    if s.get_bind().dialect.name != "sqlite":
+        return False
+    ledger_size = await s.scalar(select(func.max(Problem.id))) or 0
+    return _read_in_order(offset, limit, selected, ledger_size)
+
+
 async def problems_page(
     s: AsyncSession,
     user: User,
@@ -400,18 +513,27 @@ async def problems_page(
     offset: int = 0,
     limit: int = 8,
     sort: str = "newest",
+    summary: LedgerSummary | None = None,
 ) -> ProblemPage:
     """A page of the problems in the user's area, newest first unless `sort` says otherwise."""
     offset = max(offset, 0)
     limit = min(max(limit, 1), MAX_PAGE)
     codes = await area_codes_within(s, flt.village_code) if flt.village_code else None
-    base = _filtered(user, flt, today, codes)
-    total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if summary is None:
+        summary = await ledger_summary(s, user, today)
+    total = summary.count(flt)
+    if total is None:
+        base = _filtered(user, flt, today, codes)
+        total = await s.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if total <= offset:
+        return ProblemPage([], total)
+    in_order = await _choose_in_order(s, offset, limit, total)
     village = aliased(Area)
     rows = await s.execute(
-        base.add_columns(Household.number, Household.head_name, Household.village_code)
-        .add_columns(village.name)
-        .join(village, village.code == Household.village_code)
+        _filtered(user, flt, today, codes, in_order)
+        .join(Household, Household.id == Problem.household_id)
+        .join(village, village.code == Problem.village_code)
+        .add_columns(Household.number, Household.head_name, village.name)
         .order_by(*_order(sort))
         .offset(offset)
         .limit(limit)
@@ -423,7 +545,7 @@ async def problems_page(
                 household_id=problem.household_id,
                 household_number=number,
                 head_name=head,
-                village_code=village_code,
+                village_code=problem.village_code,
                 village_name=village_name,
                 category=problem.category,
                 text=problem.text,
@@ -433,37 +555,10 @@ async def problems_page(
                 responsible_unit=problem.responsible_unit,
                 created_at=problem.created_at,
             )
-            for problem, number, head, village_code, village_name in rows
+            for problem, number, head, village_name in rows
         ],
         total,
     )
-
-
-async def categories_in(s: AsyncSession, user: User) -> list[str]:
-    """The categories of not yet verified problems in the user's area (for filter buttons)."""
-    result = await s.scalars(
-        select(Problem.category)
-        .join(Household, Household.id == Problem.household_id)
-        .where(
-            Household.village_code.in_(codes_within(user.area_code)),
-            Problem.status.in_(NOT_CLOSED),
-        )
-        .distinct()
-        .order_by(Problem.category)
-    )
-    return list(result)
-
-
-async def units_in(s: AsyncSession, user: User) -> list[str]:
-    """The responsible units named in the user's area's problems (for the unit filter)."""
-    result = await s.scalars(
-        select(Problem.responsible_unit)
-        .join(Household, Household.id == Problem.household_id)
-        .where(Household.village_code.in_(codes_within(user.area_code)))
-        .distinct()
-        .order_by(Problem.responsible_unit)
-    )
-    return list(result)
 
 
 async def villages_in(s: AsyncSession, area_code: str) -> list[Area]:
