@@ -41,7 +41,7 @@ def _int(text: str, low: int = 1) -> int:
 class HouseholdPage:
     offset: int
     query: str = ""
-    purpose: str = "c"  # "c": pick for a check, "l": the /households list
+    purpose: str = "c"  # "c": pick for a check, "l": the /households list, "m": open a case
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class CaseStep:
 
 
 CASE_ACTIONS = frozenset("ynecri")
-MENU_ACTIONS = frozenset("lhgx")
+MENU_ACTIONS = frozenset("lhgxas")
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,13 @@ class CaseAnswer:
 
 @dataclass(frozen=True)
 class CaseMenu:
-    """Risk removal from /cases: l list monitored households (arg: offset), h one of them,
-    g its risks are gone (asks the income), x not yet (arg: the household)."""
+    """From /cases. Risk removal: l list monitored households (arg: offset), h one of them,
+    g its risks are gone (asks the income), x not yet (arg: the household). A case opened by
+    hand: a pick a household (arg), s its source (arg: the household, extra: the source)."""
 
     action: str
     arg: int = 0
+    extra: int = 0
 
 
 Callback = (
@@ -208,8 +210,8 @@ def encode(callback: Callback) -> str:
             return f"{VERSION}S:{case_id}:{position}"
         case CaseAnswer(case_id, position, action, arg):
             return f"{VERSION}M:{case_id}:{position}:{action}:{arg}"
-        case CaseMenu(action, arg):
-            return f"{VERSION}N:{action}:{arg}"
+        case CaseMenu(action, arg, extra):
+            return f"{VERSION}N:{action}:{arg}:{extra}"
     raise TypeError(callback)
 
 
@@ -251,8 +253,8 @@ def decode(data: str | None) -> Callback | None:
             return CaseStep(_int(parts[0]), _int(parts[1], 0))
         if kind == "M" and len(parts) == 4 and parts[2] in CASE_ACTIONS:
             return CaseAnswer(_int(parts[0]), _int(parts[1], 0), parts[2], _int(parts[3], 0))
-        if kind == "N" and len(parts) == 2 and parts[0] in MENU_ACTIONS:
-            return CaseMenu(parts[0], _int(parts[1], 0))
+        if kind == "N" and len(parts) == 3 and parts[0] in MENU_ACTIONS:
+            return CaseMenu(parts[0], _int(parts[1], 0), _int(parts[2], 0))
     except ValueError:
         return None
     return None

@@ -36,6 +36,7 @@ from storage.monitoring import (
     record_pass,
     removable_household,
 )
+from storage.monitoring import open_identification as store_identification
 from storage.monitoring import open_removal as store_removal
 from storage.progress import load_schedules
 from storage.prompts import await_input, clear_input
@@ -201,6 +202,37 @@ async def include(rt: Runtime, user_id: int, case_id: int, position: int) -> Cas
         user, today = await _guard(s, rt, user_id, case_id)
         await record_inclusion(s, case_id, position, user.id, rt.clock(), today)
         return await case_view(s, case_id, user)
+
+
+async def include_with(
+    rt: Runtime,
+    user_id: int,
+    case_id: int,
+    position: int,
+    category: str,
+    risks: list[str],
+) -> CaseView:
+    """The county's inclusion in one go (the dashboard's form): category, risk types, done."""
+    async with rt.sessionmaker.begin() as s:
+        user, today = await _guard(s, rt, user_id, case_id)
+        await draft_decision(s, case_id, position, user.id, today, category=category)
+        for risk in dict.fromkeys(risks):
+            await draft_decision(s, case_id, position, user.id, today, toggle_risk=risk)
+        await record_inclusion(s, case_id, position, user.id, rt.clock(), today)
+        return await case_view(s, case_id, user)
+
+
+async def open_identification(
+    rt: Runtime, user_id: int, household_id: int, source: str
+) -> CaseView:
+    """Open an identification by hand for a household that applied or that a department's
+    data named."""
+    async with rt.sessionmaker.begin() as s:
+        user = await acting_user(s, user_id)
+        _may_open_removal(user)
+        schedules = await load_schedules(s)
+        case = await store_identification(s, household_id, user, source, schedules, rt.clock())
+        return await case_view(s, case.id, user)
 
 
 async def removable(rt: Runtime, user_id: int, offset: int = 0, limit: int = 8) -> list[Household]:

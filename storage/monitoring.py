@@ -90,8 +90,10 @@ PROCEDURES: Mapping[str, tuple[StepRule, ...]] = {
 STEP_ROLES: Mapping[str, tuple[str, ...]] = {
     rule.code: rule.roles for rules in PROCEDURES.values() for rule in rules
 }
-# Roles that may open a risk removal.
+# Roles that may open a case by hand (an identification, a risk removal).
 REMOVAL_ROLES = VILLAGE_ROLES
+# The sources of a case opened by hand (a check opens one as a cadre's visit).
+HAND_SOURCES = ("application", "data_alert")
 
 STEP_NAMES: Mapping[str, str] = {
     "discovery": N_("Discovery"),
@@ -331,6 +333,35 @@ async def open_cases_for_flagged(s: AsyncSession, schedules: Schedules, now: dat
         note = await note_at_risk(s, record, schedules, now)
         opened += int(note is not None and note.opened)
     return opened
+
+
+async def open_identification(
+    s: AsyncSession,
+    household_id: int,
+    user: User,
+    source: str,
+    schedules: Schedules,
+    now: datetime,
+) -> MonitoringCase:
+    """Open an identification by hand: the household applied (农户申请) or a department's
+    data named it (部门预警). A monitored household needs none."""
+    household = await s.get(Household, household_id)
+    if household is None or not await area_contains(s, user.area_code, household.village_code):
+        raise CaseError("This household is not in your area.")
+    if source not in SOURCES:
+        raise CaseError("This button is no longer valid.")
+    if household.household_type == MONITORED:
+        raise CaseError("This household is monitored already.")
+    schedule = schedules.of(household.village_code)
+    return await open_case(
+        s,
+        household_id,
+        schedule.local(now).date(),
+        schedule.case_step_days,
+        now,
+        responsible_user_id=user.id,
+        first_details={"source": source},
+    )
 
 
 async def open_removal(

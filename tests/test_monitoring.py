@@ -332,7 +332,9 @@ async def test_a_household_not_eligible_leaves_early_with_the_reason(harness: Ha
     await until(v.leader, lambda m: "Send the reason 王秀兰 is not eligible" in m.content)
     await v.leader.send_text("比对发现家庭成员名下有小汽车")
     card = await until(v.leader, lambda m: "Monitoring case #" in m.content)
-    assert "⛔ County data cross-check: 比对发现家庭成员名下有小汽车" in card.content
+    exit_line = "⛔ County data cross-check · done Nov 23, 2026: 比对发现家庭成员名下有小汽车"
+    assert exit_line in card.content
+    assert "Village review" not in card.content  # never reached
     assert "🏁 Not included in monitoring" in card.content
     case = await case_of(h, "wang")
     assert (case.status, case.outcome) == ("closed", "not_included")
@@ -501,3 +503,34 @@ async def _migrate_old_cases(url: str, true: str) -> None:
         ("county_decision", 0),
     ]
     assert sorted(tuple(row) for row in events) == [(2, "opened", 2), (2, "seen_again", 1)]
+
+
+async def test_a_household_application_opens_a_case_by_hand(harness: Harness) -> None:
+    h = harness
+    v = await populate(h)
+    await v.cadre.send_command("cases")
+    await until(v.cadre, lambda m: "No monitoring case is open" in m.content)
+    await v.cadre.press_button("➕ New case")
+    assert "Which household applied" in (await v.cadre.next_edit()).content
+    await v.cadre.press_button("001 张建国")
+    await until(v.cadre, lambda m: "come to notice" in m.content)
+    await v.cadre.press_button("Household application")
+    card = await until(v.cadre, lambda m: "Monitoring case #" in m.content)
+    assert "✅ Discovery · done Nov 23, 2026: Household application" in card.content
+    assert "Opened by the check" not in card.content
+    assert labels(card) == ["✅ Consent signed", "⛔ Refused to sign"]
+    # A second one for the same household is refused: one open case per household.
+    await v.cadre.send_command("cases")
+    await until(v.cadre, lambda m: "Open monitoring cases: 1" in m.content)
+    await v.cadre.press_button("➕ New case")
+    assert "Which household applied" in (await v.cadre.next_edit()).content
+    await v.cadre.press_button("001 张建国")
+    await until(v.cadre, lambda m: "come to notice" in m.content)
+    answer = await v.cadre.press_button("Department data alert")
+    assert answer.show_alert
+    assert answer.text == "This household has an open monitoring case already."
+    await _flag_by_hand(h, v, "zhang")  # a check now adds to the open case
+    async with h.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(MonitoringCase)) == 1
+        kinds = list(await s.scalars(select(MonitoringCaseEvent.kind)))
+    assert kinds == ["seen_again"]

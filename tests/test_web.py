@@ -14,11 +14,13 @@ import aiohttp
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from storage.models import AuditEntry, Problem
+from storage import start_session, submit_check
+from storage.models import AuditEntry, Household, MonitoringCase, MonitoringStep, Problem
 from storage.problems import add_problem
 from tests.checkdriver import SUBMIT, answer_until, open_check
 from tests.harness import VILLAGE
 from tests.ledger_harness import hand_problem
+from tests.storage_fixtures import deadline_today, finished_record
 from tests.test_ledger_chat import until
 from tests.web_harness import WebWorld, web_link, web_world
 
@@ -274,3 +276,69 @@ async def test_an_office_downloads_a_village_notice_and_the_checks_with_their_ph
         assert len(photos) == 1 and archive.read(photos[0]).startswith(b"\x89PNG")
     stored = list((w.h.settings.photo_dir).rglob("*.jpg"))
     assert len(stored) == 1  # the store the dashboard's photos and every export share
+
+
+async def test_the_county_decides_a_case_on_the_web_through_the_same_rules(
+    web_world: WebWorld,
+) -> None:
+    w = web_world
+    async with w.h.sessionmaker.begin() as s:
+        session = await start_session(
+            s, w.v.ids["cadre"], w.h.households["wang"], "f", 1, {}, w.h.clock()
+        )
+        await submit_check(
+            s,
+            session.id,
+            finished_record(at_risk=True),
+            w.v.ids["cadre"],
+            w.h.clock(),
+            deadline_today,
+        )
+        case = await s.scalar(select(MonitoringCase))
+        assert case is not None
+        case_id = case.id
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.cadre))
+        async with client.get(f"{w.base}/cases") as page:
+            html = await page.text()
+        assert "✅ Consent signed" in html
+        token = CSRF.search(html)
+        assert token is not None
+        form = {"csrf": token.group(1), "position": "1", "action": "pass"}
+        async with client.post(f"{w.base}/cases/{case_id}", data=form) as done:
+            assert done.status == 200 and "Saved." in await done.text()
+        # The cross-check is not a cadre's: the same refusal as in the chat.
+        form = {**form, "position": "2"}
+        async with client.post(f"{w.base}/cases/{case_id}", data=form) as refused:
+            assert refused.status == 400 and "Your role cannot do this." in await refused.text()
+    async with w.h.sessionmaker.begin() as s:
+        steps = list(
+            await s.scalars(
+                select(MonitoringStep)
+                .where(MonitoringStep.case_id == case_id)
+                .order_by(MonitoringStep.position)
+            )
+        )
+        for step in steps[2:6]:  # cross-check to township review, as recorded in the chat
+            step.done_at = w.h.clock()
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.office))
+        async with client.get(f"{w.base}/cases") as page:
+            html = await page.text()
+        assert "Sudden severe hardship" in html and "Unstable work" in html
+        token = CSRF.search(html)
+        assert token is not None
+        form = {"csrf": token.group(1), "position": "6", "action": "include", "category": "sudden"}
+        async with client.post(f"{w.base}/cases/{case_id}", data=form) as refused:
+            assert (
+                refused.status == 400 and "Choose at least one risk type." in await refused.text()
+            )
+        data = [*form.items(), ("risk", "illness"), ("risk", "accident")]
+        async with client.post(f"{w.base}/cases/{case_id}", data=data) as done:
+            assert done.status == 200 and "Saved." in await done.text()
+    async with w.h.sessionmaker() as s:
+        decided = await s.get(MonitoringCase, case_id)
+        household = await s.get(Household, w.h.households["wang"])
+    assert decided is not None and decided.outcome == "included"
+    assert decided.risk_types == ["illness", "accident"]
+    assert household is not None and household.household_type == "监测户"

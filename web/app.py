@@ -31,7 +31,7 @@ from services import Runtime, access, exports, households, ledger, monitoring, o
 from services.policy import Deed, may
 from storage.errors import StorageError
 from storage.models import User
-from storage.monitoring import STEP_NAMES
+from storage.monitoring import CATEGORIES, RISK_TYPES, STEP_NAMES, earliest_notice_end
 from storage.notices import NoticeKind
 from web import charts
 from web.labels import (
@@ -504,15 +504,61 @@ async def household_page(request: web.Request, page: Page) -> web.StreamResponse
     )
 
 
-async def cases_page(request: web.Request, page: Page) -> web.StreamResponse:
+async def cases_page(
+    request: web.Request, page: Page, error: str | None = None, status: int = 200
+) -> web.StreamResponse:
     found = await monitoring.open_cases(page.dashboard.runtime, page.visitor.user_id, limit=200)
     return _render(
         request,
         "cases.html",
         page.lang,
         page.dashboard,
-        {"page": page, "nav": "cases", "found": found},
+        {
+            "page": page,
+            "nav": "cases",
+            "found": found,
+            "error": error,
+            "saved": request.query.get("saved") == "1",
+            "categories": CATEGORIES,
+            "risk_types": RISK_TYPES,
+            "earliest_end": earliest_notice_end(found.today),
+        },
+        status,
     )
+
+
+async def case_act(request: web.Request, page: Page) -> web.StreamResponse:
+    """A step of a case recorded from the dashboard, through the same use cases as the bot."""
+    case_id = _int(request.match_info["case_id"]) or 0
+    form = await request.post()
+    action = str(form.get("action", ""))
+    position = _int(str(form.get("position", ""))) or 0
+    reason = str(form.get("reason", "")).strip()
+    rt, user_id = page.dashboard.runtime, page.visitor.user_id
+    try:
+        if action == "pass":
+            await monitoring.pass_step(rt, user_id, case_id, position)
+        elif action == "exit":
+            await monitoring.exit_case(rt, user_id, case_id, position, reason)
+        elif action == "notice":
+            end = _day(str(form.get("end", "")))
+            if end is None:
+                raise StorageError("Please give the last day of the notice.")
+            await monitoring.post_notice(rt, user_id, case_id, position, end)
+        elif action == "include":
+            risks = [str(risk) for risk in form.getall("risk", [])]
+            await monitoring.include_with(
+                rt, user_id, case_id, position, str(form.get("category", "")), risks
+            )
+        else:
+            raise StorageError("Unknown action.")
+    except StorageError as refused:
+        params = {
+            key: format_day(value, page.lang) if isinstance(value, date) else value
+            for key, value in refused.params.items()
+        }
+        return await cases_page(request, page, page._(refused.message_id, **params), 400)
+    raise web.HTTPSeeOther("/cases?saved=1")
 
 
 # ---------------------------------------------------------------- photos
@@ -690,6 +736,7 @@ def add_dashboard(app: web.Application, dashboard: Dashboard) -> None:
     app.router.add_get("/households", signed_in(households_page))
     app.router.add_get("/households/{household_id:\\d+}", signed_in(household_page))
     app.router.add_get("/cases", signed_in(cases_page))
+    app.router.add_post("/cases/{case_id:\\d+}", signed_in(case_act))
     app.router.add_get("/exports", signed_in(exports_page))
     app.router.add_post("/exports", signed_in(export_download))
     app.router.add_get("/reports/monthly", signed_in(monthly_page))

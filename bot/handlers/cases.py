@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
-from bot.callbacks import CaseAnswer, CaseMenu, CaseStep, OpenCase, encode
+from bot.callbacks import CaseAnswer, CaseMenu, CaseStep, HouseholdPage, OpenCase, encode
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_number
 from bot.reminders import step_name
@@ -27,6 +27,7 @@ from storage import Household, User
 from storage.errors import StorageError
 from storage.monitoring import (
     CATEGORIES,
+    HAND_SOURCES,
     MIN_NOTICE_DAYS,
     OUTCOMES,
     REMOVE,
@@ -108,11 +109,15 @@ def case_text(t: Translator, lang: str, card: CaseCard) -> str:
         lines.append("🔁 " + escape(text))
     lines.append("")
     for index, step in enumerate(view.steps):
+        if step.done_at is None and view.case.status != "open":
+            continue  # a case that ended early never reached these
         failed = (step.details or {}).get("passed") is False
         mark = "⛔" if failed else ("✅" if step.done_at is not None else "⬜")
         line: str = f"{mark} {step_name(t, lang, step.step)}"
         if step.done_at is None:
             line += " · " + t(lang, "due {day}", day=format_day(step.due_on, lang))
+        elif not (step.details or {}).get("not_recorded"):
+            line += " · " + t(lang, "done {day}", day=format_day(_local_day(step.done_at), lang))
         note = _step_note(t, lang, view, index)
         if note:
             line = t(lang, "{label}: {answer}", label=line, answer=note)
@@ -305,8 +310,12 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             label += f" · {step_name(svc.t, lang, step.step)} · {format_day(step.due_on, lang)}"
         rows.append([Button(label, callback_data=encode(OpenCase(view.case.id)))])
     if user.role in monitoring.REMOVAL_ROLES:
+        application = HouseholdPage(0, "", "m")
         rows.append(
-            [Button(svc.t(lang, "➕ Risk removal"), callback_data=encode(CaseMenu("l", 0)))]
+            [
+                Button(svc.t(lang, "➕ New case"), callback_data=encode(application)),
+                Button(svc.t(lang, "➕ Risk removal"), callback_data=encode(CaseMenu("l", 0))),
+            ]
         )
     if found.views:
         text = svc.t(lang, "Open monitoring cases: {count}", count=len(found.views))
@@ -541,6 +550,15 @@ async def on_case_menu(update: Update, context: ContextTypes.DEFAULT_TYPE, cb: C
                 ),
             )
             return
+        if cb.action == "a":
+            await query.answer()
+            await _ask_source(context, svc, lang, chat.id, cb.arg)
+            return
+        if cb.action == "s" and 0 <= cb.extra < len(HAND_SOURCES):
+            view = await monitoring.open_identification(rt, user.id, cb.arg, HAND_SOURCES[cb.extra])
+            await query.answer()
+            await show_card(update, context, user, view.case.id)
+            return
         if cb.action == "x":
             await query.answer()
             await send(
@@ -558,6 +576,22 @@ async def on_case_menu(update: Update, context: ContextTypes.DEFAULT_TYPE, cb: C
         raise StorageError("This button is no longer valid.")
     except StorageError as error:
         await query.answer(_error(svc.t, lang, error), show_alert=True)
+
+
+async def _ask_source(
+    context: ContextTypes.DEFAULT_TYPE, svc: Services, lang: str, chat_id: int, household_id: int
+) -> None:
+    rows = [
+        [
+            Button(
+                svc.t(lang, SOURCES[source]),
+                callback_data=encode(CaseMenu("s", household_id, index)),
+            )
+        ]
+        for index, source in enumerate(HAND_SOURCES)
+    ]
+    text = svc.t(lang, "How did this household come to notice?")
+    await send(context.bot, chat_id, escape(text), InlineKeyboardMarkup(rows))
 
 
 async def _removal_list(

@@ -7,7 +7,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot.callbacks import HouseholdPage, OpenHousehold, encode
+from bot.callbacks import CaseMenu, HouseholdPage, OpenHousehold, encode
 from bot.handlers.common import language, registered_user
 from bot.i18n import format_day
 from bot.sending import edit, send
@@ -40,7 +40,9 @@ async def show_households(
         await send(context.bot, chat.id, escape(text))
         return
     lines = []
-    if page.purpose == "c":
+    if page.purpose == "m":
+        lines.append(svc.t(lang, "Which household applied, or was named by a department?"))
+    elif page.purpose == "c":
         lines.append(svc.t(lang, "Which household are you checking?"))
         lines.append(svc.t(lang, "Pick one below, or type a name or roster number to search."))
     else:
@@ -58,6 +60,15 @@ async def show_households(
                     InlineKeyboardButton(
                         f"{row.number} {row.head_name} · {last}",
                         callback_data=encode(OpenHousehold(row.id)),
+                    )
+                ]
+            )
+        elif page.purpose == "m":
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        f"{row.number} {row.head_name}",
+                        callback_data=encode(CaseMenu("a", row.id)),
                     )
                 ]
             )
