@@ -479,7 +479,7 @@ async def monthly_report(
     t = translator(lang)
     words = _texts(t)
     cut, today = report_cut(period, now)
-    start = await campaign_start(s, area_code, period.end)
+    start = await campaign_start(s, area_code, period.start)
     period_first, _ = period.bounds()
     campaign_first = datetime.combine(start, time.min, period.schedule.tz).astimezone(UTC)
     facts, history = await _problem_facts(s, area_code, cut)

@@ -103,6 +103,7 @@ def failures(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     url = database(tmp_path)
     base = ["--database-url", url]
     export = ["export", "--kind", "checks", "--area", "320705001", "--from", "2025-03-01"]
+    monthly = ["export", "--kind", "monthly", "--area", "320705001"]
     return {
         "bad choice": ([*base, "invite", "--role", "boss", "--area", "1"], "--role 不能取 boss"),
         "missing option": ([*base, "invite", "--area", "1"], "缺少 --role"),
@@ -136,6 +137,23 @@ def failures(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
             [*base, "areas", "import", str(tmp_path / "a.csv"), "--settings", "[1]"],
             "JSON 对象",
         ),
+        # A monthly report names its period; dates would leave it to a guess.
+        "monthly by dates": (
+            [*base, *monthly, "--from", "2025-10-01", "--out", str(tmp_path / "m.xlsx")],
+            "月报只涵盖一个报告期：请给出 --period YYYY-MM",
+        ),
+        "monthly without a period": (
+            [*base, *monthly, "--out", str(tmp_path / "m.xlsx")],
+            "月报只涵盖一个报告期",
+        ),
+        "bad period": (
+            [*base, *monthly, "--period", "2025-13", "--out", str(tmp_path / "m.xlsx")],
+            "请按 YYYY-MM 的格式给出报告期",
+        ),
+        "period of another kind": (
+            [*base, *export, "--period", "2025-10", "--out", str(tmp_path / "x.xlsx")],
+            "--period 只用于月报",
+        ),
     }
 
 
@@ -156,6 +174,10 @@ def failures(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "unreachable Bot API",
         "bad time",
         "bad settings",
+        "monthly by dates",
+        "monthly without a period",
+        "bad period",
+        "period of another kind",
     ],
 )
 def test_every_mistake_is_one_or_two_sentences_and_exit_code_2(

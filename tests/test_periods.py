@@ -20,14 +20,7 @@ from storage.problems import act, add_problem
 from storage.schedule import AreaSchedule
 from tests.checkdriver import SUBMIT, answer_until, open_check
 from tests.harness import TOWNSHIP, VILLAGE, Harness
-
-PROBLEM_PLAN = {
-    "school_status": "dropped_out",
-    "dropout_reason": "work",
-    "dropout_note": "在外地打工",
-    "housing_grade": "C",
-    "housing_alternative": "none",
-}
+from tests.test_monthly_report import PROBLEM_PLAN, monthly_via_bot
 
 
 def test_a_period_runs_from_one_reporting_day_to_the_day_before_the_next() -> None:
@@ -149,3 +142,18 @@ async def test_progress_problems_reminders_and_report_give_the_same_numbers(
         f"幸福村有 {3 - contacted} 户本期（2026年11月4日至2026年12月3日）尚未联系：王秀兰"
         in printed
     ), printed
+
+    # The monthly report of the period, exported in the chat the same day
+    sheets = await monthly_via_bot(leader, "本报告期")
+    villages = {line[0]: line for line in sheets["各村核查情况"][3:]}
+    assert villages["幸福村"] == ("幸福村", 3, checked, 3 - checked, "未完成", open_, overdue)
+    table = sheets["月报表"]
+    assert table[2][0] == "报告期：2026年11月4日至2026年12月3日；数据截至2026年12月1日。"
+    filled = [line for line in table[4:41] if line[3]]
+    assert filled and all(line[3].startswith(f"本期核查 {checked} 户") for line in filled)
+    progress = re.compile(
+        r"已销号 \d+ 条；已整改，待销号 (\d+) 条；整改中 (\d+) 条；未整改 (\d+) 条；逾期 (\d+) 条"
+    )
+    counts = [progress.match(line[5]) for line in filled if line[5]]
+    assert sum(int(n) for found in counts if found for n in found.groups()[:3]) == open_
+    assert sum(int(found.group(4)) for found in counts if found) == overdue
