@@ -33,6 +33,7 @@ from storage.models import (
     Problem,
     User,
 )
+from storage.monitoring import STEP_ROLES
 from storage.periods import (
     Period,
     checked_by_village,
@@ -664,6 +665,18 @@ async def _contact_reminders(
     return due
 
 
+def _case_step_recipients(
+    people: People, step: str, responsible: int | None, village: str
+) -> list[User]:
+    """Who records the step: the case's cadre for a village step; the leaders over the
+    village (else the offices) for a review; the offices for the county's decision."""
+    roles = STEP_ROLES.get(step, ("cadre",))
+    if "cadre" in roles:
+        return people.recipients(responsible, village)
+    leaders = people.leaders_over(village) if "leader" in roles else []
+    return leaders or people.offices_over(village) or people.recipients(responsible, village)
+
+
 async def _case_step_reminders(
     s: AsyncSession, groups: list[_Group], people: People, now: datetime
 ) -> list[DueReminder]:
@@ -710,7 +723,7 @@ async def _case_step_reminders(
                 stage = _stage(schedule.deadline_offsets, (due_on - today).days)
                 if stage is None:
                     continue
-                for user in people.recipients(responsible, village):
+                for user in _case_step_recipients(people, step, responsible, village):
                     due.append(
                         _due(
                             people,

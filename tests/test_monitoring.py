@@ -107,7 +107,7 @@ async def test_an_at_risk_check_is_a_case_at_once_and_a_recheck_adds_to_it(
     v = await populate(h)
     checker = await _chinese_cadre(h)
     submitted = await at_risk_check(h, checker, "王秀兰")
-    assert "防返贫监测" in submitted.content
+    assert "防返贫监测对象：监测案件见 /cases。" in submitted.content
     # No sweep has run: the case is there already.
     await v.cadre.send_command("cases")
     listing = await until(v.cadre, lambda m: "Open monitoring cases" in m.content)
@@ -534,3 +534,22 @@ async def test_a_household_application_opens_a_case_by_hand(harness: Harness) ->
         assert await s.scalar(select(func.count()).select_from(MonitoringCase)) == 1
         kinds = list(await s.scalars(select(MonitoringCaseEvent.kind)))
     assert kinds == ["seen_again"]
+
+
+async def test_a_review_step_is_reminded_to_the_leaders_who_record_it(sqlite_maker: Maker) -> None:
+    async with sqlite_maker.begin() as s:
+        world = await make_world(s)
+        await _flagged(s, world, world.seed.household_ids[0])
+        for step in await s.scalars(select(MonitoringStep).where(MonitoringStep.position < 5)):
+            step.done_at = NOW
+    sender = FlakySender()
+    # The township review is due on the 13th day: reminded on that day at 09:00 Shanghai.
+    due_day = datetime(2025, 3, 23, 1, 0, tzinfo=UTC)
+    await sweep(Bot("1:x"), sqlite_maker, Translator(), due_day, "w", sender=sender)
+    steps = [(chat, text) for chat, text in sender.sent if "Monitoring step" in text]
+    assert steps == [
+        (
+            world.leader.telegram_id,
+            "🛡 Monitoring step “Township review” for 王建国 is due Mar 23, 2025.",
+        )
+    ]

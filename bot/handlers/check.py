@@ -87,6 +87,7 @@ from storage.checks import set_amendment_kind, settle_earlier
 from storage.errors import StorageError
 from storage.findings import found_by, standing_problems, unsettled
 from storage.models import Problem
+from storage.monitoring import open_case_of
 from storage.prompts import clear_input
 
 FORM_ID = "household_check"
@@ -674,6 +675,7 @@ async def finish(
         s, visit.row.id, finished.record, user.id, svc.clock(), deadline_for
     )
     first_found = await found_by(s, record.id)
+    in_case = record.at_risk and await open_case_of(s, record.household_id) is not None
     await s.commit()
     await edit(context.bot, visit.row.chat_id, visit.row.prompt_message_id)
     name = household_name(visit.household, lang, svc)
@@ -692,7 +694,10 @@ async def finish(
     if seen:
         lines.append(escape(svc.t(lang, "Still open, seen again: {count}", count=len(seen))))
         lines.extend(_problem_lines(svc, lang, seen))
-    if record.at_risk:
+    if in_case:
+        flagged = svc.t(lang, "The household is flagged for monitoring: its case is in /cases.")
+        lines.append("⚠️ " + escape(flagged))
+    elif record.at_risk:
         lines.append(
             "⚠️ " + escape(svc.t(lang, "The household is flagged for return-to-poverty monitoring."))
         )
