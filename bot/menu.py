@@ -14,7 +14,7 @@ def commands(lang: str, t: Translator, role: str = "cadre", web: bool = False) -
         BotCommand("check", t(lang, "Check a household")),
         BotCommand("households", t(lang, "Households of my village")),
         BotCommand("problems", t(lang, "Problems to rectify")),
-        BotCommand("progress", t(lang, "Progress this month")),
+        BotCommand("progress", t(lang, "Progress this period")),
         BotCommand("cases", t(lang, "Monitoring cases")),
     ]
     if role in ("leader", "office"):

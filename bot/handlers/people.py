@@ -82,7 +82,7 @@ def help_text(lang: str, t: Translator, role: str = "cadre") -> str:
         t(lang, "/check — check a household"),
         t(lang, "/households — the households of your village"),
         t(lang, "/problems — problems to rectify, with their deadlines"),
-        t(lang, "/progress — this month's checks and problems"),
+        t(lang, "/progress — this period's checks and problems"),
         t(lang, "/cases — households under return-to-poverty monitoring"),
     ]
     if role in ("leader", "office"):
