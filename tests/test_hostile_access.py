@@ -209,7 +209,7 @@ async def test_a_double_tap_on_the_last_export_button_exports_once(harness: Harn
     await leader.next_edit()
     await leader.press_button("幸福村")
     periods = await leader.next_edit()
-    last = periods.callback_data("This month")
+    last = periods.callback_data("Current reporting period")
     await leader.press(periods.message_id, last)
     await leader.press(periods.message_id, last)
     document = await leader.next_message(timeout=20)
