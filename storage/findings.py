@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.model import RaisedProblem
 from storage.documents import json_document
 from storage.models import CheckRecord, Problem, ProblemEvent
+from storage.periods import OPEN, TO_RECTIFY
 
 LEDGER_LANGUAGE = "zh_CN"
-NOT_CLOSED = ("open", "in_progress", "rectified")
-TO_SETTLE = ("open", "in_progress")  # still being worked on: a check can settle them
+NOT_CLOSED = OPEN  # storage.periods
+TO_SETTLE = TO_RECTIFY  # still being worked on: a check can settle them
 # What became of an earlier problem a check no longer raises.
 Settlement = Literal["rectified", "error"]
 SETTLEMENTS: tuple[Settlement, ...] = ("rectified", "error")

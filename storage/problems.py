@@ -22,10 +22,12 @@ from storage.audit import audit
 from storage.deadlines import deadline_from
 from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
+from storage.periods import OPEN, TO_RECTIFY
 from storage.schedule import TIERS, AreaSchedule
 
-OPEN_STATUSES = ("open", "in_progress")  # still to be rectified: reminded, may be overdue
-NOT_CLOSED = ("open", "in_progress", "rectified")
+# What open means is said once, in storage.periods.
+OPEN_STATUSES = TO_RECTIFY  # still to be rectified: reminded, may be overdue
+NOT_CLOSED = OPEN  # neither verified nor withdrawn
 MAX_PAGE = 50
 MAX_NOTE = 2000
 MAX_DEADLINE_DAYS = 3 * 366
