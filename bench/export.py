@@ -223,7 +223,7 @@ async def seed(url: str, records: int) -> None:
                         "measures": "组织开展住房安全性鉴定。",
                         "responsible_unit": "县住房和城乡建设局",
                         "deadline": date(2025, 5, 20),
-                        "deadline_tier": "staged",
+                        "deadline_tier": "timed",
                         "status": "open",
                         "created_at": NOW,
                         "updated_at": NOW,

@@ -152,7 +152,16 @@ def render_line(
             category=p.get("category", ""),
             text=escape(_problem_text(payload, lang)),
         )
-        if days <= 0:
+        if "review" in payload:
+            review = _day(payload["review"])
+            text = "🔁 " + t(
+                lang,
+                "Ongoing rectification, up for this period's review by {day}: record its "
+                "progress. {what}",
+                day=format_day(review, lang),
+                what=what,
+            )
+        elif days <= 0:
             text = "⏰ " + t(lang, "Rectification due today: {what}", what=what)
         else:
             text = "⏰ " + t(

@@ -54,7 +54,9 @@ from conversations.model import (
 FORMS_DIRECTORY = Path(__file__).parent / "forms"
 THRESHOLDS_FILE_NAME = "thresholds.toml"
 DEFAULT_LANGUAGES = ("zh_CN", "en")
-DEADLINE_TIERS = ("immediate", "staged", "ongoing")
+# 立行立改, 限时整改, 长期坚持; "staged" is the former name of "timed", still read.
+DEADLINE_TIERS = ("immediate", "timed", "ongoing")
+FORMER_DEADLINE_TIERS = {"staged": "timed"}
 SELECT_TYPES = ("select_one", "select_many")
 NUMBER_TYPES = ("integer", "decimal")
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
@@ -580,6 +582,7 @@ class _FormReader:
                 self.fail(where, f"{key}: missing")
         days = raw.get("deadline_days")
         tier = raw.get("deadline_tier")
+        tier = FORMER_DEADLINE_TIERS.get(tier, tier) if isinstance(tier, str) else tier
         if days is None and tier is None:
             self.fail(where, "give deadline_days or deadline_tier")
         if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):

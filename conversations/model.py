@@ -92,7 +92,7 @@ class ProblemRule:
     goal: Labels
     responsible_unit: str
     deadline_days: int | None = None
-    deadline_tier: str | None = None  # "immediate" | "staged" | "ongoing"
+    deadline_tier: str | None = None  # "immediate" | "timed" | "ongoing"
     measures: Labels = field(default_factory=dict)
     each: str | None = None
     flags_risk: bool = False

@@ -1,31 +1,79 @@
-"""Deadline policy (整改期限): from a rule's days or tier to the date a problem is due."""
+"""Deadline policy (整改期限): from a rule's days or tier to the date a problem is due.
+
+- 立行立改 (`immediate`): by the last day of the reporting period it was found in; found
+  fewer than the area's `deadline_min_days` before that day, by the last day of the next
+  period. A calendar month or year never ends a deadline: found on 20 December is not due on
+  the 31st.
+- 限时整改 (`timed`): a date of its own, N days, or the area's `timed_days` after the finding;
+  a problem whose rule names neither days nor a tier is 限时整改 over `default_days`.
+- 长期坚持 (`ongoing`): no date to be overdue after. The stored deadline is its first review
+  (the end of the period, as for 立行立改); after that it comes up for review at the end of
+  every period (`review_day`) and is never counted overdue.
+"""
 
 from __future__ import annotations
 
-import calendar
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
-# Tiers of the Ganzhou rectification list: 立查立改, 阶段整改, 持续整改.
-IMMEDIATE = "immediate"
-STAGED = "staged"
-ONGOING = "ongoing"
-STAGED_DAYS = 60
-DEFAULT_DAYS = 30
+from conversations.model import RaisedProblem
+from storage.schedule import IMMEDIATE, ONGOING, TIERS, TIMED, AreaSchedule, tier_code
+
+__all__ = [
+    "IMMEDIATE",
+    "ONGOING",
+    "TIERS",
+    "TIMED",
+    "check_deadlines",
+    "deadline_from",
+    "due_on",
+    "review_day",
+    "tier_code",
+]
 
 
-def deadline_from(days: int | None, tier: str | None, today: date) -> date:
-    """The due date of a problem raised `today`.
+def due_on(
+    days: int | None, tier: str | None, today: date, schedule: AreaSchedule | None = None
+) -> tuple[date, str]:
+    """The due date and tier of a problem found `today` in an area with `schedule`.
 
-    `days` wins when given; otherwise "immediate" (立查立改) is the end of this month,
-    "staged" (阶段整改) about two months, "ongoing" (持续整改) the end of the year (into the
-    annual plan); with neither, thirty days.
-    """
+    `days` wins when given (a 限时整改 with its own span); a tier gives its rule; with neither,
+    限时整改 over the area's `default_days`."""
+    schedule = schedule or AreaSchedule()
+    tier = tier_code(tier)
     if days is not None:
-        return today + timedelta(days=days)
-    if tier == IMMEDIATE:
-        return today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    if tier == STAGED:
-        return today + timedelta(days=STAGED_DAYS)
-    if tier == ONGOING:
-        return date(today.year, 12, 31)
-    return today + timedelta(days=DEFAULT_DAYS)
+        return today + timedelta(days=days), tier if tier and tier != IMMEDIATE else TIMED
+    if tier in (IMMEDIATE, ONGOING):
+        return schedule.period_end_after(today), tier
+    if tier == TIMED:
+        return today + timedelta(days=schedule.timed_days), TIMED
+    return today + timedelta(days=schedule.default_days), TIMED
+
+
+def deadline_from(
+    days: int | None, tier: str | None, today: date, schedule: AreaSchedule | None = None
+) -> date:
+    """The due date of a problem found `today` (see `due_on`)."""
+    return due_on(days, tier, today, schedule)[0]
+
+
+def review_day(schedule: AreaSchedule, today: date) -> date:
+    """When an ongoing (长期坚持) problem next comes up for review: the end of this period."""
+    return schedule.period_last_day(today)
+
+
+def check_deadlines(
+    schedule: AreaSchedule, today: date, cutoff: date | None = None
+) -> Callable[[RaisedProblem, datetime], date]:
+    """The deadline of each problem a check submitted `today` raises: a rule's own date (e.g.
+    the renovation plan's) unless it has passed, else its days or tier; never after `cutoff`
+    (a campaign's rectification cut-off)."""
+
+    def deadline_for(raised: RaisedProblem, now: datetime) -> date:
+        if raised.deadline_date and raised.deadline_date >= today.isoformat():
+            day = date.fromisoformat(raised.deadline_date)
+        else:
+            day = deadline_from(raised.deadline_days, raised.deadline_tier, today, schedule)
+        return min(day, cutoff) if cutoff is not None else day
+
+    return deadline_for

@@ -29,6 +29,7 @@ from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
 from storage.photos import PhotoFiles, PhotoStore
 from storage.rosters import mask_id_number
+from storage.schedule import ONGOING
 from storage.sheets import (
     Column,
     Document,
@@ -39,12 +40,12 @@ from storage.sheets import (
     make_sink,
 )
 from storage.texts import (
-    DEADLINE_TIER_NAMES,
     N_,
     YES_NO,
     Translate,
     category_name,
     status_name,
+    tier_name,
     translator,
 )
 
@@ -351,14 +352,12 @@ class ProblemRow:
         return (self.goal_i18n or {}).get(lang) or self.goal
 
 
-def tier_name(t: Translate, tier: str | None) -> str | None:
-    msgid = DEADLINE_TIER_NAMES.get(tier or "")
-    return t(msgid) if msgid else None
-
-
 def deadline_text(deadline: date, tier: str | None, lang: str = LANGUAGE) -> str:
-    """整改期限 as the lists write it: the date, and the tier when there is one."""
+    """整改期限 as the lists write it: the date, and the tier when there is one; a 长期坚持
+    (ongoing) problem has no date to be done by, only its tier."""
     named = tier_name(translator(lang), tier)
+    if named and tier == ONGOING:
+        return named
     day = day_text(deadline, lang)
     if not named:
         return day
@@ -493,7 +492,7 @@ class CheckRowWriter:
                     row.goal_in(self.lang),
                     row.measures,
                     row.responsible_unit,
-                    row.deadline,
+                    None if row.deadline_tier == ONGOING else row.deadline,
                     tier_name(self.t, row.deadline_tier),
                     status_name(self.t, row.status),
                 ],

@@ -16,7 +16,8 @@ In a period:
   period (a phone call is recorded as a check: a contact is a check today);
 - a problem is *open* when it is neither verified (销号) nor withdrawn (误报): reported
   rectified and awaiting 销号 still counts; it is *to rectify* when open and not yet reported
-  rectified, and *overdue* when to rectify past its deadline.
+  rectified, and *overdue* when to rectify past its deadline, unless its tier is 长期坚持
+  (ongoing): that has no date to be overdue after, it comes up for review every period.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import ColumnElement, case, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CheckRecord, Household, Problem
-from storage.schedule import AreaSchedule
+from storage.schedule import ONGOING, AreaSchedule
 
 OPEN = ("open", "in_progress", "rectified")  # neither verified nor withdrawn
 TO_RECTIFY = ("open", "in_progress")  # open and not yet reported rectified: reminded, overdue
@@ -122,8 +123,13 @@ def is_to_rectify() -> ColumnElement[bool]:
     return Problem.status.in_(TO_RECTIFY)
 
 
+def has_due_date() -> ColumnElement[bool]:
+    """Every problem but a 长期坚持 (ongoing) one has a date to be overdue after."""
+    return func.coalesce(Problem.deadline_tier, "") != ONGOING
+
+
 def is_overdue(today: date) -> ColumnElement[bool]:
-    return Problem.status.in_(TO_RECTIFY) & (Problem.deadline < today)
+    return Problem.status.in_(TO_RECTIFY) & (Problem.deadline < today) & has_due_date()
 
 
 # ---------------------------------------------------------------- households

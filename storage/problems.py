@@ -19,11 +19,12 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from storage.areas import area_codes_within, area_contains, codes_within
 from storage.audit import audit
-from storage.deadlines import deadline_from
+from storage.deadlines import TIMED, due_on, tier_code
 from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
-from storage.periods import OPEN, TO_RECTIFY
-from storage.schedule import TIERS, AreaSchedule
+from storage.periods import OPEN, TO_RECTIFY, has_due_date
+from storage.periods import is_overdue as is_overdue_in_period
+from storage.schedule import ONGOING, AreaSchedule
 
 # What open means is said once, in storage.periods.
 OPEN_STATUSES = TO_RECTIFY  # still to be rectified: reminded, may be overdue
@@ -62,6 +63,16 @@ TRANSITIONS: Mapping[str, Transition] = {
     "deadline": Transition(("office",), NOT_CLOSED, None, note_required=True),
     "unit": Transition(("office",), NOT_CLOSED, None, note_required=True),
 }
+
+
+def overdue_condition(today: date) -> ColumnElement[bool]:
+    """Still to be rectified, past its deadline, and not 长期坚持 (reviewed, never overdue)."""
+    return is_overdue_in_period(today)
+
+
+def is_overdue(status: str, deadline: date, tier: str | None, today: date) -> bool:
+    """`overdue_condition` for a problem in hand."""
+    return status in OPEN_STATUSES and deadline < today and tier != ONGOING
 
 
 def allowed_actions(role: str, status: str) -> list[str]:
@@ -205,25 +216,24 @@ DeadlineSpec = date | int | str | None
 def resolve_deadline(
     spec: DeadlineSpec, category: str, today: date, schedule: AreaSchedule
 ) -> tuple[date, str | None]:
-    """The due date (and tier) of a problem raised `today`: a date, N days, a tier
-    (immediate 立查立改, staged 阶段整改, ongoing 持续整改), or None for the category's default
+    """The due date and tier of a problem raised `today`: a date or N days (限时整改), a tier
+    (立行立改 immediate, 限时整改 timed, 长期坚持 ongoing), or None for the category's default
     from the area's settings."""
     if isinstance(spec, date):
         if spec < today:
             raise ProblemError("A deadline cannot be in the past.")
-        return spec, None
+        return spec, TIMED
     if isinstance(spec, int):
         if not 0 <= spec <= MAX_DEADLINE_DAYS:
             raise ProblemError("A deadline must be between 0 and {max} days.", {"max": 1098})
-        return today + timedelta(days=spec), None
+        return today + timedelta(days=spec), TIMED
     if isinstance(spec, str):
-        if spec not in TIERS:
+        if tier_code(spec) is None:
             raise ProblemError("Unknown deadline tier {tier}.", {"tier": spec})
-        return deadline_from(None, spec, today), spec
+        return due_on(None, spec, today, schedule)
     if category in schedule.deadline_days:
-        return today + timedelta(days=schedule.deadline_days[category]), None
-    tier = schedule.deadline_tiers.get(category)
-    return deadline_from(None, tier, today), tier
+        return today + timedelta(days=schedule.deadline_days[category]), TIMED
+    return due_on(None, schedule.deadline_tiers.get(category), today, schedule)
 
 
 async def add_problem(
@@ -345,6 +355,7 @@ class ProblemRow:
     status: str
     responsible_unit: str = ""
     created_at: datetime | None = None
+    deadline_tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -380,7 +391,7 @@ def _filtered(
     if flt.scope == "open":
         query = query.where(status.in_(NOT_CLOSED))
     elif flt.scope == "overdue":
-        query = query.where(status.in_(OPEN_STATUSES), Problem.deadline < today)
+        query = query.where(status.in_(OPEN_STATUSES), Problem.deadline < today, has_due_date())
     if flt.mine:
         query = query.where(_responsible() == user.id)
     if flt.category:
@@ -556,6 +567,7 @@ async def problems_page(
                 status=problem.status,
                 responsible_unit=problem.responsible_unit,
                 created_at=problem.created_at,
+                deadline_tier=problem.deadline_tier,
             )
             for problem, number, head, village_name in rows
         ],

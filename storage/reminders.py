@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
+from storage.deadlines import ONGOING, review_day
 from storage.documents import json_document
 from storage.models import (
     Household,
@@ -39,9 +40,10 @@ from storage.periods import (
     checked_by_village,
     checked_in_period,
     contacted_since,
+    has_due_date,
     period_of,
 )
-from storage.problems import OPEN_STATUSES
+from storage.problems import OPEN_STATUSES, overdue_condition
 from storage.progress import households_by_village, load_schedules
 from storage.schedule import AreaSchedule, Schedules
 
@@ -239,7 +241,9 @@ def _problem_payload(row: Any) -> dict[str, Any]:
 async def _deadline_reminders(
     s: AsyncSession, groups: list[_Group], people: People, now: datetime
 ) -> list[DueReminder]:
-    """Rectification deadlines: the responsible cadre, some days before and on the day."""
+    """Rectification deadlines: the responsible cadre, some days before and on the day. A
+    长期坚持 (ongoing) problem has no deadline: it comes up for review at the end of every
+    period instead, told the same days before."""
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -247,12 +251,18 @@ async def _deadline_reminders(
             continue
         today = schedule.effective_day(now, schedule.remind_time)
         latest = today + timedelta(days=max(schedule.deadline_offsets))
+        review = review_day(schedule, today)
+        review_stage = _stage(schedule.deadline_offsets, (review - today).days)
+        dated = and_(has_due_date(), Problem.deadline >= today, Problem.deadline <= latest)
+        reviewed = and_(~has_due_date(), Problem.deadline <= review)
+        wanted = or_(dated, reviewed) if review_stage is not None else dated
         for villages in _chunks(group.villages):
             rows = (
                 await s.execute(
                     select(
                         Problem.id,
                         Problem.deadline,
+                        Problem.deadline_tier,
                         Problem.category,
                         Problem.text,
                         Problem.text_i18n,
@@ -267,13 +277,20 @@ async def _deadline_reminders(
                     .where(
                         Household.village_code.in_(villages),
                         Problem.status.in_(OPEN_STATUSES),
-                        Problem.deadline >= today,
-                        Problem.deadline <= latest,
+                        wanted,
                     )
                 )
             ).all()
             for row in rows:
-                stage = _stage(schedule.deadline_offsets, (row.deadline - today).days)
+                payload = _problem_payload(row)
+                if row.deadline_tier == ONGOING:
+                    day, stage = review, review_stage
+                    payload["review"] = review.isoformat()
+                    reason = f"review {review.isoformat()}, {stage} days before"
+                else:
+                    day = row.deadline
+                    stage = _stage(schedule.deadline_offsets, (row.deadline - today).days)
+                    reason = f"deadline {row.deadline.isoformat()}, {stage} days before"
                 if stage is None:
                     continue
                 for user in people.recipients(row.responsible, row.village_code):
@@ -284,9 +301,9 @@ async def _deadline_reminders(
                             "deadline",
                             user,
                             f"problem:{row.id}",
-                            f"{row.deadline.isoformat()}/{stage}",
-                            _problem_payload(row),
-                            f"deadline {row.deadline.isoformat()}, {stage} days before",
+                            f"{day.isoformat()}/{stage}",
+                            payload,
+                            reason,
                         )
                     )
     return due
@@ -325,6 +342,7 @@ async def _escalations(
                         Household.village_code.in_(villages),
                         Problem.status.in_(OPEN_STATUSES),
                         Problem.deadline <= cutoff,
+                        has_due_date(),
                         ~told,
                     )
                 )
@@ -376,7 +394,7 @@ async def _overdue_digests(
                 select(Household.village_code, func.count())
                 .select_from(Problem)
                 .join(Household, Household.id == Problem.household_id)
-                .where(Problem.status.in_(OPEN_STATUSES), Problem.deadline < day)
+                .where(overdue_condition(day))
                 .group_by(Household.village_code)
             )
         }
@@ -401,11 +419,7 @@ async def _overdue_digests(
             ]
             if not villages:
                 continue
-            condition = and_(
-                Household.village_code.in_(villages),
-                Problem.status.in_(OPEN_STATUSES),
-                Problem.deadline < day,
-            )
+            condition = and_(Household.village_code.in_(villages), overdue_condition(day))
             count = sum(per_village.get(code, 0) for code in villages)
             steps = sum(steps_per_village.get(code, 0) for code in villages)
             if not count and not steps:
@@ -887,14 +901,15 @@ async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set
     problem_ids = {
         int(e.subject.split(":")[1]) for e in entries if e.kind in ("deadline", "escalation")
     }
-    live: dict[int, date] = {}
+    live: dict[int, date | None] = {}
     if problem_ids:
         rows = await s.execute(
-            select(Problem.id, Problem.deadline).where(
+            select(Problem.id, Problem.deadline, Problem.deadline_tier).where(
                 Problem.id.in_(problem_ids), Problem.status.in_(OPEN_STATUSES)
             )
         )
-        live = {pid: deadline for pid, deadline in rows}
+        # An ongoing problem's review is due whatever its first review date was.
+        live = {pid: None if tier == ONGOING else deadline for pid, deadline, tier in rows}
     case_ids = {int(e.subject.split(":")[1]) for e in entries if e.kind == "case_step"}
     open_steps: set[tuple[int, str]] = set()
     if case_ids:
@@ -911,8 +926,11 @@ async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set
     keep: set[int] = set()
     for entry in entries:
         if entry.kind in ("deadline", "escalation"):
-            deadline = live.get(int(entry.subject.split(":")[1]))
-            if deadline is None or not entry.period.startswith(deadline.isoformat()):
+            problem_id = int(entry.subject.split(":")[1])
+            if problem_id not in live:
+                continue
+            deadline = live[problem_id]
+            if deadline is not None and not entry.period.startswith(deadline.isoformat()):
                 continue
         elif entry.kind == "case_step":
             _, case_id, step = entry.subject.split(":", 2)

@@ -41,6 +41,7 @@ from storage.exports import (
 from storage.models import Area, AuditEntry, CheckRecord, Household, Problem, ProblemEvent
 from storage.periods import OPEN, TO_RECTIFY, Period, campaign_start, period_named
 from storage.progress import households_by_village, load_schedules
+from storage.schedule import ONGOING
 from storage.sheets import Column, ColumnKind, Document, make_document
 from storage.texts import N_, Translate, translator
 
@@ -225,6 +226,7 @@ class _ProblemFact:
     measures: str
     deadline: date
     created_at: datetime
+    deadline_tier: str | None  # 长期坚持 (ongoing) is never overdue
 
 
 @dataclass
@@ -253,6 +255,7 @@ async def _problem_facts(
                 Problem.measures,
                 Problem.deadline,
                 Problem.created_at,
+                Problem.deadline_tier,
             )
             .join(Household, Household.id == Problem.household_id)
             .where(village, Problem.created_at < cut)
@@ -376,7 +379,9 @@ def _figures(
     overdue = sum(
         1
         for p in problems
-        if history[p.id].status in TO_RECTIFY and deadlines.get(p.id, p.deadline) < today
+        if history[p.id].status in TO_RECTIFY
+        and deadlines.get(p.id, p.deadline) < today
+        and p.deadline_tier != ONGOING
     )
     return RowFigures(
         found_in_period=sum(1 for p in problems if p.created_at >= period_first),
@@ -574,7 +579,11 @@ async def _filings(
         status = history[fact.id].status
         if status in OPEN:
             open_counts[fact.village] += 1
-        if status in TO_RECTIFY and deadlines.get(fact.id, fact.deadline) < today:
+        if (
+            status in TO_RECTIFY
+            and deadlines.get(fact.id, fact.deadline) < today
+            and fact.deadline_tier != ONGOING
+        ):
             overdue[fact.village] += 1
     return tuple(
         VillageFiling(

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from storage.deadlines import IMMEDIATE, ONGOING, STAGED
 from storage.models import Area
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -32,7 +31,23 @@ DEFAULT_CASE_STEP_DAYS: Mapping[str, int] = {
     "township_review": 13,  # 乡镇审核
     "county_decision": 15,  # 县级审定
 }
-TIERS = (IMMEDIATE, STAGED, ONGOING)
+# Rectification tiers (整改时限), in the seeds' words: 立行立改 (fixed at once: by the end of the
+# reporting period), 限时整改 (a plan and a date), 长期坚持 (ongoing: reviewed every period,
+# never overdue).
+IMMEDIATE = "immediate"
+TIMED = "timed"
+ONGOING = "ongoing"
+TIERS = (IMMEDIATE, TIMED, ONGOING)
+# Names the tiers had before, in settings and questionnaires: still read.
+FORMER_TIERS: Mapping[str, str] = {"staged": TIMED}
+
+
+def tier_code(value: Any) -> str | None:
+    """A tier's code from a setting or a rule (former names too), or None when it is none."""
+    if not isinstance(value, str):
+        return None
+    value = FORMER_TIERS.get(value, value)
+    return value if value in TIERS else None
 
 
 def _time(value: Any, default: time) -> time:
@@ -70,6 +85,9 @@ class AreaSchedule:
     quiet_end: time = time(8, 0)
     deadline_tiers: Mapping[str, str] = field(default_factory=dict)  # category -> tier
     deadline_days: Mapping[str, int] = field(default_factory=dict)  # category -> N days
+    timed_days: int = 60  # 限时整改 without a date of its own: due this many days after
+    default_days: int = 30  # neither the rule, the category nor the person named a deadline
+    deadline_min_days: int = 7  # 立行立改 and 长期坚持's first review: at least this far ahead
     case_step_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CASE_STEP_DAYS))
 
     @property
@@ -117,6 +135,21 @@ class AreaSchedule:
         year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
         return self.reporting_date(year, month)
 
+    def period_last_day(self, day: date) -> date:
+        """The last day of the reporting period `day` falls in (the eve of the reporting day)."""
+        # On the reporting day itself the next period has begun (as storage.periods says).
+        return self.next_reporting_date(day + timedelta(days=1)) - timedelta(days=1)
+
+    def period_end_after(self, day: date, min_days: int | None = None) -> date:
+        """The last day of `day`'s period, or of the next one when fewer than `min_days`
+        (the area's `deadline_min_days`) are left: what is found late in a period is due at
+        the end of the next."""
+        least = self.deadline_min_days if min_days is None else min_days
+        last = self.period_last_day(day)
+        while (last - day).days < least:
+            last = self.period_last_day(last + timedelta(days=1))
+        return last
+
 
 def _merged(areas_top_down: list[Area]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
@@ -158,12 +191,15 @@ def schedule_from(settings: Mapping[str, Any], zone: str | None) -> AreaSchedule
         contact_day=_int(settings.get("contact_day"), base.contact_day, 1, 28),
         quiet_start=quiet_start,
         quiet_end=quiet_end,
-        deadline_tiers={str(k): v for k, v in (tiers or {}).items() if v in TIERS}
+        deadline_tiers={str(k): code for k, v in tiers.items() if (code := tier_code(v))}
         if isinstance(tiers, Mapping)
         else {},
         deadline_days={str(k): v for k, v in (days or {}).items() if isinstance(v, int) and v > 0}
         if isinstance(days, Mapping)
         else {},
+        timed_days=_int(settings.get("timed_days"), base.timed_days, 1, 3 * 366),
+        default_days=_int(settings.get("default_days"), base.default_days, 1, 3 * 366),
+        deadline_min_days=_int(settings.get("deadline_min_days"), base.deadline_min_days, 0, 60),
         case_step_days=step_days,
     )
 

@@ -29,10 +29,11 @@ STATUS_NAMES: Mapping[str, str] = {
     "verified": N_("Verified (closed)"),
     "withdrawn": N_("Withdrawn: raised in error"),
 }
+# Rectification tiers (整改时限) as the seeds name them: 立行立改, 限时整改, 长期坚持.
 DEADLINE_TIER_NAMES: Mapping[str, str] = {
     "immediate": N_("Fix at once"),
-    "staged": N_("Fix in stages"),
-    "ongoing": N_("Ongoing"),
+    "timed": N_("Fix by a set date"),
+    "ongoing": N_("Ongoing, reviewed every period"),
 }
 # Problem categories are stored in Chinese, as the questionnaire and the lists name them.
 CATEGORY_NAMES: Mapping[str, str] = {
@@ -73,6 +74,12 @@ def translator(lang: str = DEFAULT_LANGUAGE) -> Translate:
 def category_name(t: Translate, category: str) -> str:
     msgid = CATEGORY_NAMES.get(category)
     return t(msgid) if msgid else category
+
+
+def tier_name(t: Translate, tier: str | None) -> str | None:
+    """A rectification tier in the reader's language, or None for a problem without one."""
+    msgid = DEADLINE_TIER_NAMES.get(tier or "")
+    return t(msgid) if msgid else None
 
 
 def status_name(t: Translate, status: str) -> str:

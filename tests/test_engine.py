@@ -241,7 +241,7 @@ def test_household_walk_through_raises_exactly_housing_education_and_water_probl
     child = record.problems[0]
     assert child.subject == "王小明"
     assert child.text["zh_CN"] == "义务教育阶段适龄儿童王小明失学辍学。"
-    assert child.responsible_unit == "县教育局" and child.deadline_tier == "staged"
+    assert child.responsible_unit == "县教育局" and child.deadline_tier == "timed"
     assert record.problems[1].responsible_unit == "县住房和城乡建设局"
     assert record.problems[2].responsible_unit == "县水利局"
     assert not record.at_risk

@@ -289,7 +289,7 @@ async def test_checks_xlsx_has_every_answer_with_chinese_headers_and_codes(
         ["住房安全", "住房为C级危房且无安全住房", "住房安全有保障"],
     ]
     assert problems[2][12] == "未整改" and problems[3][12] == "已销号"
-    assert problems[2][10:12] == [datetime(2025, 3, 31), "立查立改"]
+    assert problems[2][10:12] == [datetime(2025, 4, 3), "立行立改"]
 
 
 async def test_checks_csv_is_utf8_with_bom_and_one_file_per_sheet(
@@ -394,7 +394,7 @@ async def test_problem_ledger_follows_the_rectification_list_layout(
         "劝返复学",
         "村干部和学校联合劝返",
         "education",
-        "2025年3月31日（立查立改）",
+        "2025年4月3日（立行立改）",
         "未整改",
         None,
         None,
@@ -722,7 +722,7 @@ async def test_exports_in_english_have_english_sheets_headers_and_values(
     assert [row[12] for row in problems[2:]] == ["Open", "Verified (closed)"]
     ledger = rows_of(tmp_path / "ledger.xlsx", "Rectification list")
     assert ledger[2][:3] == ["Category", "No.", "Problem"]
-    assert ledger[3][6] == "March 31, 2025 (Fix at once)"
+    assert ledger[3][6] == "April 3, 2025 (Fix at once)"
 
 
 async def test_the_rectification_list_leaves_out_withdrawn_problems_unless_asked(

@@ -226,7 +226,7 @@ def test_default_rules_follow_the_ledger_mapping(household_check) -> None:
     for category in ("不愁吃", "不愁穿", "帮扶"):
         assert tiers[category] == {"immediate"}
     for category in ("住房安全", "饮水安全", "义务教育", "基本医疗"):
-        assert tiers[category] == {"staged"}
+        assert tiers[category] == {"timed"}
     assert tiers["收入"] == {"ongoing"}
     assert rules["child_dropped_out"].each == "children"
     assert rules["member_not_insured"].each == "members"
@@ -442,7 +442,7 @@ label = { zh_CN = "儿童", en = "Children" }
     (
         "rule with an unknown tier",
         lambda: HEADER + SOURCE + trip() + rule(extra='deadline_tier = "soon"'),
-        "rule 'water_far': deadline_tier: must be one of immediate, staged, ongoing",
+        "rule 'water_far': deadline_tier: must be one of immediate, timed, ongoing",
     ),
     (
         "rule text missing a language",

@@ -259,18 +259,25 @@ def test_buttons_follow_role_and_state() -> None:
 def test_deadlines_from_a_date_days_a_tier_or_the_category_default() -> None:
     today = date(2026, 11, 23)
     schedule = schedule_from(
-        {"deadline_tiers": {"住房安全": "staged"}, "deadline_days": {"饮水安全": 10}}, None
+        {"deadline_tiers": {"住房安全": "timed"}, "deadline_days": {"饮水安全": 10}}, None
     )
-    assert resolve_deadline(date(2026, 12, 5), "x", today, schedule) == (date(2026, 12, 5), None)
-    assert resolve_deadline(7, "x", today, schedule) == (date(2026, 11, 30), None)
+    assert resolve_deadline(date(2026, 12, 5), "x", today, schedule) == (
+        date(2026, 12, 5),
+        "timed",
+    )
+    assert resolve_deadline(7, "x", today, schedule) == (date(2026, 11, 30), "timed")
+    # 立行立改 and 长期坚持's first review: the end of the reporting period (the eve of the 4th).
     assert resolve_deadline("immediate", "x", today, schedule) == (
-        date(2026, 11, 30),
+        date(2026, 12, 3),
         "immediate",
     )
-    assert resolve_deadline("ongoing", "x", today, schedule) == (date(2026, 12, 31), "ongoing")
-    assert resolve_deadline(None, "住房安全", today, schedule) == (date(2027, 1, 22), "staged")
-    assert resolve_deadline(None, "饮水安全", today, schedule) == (date(2026, 12, 3), None)
-    assert resolve_deadline(None, "其他", today, AreaSchedule()) == (date(2026, 12, 23), None)
+    assert resolve_deadline("ongoing", "x", today, schedule) == (date(2026, 12, 3), "ongoing")
+    assert resolve_deadline(None, "住房安全", today, schedule) == (date(2027, 1, 22), "timed")
+    assert resolve_deadline(None, "饮水安全", today, schedule) == (date(2026, 12, 3), "timed")
+    assert resolve_deadline(None, "其他", today, AreaSchedule()) == (date(2026, 12, 23), "timed")
+    # An area's settings written with the former name of 限时整改 still read.
+    former = schedule_from({"deadline_tiers": {"住房安全": "staged"}}, None)
+    assert resolve_deadline(None, "住房安全", today, former) == (date(2027, 1, 22), "timed")
     with pytest.raises(ProblemError):
         resolve_deadline(date(2026, 11, 1), "x", today, schedule)
     with pytest.raises(ProblemError):

@@ -178,12 +178,21 @@ async def test_a_leader_adds_a_problem_by_hand_and_a_cadre_cannot(bot_harness: H
 
     await leader.send_command("addproblem", "张建国")
     await until(leader, lambda m: "Adding a problem" in m.content)
-    await leader.send_text("住房安全\n屋顶漏雨\n住房安全有保障\n维修屋顶\n县住建局\n立查立改")
+    await leader.send_text("住房安全\n屋顶漏雨\n住房安全有保障\n维修屋顶\n县住建局\n立行立改")
     card = await until(leader, lambda m: "屋顶漏雨" in m.content)
-    assert "Nov 30, 2026" in card.content  # 立查立改: by the end of the month
+    # 立行立改: by the end of the reporting period (the eve of the 4th), not of the month.
+    assert "Deadline: Dec 3, 2026, 10 days left (Fix at once)" in card.content
+
+    await leader.send_command("addproblem", "张建国")
+    await until(leader, lambda m: "Adding a problem" in m.content)
+    ongoing = "Ongoing, reviewed every period"  # a tier's name in the person's language
+    await leader.send_text(f"收入\n收入不稳定\n收入稳定\n-\n县民政局\n{ongoing}")
+    card = await until(leader, lambda m: "收入不稳定" in m.content)
+    assert "Deadline: Ongoing, reviewed every period\n" in card.content
     async with h.sessionmaker() as s:
         rows = list(await s.scalars(select(Problem).order_by(Problem.id)))
     assert [(p.check_record_id, p.deadline_tier) for p in rows] == [
-        (None, None),
+        (None, "timed"),
         (None, "immediate"),
+        (None, "ongoing"),
     ]

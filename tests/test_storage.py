@@ -56,6 +56,8 @@ from storage import (
     upgrade,
     user_by_telegram_id,
 )
+from storage.deadlines import due_on
+from storage.schedule import schedule_from
 from storage.users import INVITATION_ALPHABET
 from tests.storage_fixtures import (
     NOW,
@@ -563,7 +565,7 @@ async def test_submitted_check_becomes_record_and_problems(sqlite_maker: Maker) 
         assert dropout.goal == "劝返复学"
         assert dropout.goal_i18n == {"zh_CN": "劝返复学", "en": "The child is back at school"}
         assert dropout.measures == "村干部和学校联合劝返"
-        assert dropout.deadline == date(2025, 3, 31)
+        assert dropout.deadline == date(2025, 4, 3)  # 立行立改: the end of the period
         assert (dropout.deadline_tier, dropout.subject) == ("immediate", "王小明")
         assert (dropout.status, dropout.household_id) == ("open", household_id)
         assert dropout.created_by_user_id == world.cadre.id
@@ -657,11 +659,18 @@ async def test_last_checks_and_history_of_a_household(sqlite_maker: Maker) -> No
     ("days", "tier", "today", "expected"),
     [
         (10, "ongoing", date(2025, 3, 10), date(2025, 3, 20)),
-        (None, "immediate", date(2025, 3, 10), date(2025, 3, 31)),
-        (None, "immediate", date(2024, 2, 3), date(2024, 2, 29)),
-        (None, "immediate", date(2025, 12, 31), date(2025, 12, 31)),
-        (None, "staged", date(2025, 3, 10), date(2025, 5, 9)),
-        (None, "ongoing", date(2025, 3, 10), date(2025, 12, 31)),
+        # 立行立改: the last day of the reporting period (the eve of the 4th)...
+        (None, "immediate", date(2025, 3, 10), date(2025, 4, 3)),
+        # ...or of the next one when fewer than 7 days are left.
+        (None, "immediate", date(2024, 2, 3), date(2024, 3, 3)),
+        (None, "immediate", date(2025, 12, 31), date(2026, 2, 3)),
+        # Found on 20 December: not due on the 31st, nor a few days later.
+        (None, "immediate", date(2026, 12, 20), date(2027, 1, 3)),
+        (None, "timed", date(2025, 3, 10), date(2025, 5, 9)),
+        (None, "staged", date(2025, 3, 10), date(2025, 5, 9)),  # the former name
+        # 长期坚持: the first review at the end of the period, never the year's end.
+        (None, "ongoing", date(2025, 3, 10), date(2025, 4, 3)),
+        (None, "ongoing", date(2026, 12, 20), date(2027, 1, 3)),
         (None, None, date(2025, 3, 10), date(2025, 4, 9)),
         (None, "whenever", date(2025, 3, 10), date(2025, 4, 9)),
     ],
@@ -670,13 +679,30 @@ def test_deadline_policy(days: int | None, tier: str | None, today: date, expect
     assert deadline_from(days, tier, today) == expected
 
 
+def test_an_immediate_fix_found_late_in_a_period_rolls_to_the_next_period_end() -> None:
+    late = schedule_from({"reporting_day": 25}, None)
+    # Found on 20 December, the period ends on the 24th: too close, so the next period's end.
+    assert due_on(None, "immediate", date(2026, 12, 20), late) == (
+        date(2027, 1, 24),
+        "immediate",
+    )
+    assert due_on(None, "immediate", date(2026, 12, 10), late) == (date(2026, 12, 24), "immediate")
+    keen = schedule_from({"reporting_day": 25, "deadline_min_days": 3}, None)
+    assert due_on(None, "immediate", date(2026, 12, 20), keen) == (date(2026, 12, 24), "immediate")
+
+
 @given(
     st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 1)),
-    st.sampled_from([None, "immediate", "staged", "ongoing"]),
+    st.sampled_from([None, "immediate", "timed", "ongoing"]),
+    st.integers(min_value=1, max_value=28),
 )
-def test_tier_deadlines_never_fall_before_today(today: date, tier: str | None) -> None:
-    deadline = deadline_from(None, tier, today)
-    assert today <= deadline <= today + timedelta(days=365)
+def test_tier_deadlines_never_fall_within_days_of_the_finding(
+    today: date, tier: str | None, reporting_day: int
+) -> None:
+    schedule = schedule_from({"reporting_day": reporting_day}, None)
+    deadline = deadline_from(None, tier, today, schedule)
+    assert today + timedelta(days=schedule.deadline_min_days) <= deadline
+    assert deadline <= today + timedelta(days=70)
 
 
 # ---------------------------------------------------------------- audit

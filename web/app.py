@@ -33,6 +33,7 @@ from storage.errors import StorageError
 from storage.models import User
 from storage.monitoring import CATEGORIES, RISK_TYPES, STEP_NAMES, earliest_notice_end
 from storage.notices import NoticeKind
+from storage.texts import DEADLINE_TIER_NAMES
 from web import charts
 from web.labels import (
     ACTION_NAMES,
@@ -131,6 +132,7 @@ def _render(
         "moment": lambda m, zone="Asia/Shanghai": format_moment(m, lang, zone) if m else "",
         "number": lambda n: format_number(n, lang),
         "status_name": lambda s: _(str(STATUS_NAMES.get(s) or s)),
+        "tier_name": lambda k: _(DEADLINE_TIER_NAMES[k]) if k in DEADLINE_TIER_NAMES else "",
         "action_name": lambda a: _(str(ACTION_NAMES.get(a) or a)),
         "history_name": lambda a: _(str(HISTORY_NAMES.get(a) or a)),
         "step_name": lambda s: _(str(STEP_NAMES.get(s) or "Monitoring step")),

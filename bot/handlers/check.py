@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,7 +70,6 @@ from storage import (
     CheckSession,
     Household,
     User,
-    deadline_from,
     discard_session,
     get_area,
     get_session,
@@ -84,10 +83,12 @@ from storage import (
     submit_check,
 )
 from storage.checks import set_amendment_kind, settle_earlier
+from storage.deadlines import check_deadlines
 from storage.errors import StorageError
 from storage.findings import found_by, standing_problems, unsettled
 from storage.models import Problem
 from storage.monitoring import open_case_of
+from storage.progress import load_schedules
 from storage.prompts import clear_input
 
 FORM_ID = "household_check"
@@ -665,12 +666,8 @@ async def finish(
     svc = services(context)
     today = visit.context.today
 
-    def deadline_for(raised: Any, now: datetime) -> date:
-        # A rule's own date (e.g. the renovation plan's) is the deadline unless it has passed.
-        if raised.deadline_date and raised.deadline_date >= today.isoformat():
-            return date.fromisoformat(raised.deadline_date)
-        return deadline_from(raised.deadline_days, raised.deadline_tier, today)
-
+    schedule = (await load_schedules(s)).of(visit.household.village_code)
+    deadline_for = check_deadlines(schedule, today)
     record, problems = await submit_check(
         s, visit.row.id, finished.record, user.id, svc.clock(), deadline_for
     )

@@ -24,7 +24,7 @@ from bot.callbacks import (
 )
 from bot.handlers import cases
 from bot.handlers.common import language, registered_user
-from bot.i18n import Translator, format_day, format_moment
+from bot.i18n import LANGUAGES, Translator, format_day, format_moment
 from bot.render import category_name, measures_text, unit_name
 from bot.sending import edit, fitted, send, visible_length
 from bot.services import Services, services
@@ -32,7 +32,7 @@ from services import ledger
 from services.monitoring import CASE_INPUT, REMOVAL_INPUT
 from services.policy import Deed, may
 from storage import Household, User, get_area, households_page, user_by_telegram_id
-from storage.deadlines import IMMEDIATE, ONGOING, STAGED
+from storage.deadlines import IMMEDIATE, ONGOING, TIMED
 from storage.errors import StorageError
 from storage.problems import (
     DeadlineSpec,
@@ -43,6 +43,7 @@ from storage.problems import (
 )
 from storage.progress import load_schedules
 from storage.prompts import await_input, clear_input, pending_input
+from storage.texts import DEADLINE_TIER_NAMES, translator
 
 PAGE = 8
 ACTIONS_BY_CODE = {code: name for name, code in ACTION_CODES.items()}
@@ -134,16 +135,31 @@ async def local_today(svc: Services, user: User) -> tuple[date, str]:
     return svc.clock().astimezone(ZoneInfo(zone)).date(), zone
 
 
-def deadline_text(t: Translator, lang: str, deadline: date, status: str, today: date) -> str:
+def deadline_text(
+    t: Translator, lang: str, deadline: date, status: str, today: date, tier: str | None = None
+) -> str:
+    """The deadline as a card or list shows it, with its tier; a 长期坚持 (ongoing) problem has
+    no date to be overdue after, only its tier."""
+    named = tier_label(t, lang, tier)
+    if tier == ONGOING:
+        return named
     day = format_day(deadline, lang)
-    if status in ("rectified", "verified"):
-        return day
     left = (deadline - today).days
-    if left < 0:
-        return t(lang, "{day}, {days} days overdue", day=day, days=-left)
-    if left == 0:
-        return t(lang, "{day}, due today", day=day)
-    return t(lang, "{day}, {days} days left", day=day, days=left)
+    if status in ("rectified", "verified"):
+        text = day
+    elif left < 0:
+        text = t(lang, "{day}, {days} days overdue", day=day, days=-left)
+    elif left == 0:
+        text = t(lang, "{day}, due today", day=day)
+    else:
+        text = t(lang, "{day}, {days} days left", day=day, days=left)
+    return t(lang, "{text} ({tier})", text=text, tier=named) if named else text
+
+
+def tier_label(t: Translator, lang: str, tier: str | None) -> str:
+    """A rectification tier (整改时限) in the reader's language; empty for none."""
+    msgid = DEADLINE_TIER_NAMES.get(tier or "")
+    return t(lang, msgid) if msgid else ""
 
 
 # ---------------------------------------------------------------- the list
@@ -324,10 +340,10 @@ def _list_text(
         lines.append(escape(svc.t(lang, "No problems match.")))
         return "\n".join(lines)
     for number, row in enumerate(rows, start=page.offset + 1):
+        due = deadline_text(svc.t, lang, row.deadline, row.status, today, row.deadline_tier)
         lines.append(
             f"{number}. {escape(row.head_name)} ({escape(row.village_name)}) · "
-            f"{escape(category_name(svc.forms, row.category, lang))} · "
-            f"{escape(deadline_text(svc.t, lang, row.deadline, row.status, today))}"
+            f"{escape(category_name(svc.forms, row.category, lang))} · {escape(due)}"
         )
     shown_to = min(page.offset + PAGE, total)
     lines.append(
@@ -380,7 +396,11 @@ def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: st
         lines.append(escape(t(lang, "Responsible cadre: {name}", name=card.responsible_name)))
     lines.append(
         escape(
-            t(lang, "Deadline: {text}", text=deadline_text(t, lang, p.deadline, p.status, today))
+            t(
+                lang,
+                "Deadline: {text}",
+                text=deadline_text(t, lang, p.deadline, p.status, today, p.deadline_tier),
+            )
         )
     )
     lines.append(
@@ -628,14 +648,26 @@ async def cancel_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 # ---------------------------------------------------------------- problems added by hand
 
+# What a person may type for a tier: the seeds' names, the names the tiers had before, and
+# the names in either language.
 TIER_NAMES = {
+    "立行立改": IMMEDIATE,
+    "限时整改": TIMED,
+    "长期坚持": ONGOING,
     "立查立改": IMMEDIATE,
-    "阶段整改": STAGED,
+    "阶段整改": TIMED,
     "持续整改": ONGOING,
-    IMMEDIATE: IMMEDIATE,
-    STAGED: STAGED,
-    ONGOING: ONGOING,
 }
+
+
+def _typed_tier(line: str) -> str | None:
+    if line in TIER_NAMES:
+        return TIER_NAMES[line]
+    for lang in LANGUAGES:
+        for code, msgid in DEADLINE_TIER_NAMES.items():
+            if line.casefold() in (msgid.casefold(), translator(lang)(msgid).casefold()):
+                return code
+    return None
 
 
 async def on_add_problem(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -686,10 +718,13 @@ async def on_add_problem(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         lang,
         "Adding a problem to {name} ({village}). Send one message, one item per line:\n"
         "category\nthe problem\nthe goal\nthe measures (or -)\nthe responsible unit\n"
-        "the deadline: a date, a number of days, 立查立改, 阶段整改 or 持续整改 "
+        "the deadline: a date, a number of days, {immediate}, {timed} or {ongoing} "
         "(leave it out for the category's default)\nSend /cancel to stop.",
         name=row.head_name,
         village=row.village_name,
+        immediate=tier_label(svc.t, lang, IMMEDIATE),
+        timed=tier_label(svc.t, lang, TIMED),
+        ongoing=tier_label(svc.t, lang, ONGOING),
     )
     await send(context.bot, chat.id, escape(prompt))
 
@@ -700,8 +735,9 @@ def _deadline_spec(line: str | None) -> DeadlineSpec:
     line = line.strip()
     if _DAYS.match(line):
         return int(line)
-    if line in TIER_NAMES:
-        return TIER_NAMES[line]
+    tier = _typed_tier(line)
+    if tier is not None:
+        return tier
     try:
         return date.fromisoformat(line)
     except ValueError:
