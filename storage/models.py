@@ -264,7 +264,8 @@ class Problem(Base):
         _one_of("status", PROBLEM_STATUSES, "status"),
         # A problem is found again by household, rule and subject.
         Index("ix_problems_household_id_rule_id", "household_id", "rule_id"),
-        # The ledger and the overview count an area's problems from this index alone.
+        # The ledger and the overview count an area's problems from this index alone (the tier
+        # tells whether one can be overdue).
         Index(
             "ix_problems_village_code_status",
             "village_code",
@@ -272,6 +273,7 @@ class Problem(Base):
             "category",
             "responsible_unit",
             "deadline",
+            "deadline_tier",
         ),
         # A ledger page newest (or oldest) first is read in this order, not sorted.
         Index("ix_problems_created_at", "created_at", "id"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, case, func, literal_column, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -425,7 +425,7 @@ class LedgerGroup:
     category: str
     unit: str
     count: int
-    overdue: int  # of them, past their deadline (counted as overdue only while open)
+    overdue: int  # of them, past their deadline and not 长期坚持 (overdue only while open)
 
 
 @dataclass(frozen=True)
@@ -479,7 +479,9 @@ async def ledger_summary(s: AsyncSession, user: User, today: date) -> LedgerSumm
             Problem.category,
             Problem.responsible_unit,
             func.count().label("n"),
-            func.sum(case((Problem.deadline < today, 1), else_=0)).label("late"),
+            func.sum(case((and_(Problem.deadline < today, has_due_date()), 1), else_=0)).label(
+                "late"
+            ),
         )
         .where(Problem.village_code.in_(codes_within(user.area_code)))
         .group_by(Problem.village_code, Problem.status, Problem.category, Problem.responsible_unit)

@@ -184,7 +184,10 @@ async def test_submit_check_with_problems_on_postgres(postgres_maker: Maker) -> 
         assert stored.at_risk and stored.problems_raised == 2
         assert await s.scalar(select(func.count(CheckRecord.id))) == 1
         dropout, house = await problems_of_record(s, record.id)
-        assert (dropout.text, dropout.deadline) == ("适龄儿童失学辍学", date(2025, 3, 31))
+        assert (dropout.text, dropout.deadline) == (
+            "适龄儿童失学辍学",
+            date(2025, 4, 3),
+        )  # the end of the period
         assert dropout.text_i18n == school_dropout().text
         assert house.deadline == date(2025, 4, 24)
         events = (await s.scalars(select(ProblemEvent.action))).all()

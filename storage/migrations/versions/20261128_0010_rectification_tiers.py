@@ -1,6 +1,7 @@
 """Rectification tiers as the seeds name them: 立行立改 (immediate), 限时整改 (timed), 长期坚持
 (ongoing). The tier formerly stored as "staged" (阶段整改) is "timed" now, in the problems and in
-the areas' `deadline_tiers` settings.
+the areas' `deadline_tiers` settings. The index the ledger counts from holds the tier, since a
+长期坚持 problem is never overdue.
 
 Revision ID: 0010_tiers
 Revises: 0009_problem_village
@@ -45,11 +46,23 @@ def _rename(old: str, new: str) -> None:
         )
 
 
+COUNTED = ["village_code", "status", "category", "responsible_unit", "deadline"]
+
+
+def _counting_index(columns: list[str]) -> None:
+    with op.batch_alter_table('problems', schema=None) as batch_op:
+        batch_op.drop_index('ix_problems_village_code_status')
+        batch_op.create_index('ix_problems_village_code_status', columns, unique=False)
+
+
 def upgrade() -> None:
     """Upgrade schema."""
     _rename("staged", "timed")
+    # Whether a problem can be overdue is counted from the index too.
+    _counting_index([*COUNTED, "deadline_tier"])
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    _counting_index(COUNTED)
     _rename("timed", "staged")
