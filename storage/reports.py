@@ -200,6 +200,10 @@ class MonthlyReport:
     villages: tuple[VillageFiling, ...]
     lang: str = "zh_CN"
 
+    def full_title(self) -> str:
+        """The title with the period's name: …月报表（2026年11月）."""
+        return _title(self, translator(self.lang))
+
     def headings(self) -> tuple[str, ...]:
         """The table's column titles in the report's language."""
         if self.lang == "zh_CN" and len(self.columns) == len(MONTHLY_COLUMNS):

@@ -231,6 +231,16 @@ async def test_an_office_moves_a_deadline_and_downloads_exports(web_world: WebWo
             assert (await export.read())[:2] == b"PK"
         async with client.get(w.base + "/reports/monthly?area=320705&month=2026-11") as report:
             assert report.status == 200
+            shown = await report.text()
+        # The period named 2026-11 ends the day before its reporting day, 4 November.
+        assert "Reporting period: Oct 4, 2026 to Nov 3, 2026; figures as of Nov 3, 2026." in shown
+        assert "(November 2026)</h1>" in shown and "Checks by village" in shown
+        monthly = {"csrf": token, "kind": "monthly", "area": "320705", "month": "2026-12"}
+        async with client.post(w.base + "/exports", data=monthly) as export:
+            assert export.status == 200
+            book = load_workbook(io.BytesIO(await export.read()))
+        assert book.sheetnames == ["Monthly report", "Checks by village"]
+        assert "November 4, 2026 to December 3, 2026" in str(book["Monthly report"]["A3"].value)
     async with w.h.sessionmaker() as s:
         problem = await s.get(Problem, pid)
         actions = list(await s.scalars(select(AuditEntry.action)))
