@@ -18,7 +18,7 @@ from bot.emulator import ChatMessage, EmulatedUser
 from storage import Problem, User
 from storage.problems import act, add_problem
 from tests.checkdriver import SUBMIT, answer_until, open_check
-from tests.harness import TOWNSHIP, Harness
+from tests.harness import COUNTY, TOWNSHIP, Harness
 
 Sheets = dict[str, list[tuple[Any, ...]]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -139,11 +139,31 @@ async def test_the_next_periods_report_carries_an_open_problem_and_its_progress_
 async def test_a_past_periods_report_gives_the_figures_of_its_day(harness: Harness) -> None:
     h = harness
     cadre, leader, ids = await people(h)
+    office = h.emulator.user(3303, "县乡村振兴局", language_code="zh-hans")
+    await h.register(office, "office", COUNTY)
     await check(h, cadre, "张建国", PROBLEM_PLAN)
+    async with h.sessionmaker.begin() as s:
+        office_id = await s.scalar(select(User.id).where(User.telegram_id == office.user_id))
+        leak = await add_problem(
+            s,
+            ids["leader"],
+            h.households["wang"],
+            category="住房安全",
+            text="屋顶漏雨",
+            goal="住房安全有保障",
+            measures="更换屋面瓦",
+            responsible_unit="县住房和城乡建设局",
+            deadline=date(2026, 11, 30),
+            deadline_tier=None,
+            now=h.clock(),
+        )
     # The evening of 3 December, the last day of the period "2026-12": the report as filed.
     h.clock.now = at(3, 12, hour=20)
     filed = await monthly_via_bot(leader, "本报告期")
     assert "数据截至2026年12月3日" in filed["月报表"][2][0]
+    assert row(filed, 32)[5].startswith(
+        "已销号 0 条；已整改，待销号 0 条；整改中 0 条；未整改 2 条；逾期 1 条"
+    )
 
     # Afterwards the child goes back to school (rectified, 销号) and another household is
     # checked.
@@ -154,6 +174,16 @@ async def test_a_past_periods_report_gives_the_figures_of_its_day(harness: Harne
         await act(s, school, ids["cadre"], "progress", h.clock(), note="孩子已返校")
         await act(s, school, ids["cadre"], "rectify", h.clock(), note="已返校就读")
         await act(s, school, ids["leader"], "verify", h.clock())
+        # The office gives the overdue leak more time.
+        await act(
+            s,
+            leak.id,
+            office_id,
+            "deadline",
+            h.clock(),
+            note="雨季推迟",
+            deadline=date(2026, 12, 31),
+        )
     await check(h, cadre, "李志强", {})
 
     # On 10 December the leader asks for the previous period: the same figures as filed.
