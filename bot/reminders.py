@@ -1,6 +1,9 @@
 """The reminder sweep (提醒): every minute, derive what fell due from the database, record it in
-the outbox, and deliver it: merged per person, held in quiet hours, retried on RetryAfter and
-network errors, handed to the leader when a person blocked the bot.
+the outbox, and deliver it: a few people at a time under a short, renewed lease, merged per
+person, held in quiet hours, retried on RetryAfter and network errors, handed to the leader
+when a person blocked the bot. A reminder is marked sent as soon as Telegram accepts it; one
+whose answer timed out may have been delivered and is never sent twice: it is marked
+"unknown" and logged.
 
 One repeating job (APScheduler through PTB's JobQueue, UTC, generous misfire grace time)
 rather than one job per item: the database is the schedule, so a restart loses nothing.
@@ -9,6 +12,7 @@ rather than one job per item: the database is the schedule, so a restart loses n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -27,7 +31,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.i18n import Translator, format_day
 from bot.render import category_name
-from bot.sending import Blocked, send
+from bot.sending import Blocked, OutcomeUnknown, send_once
 from bot.services import KEY, Services
 from conversations import Form
 from storage.db import exclusive
@@ -43,6 +47,7 @@ from storage.reminders import (
     pending_entries,
     postpone,
     record_due,
+    renew_claims,
     reroute_blocked,
     retry_delay,
     still_applying,
@@ -54,10 +59,14 @@ log = logging.getLogger(__name__)
 
 SWEEP_JOB = "reminder-sweep"
 MISFIRE_GRACE_SECONDS = 300  # APScheduler's default of 1 s would silently skip a late sweep
-LEASE = timedelta(minutes=10)
-ROUNDS = 5  # claim rounds per sweep: reroutes to leaders go out in the same sweep
+# A worker claims the reminders of a few people at a time, for a short lease that it renews
+# while it sends them: if it dies, the rest of the outbox is not held at all, and its own batch
+# is taken over by another worker (or itself, restarted) once the lease runs out.
+BATCH_PEOPLE = 20
+LEASE = timedelta(seconds=60)
+RENEW_EVERY = 15.0  # seconds
+MAX_BATCHES = 500  # per sweep; what is left goes in the next one
 MAX_LINES = 20  # reminders shown in one merged message; the rest are counted
-PARALLEL_SENDS = 30
 
 Sender = Callable[[Bot, int, str, InlineKeyboardMarkup | None], Awaitable[Message]]
 
@@ -288,6 +297,7 @@ class DeliveryReport:
     rerouted: int = 0
     retried: int = 0
     failed: int = 0
+    unknown: int = 0  # sent, but Telegram's answer never came: perhaps delivered
 
 
 @dataclass
@@ -347,6 +357,18 @@ async def _deliver_to(
             await mark(s, ids, "failed", str(error))
         report.failed += len(ids)
         return
+    except OutcomeUnknown as error:
+        # Telegram may have delivered it: sending it again could make it arrive twice, and
+        # the Bot API cannot be asked. It is not sent again; the row says so.
+        log.warning(
+            "reminders to user %s may or may not have arrived (%s); not sent again",
+            first.user_id,
+            error,
+        )
+        async with sessionmaker.begin() as s:
+            await mark(s, ids, "unknown", f"TimedOut: {error}")
+        report.unknown += len(ids)
+        return
     except (TimedOut, NetworkError) as error:
         log.warning("network error sending reminders to user %s: %s", first.user_id, error)
         attempts = max(entry.attempts for entry in entries)
@@ -367,52 +389,94 @@ async def deliver(
     now: datetime,
     worker: str,
     default_language: str = "zh_CN",
-    sender: Sender = send,
+    sender: Sender = send_once,
     forms: Mapping[str, Form] | None = None,
 ) -> DeliveryReport:
-    """Send what the outbox holds for `now`: claim, drop what no longer applies, merge per
-    person, send, record the outcome. A row is only ever marked, never deleted."""
+    """Send what the outbox holds for `now`, a few people at a time: claim, drop what no
+    longer applies, merge per person, send, and record each person's outcome as soon as it is
+    known (a message accepted is marked sent at once). The claims are renewed while the batch
+    is being sent. A row is only ever marked, never deleted."""
     report = DeliveryReport()
-    for _ in range(ROUNDS):
+    started = asyncio.get_running_loop().time()
+
+    def clock() -> datetime:  # `now`, moved on by the time spent delivering
+        return now + timedelta(seconds=asyncio.get_running_loop().time() - started)
+
+    for _ in range(MAX_BATCHES):
         async with sessionmaker.begin() as s:
-            claimed = await claim_deliverable(s, now, worker, LEASE)
+            claimed = await claim_deliverable(s, now, worker, LEASE, BATCH_PEOPLE)
         if not claimed:
             break
-        async with sessionmaker() as s:
-            keep = await still_applying(s, claimed)
-            schedules = await load_schedules(s)
-        dropped = [entry.id for entry in claimed if entry.id not in keep]
-        if dropped:
-            async with sessionmaker.begin() as s:
-                await mark(s, dropped, "cancelled", "no longer applies")
-            report.cancelled += len(dropped)
-        by_user: dict[int, list[Deliverable]] = {}
-        for entry in claimed:
-            if entry.id in keep:
-                by_user.setdefault(entry.user_id, []).append(entry)
-        gate = asyncio.Semaphore(PARALLEL_SENDS)
-
-        async def one(
-            entries: list[Deliverable],
-            gate: asyncio.Semaphore = gate,
-            schedules: Schedules = schedules,
-        ) -> None:
-            async with gate:
-                await _deliver_to(
-                    bot,
-                    sessionmaker,
-                    t,
-                    schedules,
-                    entries,
-                    now,
-                    default_language,
-                    sender,
-                    report,
-                    forms,
-                )
-
-        await asyncio.gather(*(one(entries) for entries in by_user.values()))
+        renewing = asyncio.create_task(
+            _renew(sessionmaker, [entry.id for entry in claimed], worker, clock)
+        )
+        try:
+            await _deliver_batch(
+                bot, sessionmaker, t, claimed, now, default_language, sender, report, forms
+            )
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
     return report
+
+
+async def _renew(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ids: list[int],
+    worker: str,
+    clock: Callable[[], datetime],
+) -> None:
+    """Keep the batch's claims for as long as it is being sent."""
+    while True:
+        await asyncio.sleep(RENEW_EVERY)
+        try:
+            async with sessionmaker.begin() as s:
+                await renew_claims(s, ids, worker, clock() + LEASE)
+        except Exception:  # a missed renewal only lets the lease run out
+            log.warning("cannot renew the claims on reminders", exc_info=True)
+
+
+async def _deliver_batch(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    t: Translator,
+    claimed: list[Deliverable],
+    now: datetime,
+    default_language: str,
+    sender: Sender,
+    report: DeliveryReport,
+    forms: Mapping[str, Form] | None,
+) -> None:
+    async with sessionmaker() as s:
+        keep = await still_applying(s, claimed)
+        schedules = await load_schedules(s)
+    dropped = [entry.id for entry in claimed if entry.id not in keep]
+    if dropped:
+        async with sessionmaker.begin() as s:
+            await mark(s, dropped, "cancelled", "no longer applies")
+        report.cancelled += len(dropped)
+    by_user: dict[int, list[Deliverable]] = {}
+    for entry in claimed:
+        if entry.id in keep:
+            by_user.setdefault(entry.user_id, []).append(entry)
+    await asyncio.gather(
+        *(
+            _deliver_to(
+                bot,
+                sessionmaker,
+                t,
+                schedules,
+                entries,
+                now,
+                default_language,
+                sender,
+                report,
+                forms,
+            )
+            for entries in by_user.values()
+        )
+    )
 
 
 async def sweep(
@@ -422,7 +486,7 @@ async def sweep(
     now: datetime,
     worker: str,
     default_language: str = "zh_CN",
-    sender: Sender = send,
+    sender: Sender = send_once,
     forms: Mapping[str, Form] | None = None,
 ) -> SweepReport:
     """One sweep: open monitoring cases for flagged checks, record what fell due, deliver."""

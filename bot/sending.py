@@ -1,6 +1,7 @@
 """The one place that sends to Telegram: retries on RetryAfter and network errors, reports a
 user who blocked the bot instead of raising, and makes every text fit Telegram's 4096
-characters (split into several messages, or cut when editing one)."""
+characters (split into several messages, or cut when editing one). A send whose answer timed
+out may have been delivered: `send_once` then does not send it again but says so."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
+import httpx
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -73,7 +75,18 @@ class Blocked(Exception):
     """The user blocked the bot (Telegram answered Forbidden)."""
 
 
-async def _with_retries(call: Any) -> Any:
+class OutcomeUnknown(Exception):
+    """The request reached Telegram but its answer did not come back in time: the message
+    may have been delivered or not, and the Bot API cannot be asked which."""
+
+
+def may_have_arrived(error: TimedOut) -> bool:
+    """Whether a timed-out request may have reached Telegram: only a timeout while connecting
+    or waiting for a connection means it never left."""
+    return not isinstance(error.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+async def _with_retries(call: Any, resend_unknown: bool = True) -> Any:
     delay = 0.5
     for attempt in range(ATTEMPTS):
         try:
@@ -85,6 +98,8 @@ async def _with_retries(call: Any) -> Any:
             seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
             await asyncio.sleep(seconds)
         except (TimedOut, NetworkError) as error:
+            if isinstance(error, TimedOut) and not resend_unknown and may_have_arrived(error):
+                raise OutcomeUnknown(str(error)) from error
             if isinstance(error, BadRequest) or attempt == ATTEMPTS - 1:
                 raise
             log.warning("network error, retrying in %.1fs: %s", delay, error)
@@ -94,19 +109,35 @@ async def _with_retries(call: Any) -> Any:
 
 
 async def send(
-    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    resend_unknown: bool = True,
 ) -> Message:
     """Send an HTML message (several, when it is longer than Telegram allows; the buttons go
-    with the last); raises Blocked when the user blocked the bot."""
+    with the last); raises Blocked when the user blocked the bot. Unless `resend_unknown`, a
+    message whose answer timed out is not sent again: OutcomeUnknown is raised instead."""
     parts = pieces(text)
     for part in parts[:-1]:
         await _with_retries(
-            lambda part=part: bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+            lambda part=part: bot.send_message(chat_id, part, parse_mode=ParseMode.HTML),
+            resend_unknown,
         )
     message: Message = await _with_retries(
-        lambda: bot.send_message(chat_id, parts[-1], parse_mode=ParseMode.HTML, reply_markup=markup)
+        lambda: bot.send_message(
+            chat_id, parts[-1], parse_mode=ParseMode.HTML, reply_markup=markup
+        ),
+        resend_unknown,
     )
     return message
+
+
+async def send_once(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message:
+    """`send`, but a message that may have been delivered is never sent a second time."""
+    return await send(bot, chat_id, text, markup, resend_unknown=False)
 
 
 async def edit(

@@ -356,7 +356,8 @@ CASE_OUTCOMES = ("included", "not_included", "removed", "not_removed", "merged")
 # What the history of a case records besides its steps: the check that opened it, and the
 # re-checks that flagged the household again while it was open or monitored.
 CASE_EVENT_KINDS = ("opened", "seen_again")
-OUTBOX_STATUSES = ("pending", "sent", "cancelled", "rerouted", "failed")
+# "unknown": sent, but Telegram's answer never came: perhaps delivered, so never sent again.
+OUTBOX_STATUSES = ("pending", "sent", "cancelled", "rerouted", "failed", "unknown")
 
 
 class MonitoringCase(Base):

@@ -843,26 +843,28 @@ class Deliverable:
 
 
 async def claim_deliverable(
-    s: AsyncSession, now: datetime, worker: str, lease: timedelta, limit: int = 1000
+    s: AsyncSession, now: datetime, worker: str, lease: timedelta, people: int = 20
 ) -> list[Deliverable]:
-    """Claim pending rows due by `now` for `worker` until `now + lease`, in one statement:
-    two workers never claim the same row (PostgreSQL skips rows another is claiming)."""
+    """Claim for `worker` until `now + lease` the pending rows due by `now` of at most `people`
+    recipients (all of each one's rows, so that they make one message): a small batch, so that
+    what a worker that dies leaves behind is little and soon taken over. Two workers never
+    claim the same row: the update claims only rows still claimable when it writes them."""
     claimable = and_(
         OutboxEntry.status == "pending",
         OutboxEntry.not_before <= now,
         or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
     )
-    chosen = (
-        select(OutboxEntry.id)
+    recipients = (
+        select(OutboxEntry.user_id)
         .where(claimable)
-        .order_by(OutboxEntry.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        .group_by(OutboxEntry.user_id)
+        .order_by(func.min(OutboxEntry.id))
+        .limit(people)
         .scalar_subquery()
     )
     claimed = await s.execute(
         update(OutboxEntry)
-        .where(OutboxEntry.id.in_(chosen), claimable)
+        .where(OutboxEntry.user_id.in_(recipients), claimable)
         .values(claimed_by=worker, claimed_until=now + lease)
         .returning(OutboxEntry.id)
         .execution_options(synchronize_session=False)
@@ -940,6 +942,22 @@ async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set
     return keep
 
 
+async def renew_claims(s: AsyncSession, ids: Iterable[int], worker: str, until: datetime) -> None:
+    """Extend `worker`'s claims on the rows it is still delivering; rows already closed, or
+    taken over by another worker after the lease ran out, are left alone."""
+    for chunk in _chunks(sorted(ids)):
+        await s.execute(
+            update(OutboxEntry)
+            .where(
+                OutboxEntry.id.in_(chunk),
+                OutboxEntry.claimed_by == worker,
+                OutboxEntry.status == "pending",
+            )
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def mark_sent(s: AsyncSession, ids: Iterable[int], now: datetime) -> None:
     for chunk in _chunks(sorted(ids)):
         await s.execute(
@@ -954,7 +972,8 @@ async def mark_sent(s: AsyncSession, ids: Iterable[int], now: datetime) -> None:
 
 async def mark(s: AsyncSession, ids: Iterable[int], status: str, error: str | None = None) -> None:
     """Close rows without sending: "cancelled" (no longer applies), "failed" (Telegram
-    refuses for good). The row stays, with its reason."""
+    refuses for good), "unknown" (its message may have been delivered: Telegram's answer
+    did not come back, so it is not sent again). The row stays, with its reason."""
     for chunk in _chunks(sorted(ids)):
         await s.execute(
             update(OutboxEntry)

@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -64,6 +64,16 @@ class Fault:
     status: int | None = None
     retry_after: int | None = None
     hold: asyncio.Event | None = None
+    stall: Stall | None = None
+
+
+@dataclass
+class Stall:
+    """Calls received but not yet carried out: `reached` is set when the first arrives; they
+    are carried out when `release` is set (or never, when the bot is gone by then)."""
+
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class TooManyRequests(ApiError):
@@ -306,6 +316,16 @@ class BotApiEmulator:
         self._faults.append(Fault(method.lower(), times, hold=release))
         return release
 
+    def stall(self, method: str, times: int = 1, after: int = 0) -> Stall:
+        """Let `after` calls of `method` through, then receive the next `times` without
+        carrying them out until the stall is released: the bot waits on messages Telegram has
+        not sent (and never sends, if the bot dies meanwhile and the stall stays)."""
+        if after:
+            self._faults.append(Fault(method.lower(), after))
+        stall = Stall()
+        self._faults.append(Fault(method.lower(), times, stall=stall))
+        return stall
+
     def _fault_for(self, name: str) -> Fault | None:
         for fault in self._faults:
             if fault.method == name and fault.times > 0:
@@ -320,6 +340,9 @@ class BotApiEmulator:
         fault = self._fault_for(name)
         if fault is not None and fault.status is not None:
             return self._refused(name, _fault_error(fault))
+        if fault is not None and fault.stall is not None:
+            fault.stall.reached.set()
+            await fault.stall.release.wait()
         response = await self._handle_known(request, name)
         if fault is not None and fault.hold is not None:
             await fault.hold.wait()
