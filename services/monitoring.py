@@ -291,8 +291,18 @@ def parse_income(text: str) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
-async def open_removal(rt: Runtime, user_id: int, household_id: int, income: Decimal) -> CaseView:
-    """Open the risk removal of a monitored household with its income per person."""
+async def open_removal(
+    rt: Runtime, user_id: int, household_id: int, income: Decimal, line: Decimal | None = None
+) -> CaseView:
+    """Open the risk removal of a monitored household with its income per person, which must
+    not be below the area's income line of the year (`line`, when it has one)."""
+    if line is not None and income < line:
+        raise StorageError(
+            "The income per person, {income} yuan, is below the line of {line} yuan: the risk "
+            "cannot be removed yet. Send another amount if this one was mistyped, or /cancel "
+            "to stop.",
+            {"income": income, "line": line},
+        )
     async with rt.sessionmaker.begin() as s:
         user = await acting_user(s, user_id)
         _may_open_removal(user)

@@ -240,9 +240,12 @@ async def _through_notice(h: Harness, v: Village) -> None:
 
 
 async def test_the_whole_procedure_to_inclusion_sets_the_household_type(
-    harness: Harness,
+    harness: Harness, tmp_path: Path
 ) -> None:
     h = harness
+    forms = forms_with_income_line(tmp_path / "forms", "江苏", 2026, 10000)
+    h.settings = replace(h.settings, forms_dir=forms)
+    await h.restart()
     v = await populate(h)
     await _flag_by_hand(h, v, "wang")
     await _through_notice(h, v)
@@ -300,9 +303,12 @@ async def test_the_whole_procedure_to_inclusion_sets_the_household_type(
     await v.cadre.send_text("九千")
     await until(v.cadre, lambda m: "could not read an amount" in m.content)
     await v.cadre.send_text("9,800")
+    below = await until(v.cadre, lambda m: "⚠️" in m.content)
+    assert "9,800 yuan, is below the line of 10,000 yuan" in below.content
+    await v.cadre.send_text("12000")
     card = await until(v.cadre, lambda m: "Monitoring case #" in m.content)
     assert "Risk removal" in card.content
-    assert "income 9,800 yuan a person, risks gone" in card.content
+    assert "income 12,000 yuan a person, risks gone" in card.content
     await v.cadre.press_button("✅ Village review: agreed")
     await v.cadre.next_edit()
     await v.cadre.press_button(lambda label: label.startswith("📋 Posted today"))

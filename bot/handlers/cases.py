@@ -15,12 +15,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import CaseAnswer, CaseMenu, CaseStep, HouseholdPage, OpenCase, encode
+from bot.handlers.check import place_of
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_number
 from bot.reminders import step_name
 from bot.sending import edit, send
 from bot.services import Services, services
 from conversations.answers import parse_date
+from conversations.thresholds import income_line_for
 from services import monitoring
 from services.monitoring import CaseCard
 from storage import Household, User
@@ -43,11 +45,28 @@ ZONE = "Asia/Shanghai"
 
 
 def _error(t: Translator, lang: str, error: StorageError) -> str:
-    params = {
-        key: format_day(value, lang) if isinstance(value, date) else value
-        for key, value in error.params.items()
-    }
+    params = {key: _shown(value, lang) for key, value in error.params.items()}
     return t(lang, error.message_id, **params)
+
+
+def _shown(value: object, lang: str) -> object:
+    if isinstance(value, date):
+        return format_day(value, lang)
+    if isinstance(value, Decimal):
+        return format_number(value, lang)
+    return value
+
+
+async def _income_line(svc: Services, household_id: int) -> Decimal | None:
+    """The income line of the household's area for this year, when the thresholds have one."""
+    async with svc.sessionmaker() as s:
+        household = await s.get(Household, household_id)
+        if household is None:
+            return None
+        zone, province = await place_of(s, svc, household.village_code)
+    year = svc.clock().astimezone(ZoneInfo(zone)).year
+    line = income_line_for(svc.thresholds, province, year)
+    return None if line is None else Decimal(str(line.line))
 
 
 # ---------------------------------------------------------------- the card
@@ -646,9 +665,11 @@ async def on_removal_input(
         )
         return
     try:
-        view = await monitoring.open_removal(svc.runtime, user.id, household_id, income)
+        line = await _income_line(svc, household_id)
+        view = await monitoring.open_removal(svc.runtime, user.id, household_id, income, line)
     except StorageError as error:
-        await monitoring.stop_waiting(svc.runtime, user.id)
+        if "income" not in error.params:  # below the line: another amount may be sent
+            await monitoring.stop_waiting(svc.runtime, user.id)
         await send(context.bot, message.chat_id, escape("⚠️ " + _error(svc.t, lang, error)))
         return
     await show_card(update, context, user, view.case.id)
