@@ -13,8 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.areas import get_area
 from storage.errors import StorageError
@@ -189,9 +190,17 @@ async def case_entries(
     decision_of: CaseDecision | None = None,
 ) -> list[NoticeEntry]:
     """The households of the village whose monitoring case of this kind is at its notice step
-    (公示): not yet done, or done in the scope's period. `decision_of` words a case's outcome
+    (公示): every step before it done and the notice not yet, or the notice done in the scope's
+    period. `decision_of` words a case's outcome
     where one is recorded; else the proposal is posted."""
     first, after = scope.bounds()
+    earlier = aliased(MonitoringStep)
+    # Due for the notice: every step before it done (the village review agreed).
+    ready = ~exists().where(
+        earlier.case_id == MonitoringStep.case_id,
+        earlier.position < MonitoringStep.position,
+        earlier.done_at.is_(None),
+    )
     rows = (
         await s.execute(
             select(MonitoringCase, Household.id, Household.head_name, Household.group_name)
@@ -201,7 +210,7 @@ async def case_entries(
                 Household.village_code == village_code,
                 MonitoringCase.kind == CASE_KINDS[kind],
                 MonitoringStep.step == NOTICE_STEP,
-                (MonitoringStep.done_at.is_(None) & (MonitoringCase.status == "open"))
+                (MonitoringStep.done_at.is_(None) & (MonitoringCase.status == "open") & ready)
                 | ((MonitoringStep.done_at >= first) & (MonitoringStep.done_at < after)),
             )
             .order_by(Household.group_name, Household.number, MonitoringCase.id)

@@ -86,8 +86,24 @@ async def test_monitoring_notices_list_the_cases_at_their_notice_step(
     checks = await seed_checks(sqlite_maker)
     here = checks.world.seed.household_ids
     async with sqlite_maker.begin() as s:
-        await open_case(s, here[0], date(2025, 3, 15), DEFAULT_CASE_STEP_DAYS, NOW)
-        await open_case(s, here[1], date(2025, 3, 15), DEFAULT_CASE_STEP_DAYS, NOW, kind="remove")
+        ready = [
+            await open_case(s, here[0], date(2025, 3, 15), DEFAULT_CASE_STEP_DAYS, NOW),
+            await open_case(
+                s, here[1], date(2025, 3, 15), DEFAULT_CASE_STEP_DAYS, NOW, kind="remove"
+            ),
+        ]
+        for case in ready:  # the village review agreed: the notice is next
+            steps = await s.scalars(
+                select(MonitoringStep)
+                .where(MonitoringStep.case_id == case.id)
+                .order_by(MonitoringStep.position)
+            )
+            for step in steps:
+                if step.step == "public_notice":
+                    break
+                step.done_at = NOW
+        # A case still before its village review is not posted yet.
+        await open_case(s, here[3], date(2025, 3, 15), DEFAULT_CASE_STEP_DAYS, NOW)
         # A case whose notice was posted in February is not posted again.
         old = await open_case(s, here[2], date(2025, 2, 1), DEFAULT_CASE_STEP_DAYS, NOW)
         notice_step = await s.scalar(

@@ -311,7 +311,7 @@ async def test_the_county_decides_a_case_on_the_web_through_the_same_rules(
         await sign_in(client, await web_link(w.v.cadre))
         async with client.get(f"{w.base}/cases") as page:
             html = await page.text()
-        assert "✅ Consent signed" in html
+        assert "✅ Consent signed" in html and "Opened by the check of" in html
         token = CSRF.search(html)
         assert token is not None
         form = {"csrf": token.group(1), "position": "1", "action": "pass"}
