@@ -37,6 +37,11 @@ DEFAULT_CASE_STEP_DAYS: Mapping[str, int] = {
 IMMEDIATE = "immediate"
 TIMED = "timed"
 ONGOING = "ongoing"
+# Settings written for the steps' earlier names still apply.
+RENAMED_CASE_STEPS: Mapping[str, str] = {
+    "home_verification": "consent",
+    "county_approval": "county_decision",
+}
 TIERS = (IMMEDIATE, TIMED, ONGOING)
 # Names the tiers had before, in settings and questionnaires: still read.
 FORMER_TIERS: Mapping[str, str] = {"staged": TIMED}
@@ -179,7 +184,8 @@ def schedule_from(settings: Mapping[str, Any], zone: str | None) -> AreaSchedule
     steps = settings.get("case_step_days")
     step_days = dict(DEFAULT_CASE_STEP_DAYS)
     if isinstance(steps, Mapping):
-        step_days.update({k: v for k, v in steps.items() if k in step_days and isinstance(v, int)})
+        named = {RENAMED_CASE_STEPS.get(k, k): v for k, v in steps.items()}
+        step_days.update({k: v for k, v in named.items() if k in step_days and isinstance(v, int)})
     return AreaSchedule(
         zone=_zone(zone),
         reporting_day=_int(settings.get("reporting_day"), base.reporting_day, 1, 28),

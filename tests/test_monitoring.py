@@ -27,6 +27,7 @@ from storage.amendments import start_amendment
 from storage.models import MonitoringCase, MonitoringCaseEvent, MonitoringStep
 from storage.monitoring import case_view, open_cases_for_flagged
 from storage.progress import load_schedules
+from storage.schedule import schedule_from
 from tests.checkdriver import SUBMIT, answer_until
 from tests.harness import VILLAGE, Harness, forms_with_income_line
 from tests.ledger_harness import Village, populate
@@ -559,3 +560,10 @@ async def test_a_review_step_is_reminded_to_the_leaders_who_record_it(sqlite_mak
             "🛡 Monitoring step “Township review” for 王建国 is due Mar 23, 2025.",
         )
     ]
+
+
+def test_step_days_set_under_the_steps_earlier_names_still_apply() -> None:
+    settings = {"case_step_days": {"county_approval": 14, "public_notice": 7, "bogus": 3}}
+    days = schedule_from(settings, "Asia/Shanghai").case_step_days
+    assert (days["county_decision"], days["public_notice"], days["consent"]) == (14, 7, 2)
+    assert "bogus" not in days and "county_approval" not in days
