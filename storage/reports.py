@@ -439,14 +439,18 @@ def _line(
             overdue=figures.overdue,
         )
     )
-    notes = sorted(
+    latest = sorted(
         ((at, p.household, note) for p in problems for at, note in history[p.id].notes[-1:]),
         reverse=True,
-    )[:NOTES_SHOWN]
-    lines = [progress] + [
-        words["note"].format(household=household, day=day_text(at.date(), lang), note=note)
-        for at, household, note in notes
-    ]
+    )
+    notes: list[str] = []
+    for at, household, note in latest:
+        line = words["note"].format(household=household, day=day_text(at.date(), lang), note=note)
+        if line not in notes:
+            notes.append(line)
+        if len(notes) == NOTES_SHOWN:
+            break
+    lines = [progress, *notes]
     return ReportLine(
         row.number,
         project,
