@@ -17,6 +17,7 @@ from bot.services import KEY, Services, utc_now
 from bot.settings import Settings
 from conversations import load_forms, load_thresholds
 from storage import make_engine, make_sessionmaker
+from storage.bots import BotRecord
 
 THRESHOLDS_FILE = "thresholds.toml"
 
@@ -74,8 +75,10 @@ def build_application(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    serving: BotRecord | None = None,
 ) -> Application:  # type: ignore[type-arg]
-    """The bot, wired: handlers, services in bot_data, the command menu set at start-up."""
+    """The bot, wired: handlers, services in bot_data, the command menu set at start-up.
+    `serving`: the area this bot serves, when the deployment runs several (bot/fleet.py)."""
     builder = (
         ApplicationBuilder()
         .bot(build_bot(settings))
@@ -87,6 +90,7 @@ def build_application(
     )
     application = builder.build()
     application.bot_data[KEY] = build_services(settings, sessionmaker, clock)
+    application.bot_data[KEY].serving = serving
     routes.register(application)
     reminders.schedule_sweep(application, settings.reminder_interval)
     return application

@@ -18,6 +18,7 @@ from bot.i18n import Translator
 from bot.logs import configure_logging
 from bot.redaction import install_redaction
 from bot.settings import Settings, settings_from_env
+from storage.bots import BotRecord
 from storage.db import normalized_database_url
 
 ROLES = ("cadre", "leader", "office")
@@ -110,6 +111,23 @@ def parser() -> argparse.ArgumentParser:
     invite.add_argument("--days", type=int, default=None, help="days until the code expires")
     invite.add_argument("--bot-username", help="bot username for the t.me deep link")
 
+    bots = command("bots", "several bots in one deployment, each serving an area")
+    bot_actions = bots.add_subparsers(dest="action", required=True, parser_class=Parser)
+    bots_add = bot_actions.add_parser(
+        "add", help="add a bot serving an area (its token read from a variable)", parents=[common]
+    )
+    bots_add.add_argument("--area", required=True, help="code of the county (or above) it serves")
+    bots_add.add_argument(
+        "--token-env", required=True, help="name of the environment variable holding its token"
+    )
+    bots_add.add_argument("--api-url", help="Bot API base URL")
+    bots_add.add_argument("--proxy", help="HTTPS proxy URL")
+    bot_actions.add_parser("list", help="the bots and the areas they serve", parents=[common])
+    bots_remove = bot_actions.add_parser(
+        "remove", help="stop a bot serving its area", parents=[common]
+    )
+    bots_remove.add_argument("--area", required=True, help="code of the area the bot serves")
+
     roster = command("import-roster", "import households from a CSV or XLSX roster")
     roster.add_argument("file", type=Path)
     roster.add_argument("--area", help="refuse villages outside this area code")
@@ -155,7 +173,9 @@ def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     from bot.serve import Listen, serve
     from storage import upgrade
 
-    if not settings.token:
+    asyncio.run(upgrade(settings.database_url))
+    bots = asyncio.run(bot_tokens(settings))
+    if not settings.token and not bots:
         raise CliError("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.")
     listen = None
     if args.listen:
@@ -177,11 +197,117 @@ def run_bot(settings: Settings, args: argparse.Namespace) -> int:
             raise CliError("--webhook needs --listen HOST:PORT, where the webhook is served.")
         if not secret:
             raise CliError("--webhook needs a secret: set HUCHA_WEBHOOK_SECRET.")
-    asyncio.run(upgrade(settings.database_url))
     # Ask the Bot API who we are first: a wrong token or an unreachable server is then one
     # sentence, not a traceback from the serving loop.
-    asyncio.run(check_bot_api(settings))
-    asyncio.run(serve(settings, listen, webhook_url, secret))
+    for record, token in bots:
+        asyncio.run(check_bot_of(settings, record.token_env, token))
+    if not bots:
+        asyncio.run(check_bot_api(settings))
+    asyncio.run(serve(settings, listen, webhook_url, secret, bots=bots))
+    return 0
+
+
+async def bot_tokens(settings: Settings) -> list[tuple[BotRecord, str]]:
+    """The bots recorded with `hucha bots add`, each with its token from its variable."""
+    import os
+
+    from storage import list_bots, make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            records = await list_bots(s)
+    finally:
+        await engine.dispose()
+    found: list[tuple[BotRecord, str]] = []
+    for record in records:
+        token = os.environ.get(record.token_env, "").strip()
+        if not token:
+            raise CliError(
+                "The token of @{username} ({area}) is missing: set the variable {name}.",
+                username=record.username,
+                area=record.area_name,
+                name=record.token_env,
+            )
+        install_redaction([token])
+        found.append((record, token))
+    return found
+
+
+async def check_bot_of(settings: Settings, variable: str, token: str) -> str:
+    """The username of the bot whose token is in `variable` (getMe); a refused token is
+    named by its variable."""
+    from telegram.error import InvalidToken
+
+    try:
+        return await check_bot_api(settings.with_changes(token=token))
+    except InvalidToken:
+        raise CliError(
+            "The Bot API refused the token in {name}: check it with @BotFather.", name=variable
+        ) from None
+
+
+async def bots_command(settings: Settings, args: argparse.Namespace) -> int:
+    """hucha bots add|list|remove."""
+    import os
+
+    from bot.services import utc_now
+    from storage import add_bot, list_bots, make_engine, make_sessionmaker, remove_bot, upgrade
+
+    t, lang = Translator(), settings.default_language
+    username = None
+    if args.action == "add":
+        token = os.environ.get(args.token_env, "").strip()
+        if not token:
+            raise CliError(
+                "The variable {name} is not set: put the bot's token from @BotFather in it.",
+                name=args.token_env,
+            )
+        install_redaction([token])
+        username = await check_bot_of(settings, args.token_env, token)
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine).begin() as s:
+            if args.action == "add":
+                assert username is not None
+                record = await add_bot(s, args.area, args.token_env, username, utc_now())
+                print(
+                    t(
+                        lang,
+                        "@{username} now serves {area}; restart hucha run to serve it.",
+                        username=record.username,
+                        area=record.area_name,
+                    )
+                )
+            elif args.action == "remove":
+                record = await remove_bot(s, args.area)
+                print(
+                    t(
+                        lang,
+                        "@{username} no longer serves {area}; restart hucha run.",
+                        username=record.username,
+                        area=record.area_name,
+                    )
+                )
+            else:
+                records = await list_bots(s)
+                for record in records:
+                    print(
+                        t(
+                            lang,
+                            "{id}. @{username}: {area} ({code}), token in {name}",
+                            id=record.id,
+                            username=record.username,
+                            area=record.area_name,
+                            code=record.area_code,
+                            name=record.token_env,
+                        )
+                    )
+                if not records:
+                    print(t(lang, "No bots recorded: hucha run serves HUCHA_TELEGRAM_TOKEN."))
+    finally:
+        await engine.dispose()
     return 0
 
 
@@ -211,7 +337,7 @@ async def invite(
     settings: Settings, role: str, area: str, days: int | None, bot: str | None
 ) -> int:
     from bot.services import utc_now
-    from storage import create_invitation, make_engine, make_sessionmaker, upgrade
+    from storage import bot_serving, create_invitation, make_engine, make_sessionmaker, upgrade
 
     await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -219,10 +345,12 @@ async def invite(
     try:
         async with make_sessionmaker(engine).begin() as s:
             invitation = await create_invitation(s, role, area, utc_now(), ttl=ttl)
+            # With several bots, the link opens the bot of the invitation's area.
+            own = await bot_serving(s, area)
     finally:
         await engine.dispose()
     t, lang = Translator(), settings.default_language
-    username = bot or settings.bot_username or "<your_bot>"
+    username = (own.username if own else None) or bot or settings.bot_username or "<your_bot>"
     print(invitation.code)
     print(f"https://t.me/{username}?start={invitation.code}")
     print(t(lang, "expires {moment} UTC", moment=f"{invitation.expires_at:%Y-%m-%d %H:%M}"))
@@ -334,6 +462,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(office_cli.import_areas_command(settings, args.file, lang, options))
     if args.command == "areas":
         return asyncio.run(office_cli.list_areas_command(settings, args.code, lang))
+    if args.command == "bots":
+        return asyncio.run(bots_command(settings, args))
     if args.command == "invite":
         return asyncio.run(invite(settings, args.role, args.area, args.days, args.bot_username))
     if args.command == "export":

@@ -69,6 +69,8 @@ MAX_BATCHES = 500  # per sweep; what is left goes in the next one
 MAX_LINES = 20  # reminders shown in one merged message; the rest are counted
 
 Sender = Callable[[Bot, int, str, InlineKeyboardMarkup | None], Awaitable[Message]]
+# The bot that sends to the people of an area (several bots: bot/fleet.py).
+BotChoice = Callable[[str], Awaitable[Bot]]
 
 
 def worker_name() -> str:
@@ -391,6 +393,7 @@ async def deliver(
     default_language: str = "zh_CN",
     sender: Sender = send_once,
     forms: Mapping[str, Form] | None = None,
+    bot_for: BotChoice | None = None,
 ) -> DeliveryReport:
     """Send what the outbox holds for `now`, a few people at a time: claim, drop what no
     longer applies, merge per person, send, and record each person's outcome as soon as it is
@@ -412,7 +415,7 @@ async def deliver(
         )
         try:
             await _deliver_batch(
-                bot, sessionmaker, t, claimed, now, default_language, sender, report, forms
+                bot, sessionmaker, t, claimed, now, default_language, sender, report, forms, bot_for
             )
         finally:
             renewing.cancel()
@@ -447,6 +450,7 @@ async def _deliver_batch(
     sender: Sender,
     report: DeliveryReport,
     forms: Mapping[str, Form] | None,
+    bot_for: BotChoice | None = None,
 ) -> None:
     async with sessionmaker() as s:
         keep = await still_applying(s, claimed)
@@ -460,10 +464,15 @@ async def _deliver_batch(
     for entry in claimed:
         if entry.id in keep:
             by_user.setdefault(entry.user_id, []).append(entry)
+    # With several bots, each person hears from the bot of their area.
+    senders = {
+        user: await bot_for(entries[0].area_code) if bot_for else bot
+        for user, entries in by_user.items()
+    }
     await asyncio.gather(
         *(
             _deliver_to(
-                bot,
+                senders[user],
                 sessionmaker,
                 t,
                 schedules,
@@ -474,7 +483,7 @@ async def _deliver_batch(
                 report,
                 forms,
             )
-            for entries in by_user.values()
+            for user, entries in by_user.items()
         )
     )
 
@@ -488,6 +497,7 @@ async def sweep(
     default_language: str = "zh_CN",
     sender: Sender = send_once,
     forms: Mapping[str, Form] | None = None,
+    bot_for: BotChoice | None = None,
 ) -> SweepReport:
     """One sweep: open monitoring cases for flagged checks, record what fell due, deliver."""
     report = SweepReport()
@@ -501,7 +511,7 @@ async def sweep(
         async with sessionmaker.begin() as s:
             report.recorded = await record_due(s, due, now)
     report.delivery = await deliver(
-        bot, sessionmaker, t, now, worker, default_language, sender, forms
+        bot, sessionmaker, t, now, worker, default_language, sender, forms, bot_for
     )
     return report
 
@@ -534,6 +544,7 @@ async def sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
                     worker,
                     svc.settings.default_language,
                     forms=svc.forms,
+                    bot_for=svc.fleet.bot_for if svc.fleet else None,
                 )
         except Exception:  # the job must keep running next minute; log what escaped
             log.exception("reminder sweep failed")
@@ -574,6 +585,7 @@ async def run_sweep(application: Application, now: datetime | None = None) -> Sw
         worker,
         svc.settings.default_language,
         forms=svc.forms,
+        bot_for=svc.fleet.bot_for if svc.fleet else None,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from bot.app import build_application
 from bot.intake import Intake
 from bot.settings import Settings
 from bot.web import health_routes, webhook_route
+from storage.bots import BotRecord
 
 SHUTDOWN_SECONDS = 10.0
 
@@ -90,43 +92,70 @@ async def serve(
     webhook_url: str | None = None,
     secret: str | None = None,
     stop: asyncio.Event | None = None,
+    bots: Sequence[tuple[BotRecord, str]] = (),
 ) -> None:
     """Serve until `stop` (a stop signal by default): long polling, or with `webhook_url`
     Telegram's webhook on `listen`; `/healthz`, `/readyz` and `/metrics` on `listen` in
-    both modes, and the dashboard too unless it has a port of its own."""
+    both modes, and the dashboard too unless it has a port of its own. With `bots` (each
+    bot's record and token), one Application per bot on one database; in webhook mode bot
+    N's webhook is `webhook_url`/N."""
     stop = stop or stop_signals()
     with_dashboard = shares_port(settings, listen)
     if with_dashboard:
         # One server on `listen`: the application must not open a second one.
         settings = settings.with_changes(web_listen=None)
-    application = build_application(settings)
-    await started(application)
-    intake = Intake(application)
+    applications = _applications(settings, bots)
+    for application in applications:
+        await started(application)
+    intakes = [Intake(application) for application in applications]
+    primary = applications[0]
     runner: web.AppRunner | None = None
     try:
         if listen is not None:
             app = web.Application(client_max_size=1024 * 1024)
-            health_routes(app, application)
+            health_routes(app, primary)
             if with_dashboard:
                 from bot.dashboard import dashboard_for
                 from web.app import add_dashboard
 
-                add_dashboard(app, dashboard_for(application))
+                add_dashboard(app, dashboard_for(primary))
             if webhook_url is not None:
                 assert secret
-                webhook_route(app, intake, urlsplit(webhook_url).path or "/", secret)
+                for intake, url in zip(intakes, _webhook_urls(webhook_url, bots), strict=True):
+                    webhook_route(app, intake, urlsplit(url).path or "/", secret)
             runner = await http_site(app, listen)
-        if webhook_url is not None:
-            await intake.start()
-            await application.bot.set_webhook(
-                webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
-            )
-        else:
-            await intake.start_polling()
+        for intake, url in zip(intakes, _webhook_urls(webhook_url, bots), strict=True):
+            if webhook_url is not None:
+                await intake.start()
+                await intake.application.bot.set_webhook(
+                    url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+                )
+            else:
+                await intake.start_polling()
         await stop.wait()
     finally:
         if runner is not None:
             # Stop taking updates first; then let those in hand finish.
             await runner.cleanup()
-        await intake.stop()
-        await stopped(application)
+        await asyncio.gather(*(intake.stop() for intake in intakes))
+        for application in applications:
+            await stopped(application)
+
+
+def _applications(settings: Settings, bots: Sequence[tuple[BotRecord, str]]) -> list[Application]:  # type: ignore[type-arg]
+    """The single bot of the settings' token, or one per bot on one database."""
+    if not bots:
+        return [build_application(settings)]
+    from bot.fleet import build_fleet
+    from storage import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url, settings.database_busy_timeout)
+    return build_fleet(settings, bots, make_sessionmaker(engine)).applications
+
+
+def _webhook_urls(webhook_url: str | None, bots: Sequence[tuple[BotRecord, str]]) -> list[str]:
+    """The webhook URL of each bot: the given one for a single bot, /N after it for bot N."""
+    base = webhook_url or ""
+    if not bots:
+        return [base]
+    return [f"{base.rstrip('/')}/{record.id}" for record, _ in bots]

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import ContextTypes
@@ -16,6 +16,10 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from conversations import Form
 from services import Runtime
+from storage.bots import BotRecord
+
+if TYPE_CHECKING:
+    from bot.fleet import Fleet
 
 
 def utc_now() -> datetime:
@@ -36,6 +40,10 @@ class Services:
     # (chat, message) of buttons that start something once, such as an export; oldest first.
     consumed: dict[tuple[int, int], None] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    # With several bots (bot/fleet.py): the bot this is and the area it serves, and the others.
+    # None: the single bot of HUCHA_TELEGRAM_TOKEN, serving everyone.
+    serving: BotRecord | None = None
+    fleet: Fleet | None = None
 
     @property
     def runtime(self) -> Runtime:

@@ -11,6 +11,7 @@ from storage.areas import (
     provinces_within,
 )
 from storage.audit import audit
+from storage.bots import BotRecord, add_bot, bot_serving, list_bots, remove_bot
 from storage.checks import (
     DeadlinePolicy,
     discard_session,
@@ -75,6 +76,7 @@ __all__ = [
     "Area",
     "AuditEntry",
     "Base",
+    "BotRecord",
     "CheckRecord",
     "CheckSession",
     "DeadlinePolicy",
@@ -92,9 +94,11 @@ __all__ = [
     "StorageError",
     "User",
     "add_area",
+    "add_bot",
     "area_codes_within",
     "area_contains",
     "audit",
+    "bot_serving",
     "check_id_number",
     "create_invitation",
     "database_url_from_env",
@@ -107,6 +111,7 @@ __all__ = [
     "import_roster",
     "import_roster_csv",
     "last_checks",
+    "list_bots",
     "make_engine",
     "make_sessionmaker",
     "mask_id_number",
@@ -118,6 +123,7 @@ __all__ = [
     "provinces_within",
     "records_of_household",
     "redeem_invitation",
+    "remove_bot",
     "roster_of",
     "save_session",
     "seed_demo",

@@ -76,7 +76,7 @@ def codes_within(code: str) -> Select[str]:
     return select(tree.c.code)
 
 
-def _ancestry_cte(code: str) -> CTE:
+def ancestry_cte(code: str) -> CTE:
     """A recursive CTE of `code` and its ancestors, with their distance from `code`."""
     chain = (
         select(Area.code, Area.parent_code, Area.province, literal(0).label("depth"))
@@ -99,7 +99,7 @@ async def area_codes_within(s: AsyncSession, code: str) -> list[str]:
 
 async def area_contains(s: AsyncSession, ancestor_code: str, code: str) -> bool:
     """Whether `code` is `ancestor_code` itself or lies below it."""
-    chain = _ancestry_cte(code)
+    chain = ancestry_cte(code)
     found = await s.scalar(
         select(func.count()).select_from(chain).where(chain.c.code == ancestor_code)
     )
@@ -108,7 +108,7 @@ async def area_contains(s: AsyncSession, ancestor_code: str, code: str) -> bool:
 
 async def province_of(s: AsyncSession, code: str) -> str | None:
     """The province (省) of an area: its own, or the nearest ancestor's that has one."""
-    chain = _ancestry_cte(code)
+    chain = ancestry_cte(code)
     return await s.scalar(
         select(chain.c.province)
         .where(chain.c.province.is_not(None))

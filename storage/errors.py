@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-InvitationFailure = Literal["unknown", "used", "expired"]
+InvitationFailure = Literal["unknown", "used", "expired", "elsewhere"]
 
 
 class StorageError(Exception):
@@ -25,8 +25,11 @@ class InvitationError(StorageError):
         "unknown": "This invitation code is not known. Please check it or ask your office.",
         "used": "This invitation code has been used already. Please ask your office for a new one.",
         "expired": "This invitation code has expired. Please ask your office for a new one.",
+        "elsewhere": "This invitation is for an area this bot does not serve.",
     }
 
-    def __init__(self, reason: InvitationFailure) -> None:
+    def __init__(self, reason: InvitationFailure, area_code: str | None = None) -> None:
         super().__init__(self.MESSAGES[reason])
         self.reason: InvitationFailure = reason
+        # "elsewhere": the invitation's area, whose own bot can take it.
+        self.area_code = area_code

@@ -540,3 +540,17 @@ class ReceivedUpdate(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BotAccount(Base):
+    """A Telegram bot of the deployment and the area it serves (a county or above): its users,
+    invitations and reminders are that area's. The token is never stored, only the name of
+    the environment variable holding it."""
+
+    __tablename__ = "bots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"), unique=True)
+    token_env: Mapped[str] = mapped_column(String(100))
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.areas import area_contains
 from storage.audit import audit
 from storage.errors import InvitationError, StorageError
 from storage.models import LANGUAGES, ROLES, Area, Invitation, User
@@ -83,15 +84,22 @@ async def redeem_invitation(
     name: str,
     language: str | None,
     now: datetime,
+    within: str | None = None,
 ) -> User:
     """Use an invitation: register the Telegram user, or rebind an existing one's role and area.
 
-    Raises InvitationError with reason "unknown", "used" or "expired". A language we do not
-    speak is dropped (the user then follows the Telegram client) rather than refusing entry.
+    Raises InvitationError with reason "unknown", "used" or "expired", or "elsewhere" when
+    `within` (the area of the bot it came to) does not hold the invitation's area: then the
+    code stays unused, for the bot of its area. A language we do not speak is dropped (the
+    user then follows the Telegram client) rather than refusing entry.
     """
     if language not in LANGUAGES:
         language = None
     code = normalized_invitation_code(code)
+    if within is not None:
+        wanted = await s.get(Invitation, code)
+        if wanted is not None and not await area_contains(s, within, wanted.area_code):
+            raise InvitationError("elsewhere", wanted.area_code)
     # One conditional update claims the code: of several people redeeming it at once, on
     # SQLite as on PostgreSQL, exactly one sees a row changed.
     claimed = await s.execute(

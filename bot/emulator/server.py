@@ -153,6 +153,8 @@ class BotApiEmulator:
         post_webhooks: bool = True,
     ) -> None:
         self.token = token
+        self._api_json = api_json
+        self._post_webhooks = post_webhooks
         self._specs = load_method_specs(Path(api_json) if api_json is not None else None)
         self._world = World(_bot_user(token, bot_username, bot_first_name))
         self._delivery = UpdateDelivery(self._world, post_webhooks=post_webhooks)
@@ -164,6 +166,28 @@ class BotApiEmulator:
         self._runner: web.AppRunner | None = None
         self._origin: str | None = None
         self._faults: list[Fault] = []
+        # More bots on this server (add_bot), by token; a bot added here has a `_host`.
+        self._bots: dict[str, BotApiEmulator] = {}
+        self._host: BotApiEmulator | None = None
+
+    def add_bot(
+        self, token: str, *, bot_username: str, bot_first_name: str = "户查 Hucha (test)"
+    ) -> BotApiEmulator:
+        """Another bot on this server, as api.telegram.org serves many: its own token, people,
+        chats and updates, on the same address. A person's id is the same for every bot, and
+        each bot has its own chat with them."""
+        if token == self.token or token in self._bots:
+            raise ValueError(f"the bot {token.split(':')[0]} is on this server already")
+        other = BotApiEmulator(
+            token,
+            self._api_json,
+            bot_username=bot_username,
+            bot_first_name=bot_first_name,
+            post_webhooks=self._post_webhooks,
+        )
+        other._host = self
+        self._bots[token] = other
+        return other
 
     # Lifecycle
 
@@ -185,6 +209,8 @@ class BotApiEmulator:
 
     async def stop(self) -> None:
         """Release waiting long polls, stop posting to a webhook and close the server."""
+        for other in self._bots.values():
+            await other.stop()
         self._world.closing = True
         self._world.updates.pulse.fire()
         await self._delivery.stop()
@@ -215,6 +241,8 @@ class BotApiEmulator:
         return f"{self._require_origin()}/file/bot"
 
     def _require_origin(self) -> str:
+        if self._host is not None:
+            return self._host._require_origin()
         if self._origin is None:
             raise RuntimeError("the emulator is not started; await emu.start() first")
         return self._origin
@@ -334,8 +362,10 @@ class BotApiEmulator:
         return None
 
     async def _handle_method(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.token:
-            return _refusal(unauthorized())
+        token = request.match_info["token"]
+        if token != self.token:
+            other = self._bots.get(token)
+            return await other._handle_method(request) if other else _refusal(unauthorized())
         name = request.match_info["method"].lower()
         fault = self._fault_for(name)
         if fault is not None and fault.status is not None:
@@ -392,8 +422,10 @@ class BotApiEmulator:
         return _refusal(error)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["token"] != self.token:
-            return _refusal(unauthorized())
+        token = request.match_info["token"]
+        if token != self.token:
+            other = self._bots.get(token)
+            return await other._handle_file(request) if other else _refusal(unauthorized())
         stored = self._world.files.by_path(request.match_info["file_path"])
         if stored is None:
             return _refusal(ApiError(404, "Not Found: file not found"))

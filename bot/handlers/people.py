@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import ContextTypes
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.callbacks import ChooseLanguage, encode
 from bot.handlers.common import client_language, language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import set_menu_for
 from bot.sending import send
-from bot.services import services
+from bot.services import Services, services
 from storage import (
     InvitationError,
     get_area,
@@ -21,6 +23,7 @@ from storage import (
     set_language,
     user_by_telegram_id,
 )
+from storage.bots import BotRecord
 
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -48,16 +51,21 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         "expired": svc.t(lang, "This invitation code has expired. Ask your office for a new one."),
     }
     name = " ".join(p for p in (sender.first_name, sender.last_name) if p)
-    async with svc.sessionmaker.begin() as s:
-        known = await user_by_telegram_id(s, sender.id)
-        if known is not None and known.language:
-            lang = known.language
-        try:
-            user = await redeem_invitation(s, code, sender.id, name, lang, svc.clock())
-        except InvitationError as error:
-            await send(context.bot, chat.id, escape(reasons.get(error.reason, reasons["unknown"])))
-            return
-        area = await get_area(s, user.area_code)
+    within = svc.serving.area_code if svc.serving is not None else None
+    try:
+        async with svc.sessionmaker.begin() as s:
+            known = await user_by_telegram_id(s, sender.id)
+            if known is not None and known.language:
+                lang = known.language
+            user = await redeem_invitation(s, code, sender.id, name, lang, svc.clock(), within)
+            area = await get_area(s, user.area_code)
+    except InvitationError as error:
+        if error.reason == "elsewhere" and error.area_code is not None:
+            text = await _for_another_bot(svc, lang, error.area_code)
+        else:
+            text = reasons.get(error.reason, reasons["unknown"])
+        await send(context.bot, chat.id, escape(text))
+        return
     area_name = area.name if area is not None else user.area_code
     roles = {
         "cadre": svc.t(lang, "village cadre"),
@@ -74,6 +82,88 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await set_menu_for(context.bot, chat.id, user.role, lang, svc.t, web=bool(svc.settings.web_url))
     commands = help_text(lang, svc.t, user.role)
     await send(context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(commands)}")
+
+
+async def _for_another_bot(svc: Services, lang: str, area_code: str) -> str:
+    """An invitation for an area this bot does not serve: which bot to open it with."""
+    own = await svc.fleet.record_for(area_code) if svc.fleet is not None else None
+    async with svc.sessionmaker() as s:
+        area = await get_area(s, area_code)
+    area_name = area.name if area is not None else area_code
+    if own is None:
+        return svc.t(
+            lang,
+            "This invitation is for {area}, which this bot does not serve. Please ask your "
+            "office which bot to open it with.",
+            area=area_name,
+        )
+    return svc.t(
+        lang,
+        "This invitation is for {area}, which has a bot of its own: please open it with "
+        "@{username}. The code stays valid.",
+        area=area_name,
+        username=own.username,
+    )
+
+
+def _starts_with_code(update: Update) -> bool:
+    """/start CODE, which the invitation's own area decides (on_start)."""
+    message = update.message
+    words = (message.text or "").split() if message is not None else []
+    return len(words) > 1 and words[0].split("@")[0] == "/start"
+
+
+def _asks_for_web(update: Update) -> bool:
+    """/web: the dashboard is the same whichever bot is asked."""
+    message = update.message
+    words = (message.text or "").split() if message is not None else []
+    return bool(words) and words[0].split("@")[0] == "/web"
+
+
+async def own_bot_only(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """With several bots, a bot serves the people of its area only: a registered person of
+    another area is told which bot is theirs, and nothing else of theirs is handled here
+    (neither answers nor a block, which concerns this bot only)."""
+    svc = services(context)
+    serving = svc.serving
+    if serving is None or svc.fleet is None or not isinstance(update, Update):
+        return
+    sender = update.effective_user
+    if sender is None or _starts_with_code(update) or _asks_for_web(update):
+        return
+    async with svc.sessionmaker() as s:
+        user = await user_by_telegram_id(s, sender.id)
+    if user is None or not user.active:
+        return
+    if await svc.fleet.holds(serving.area_code, user.area_code):
+        return
+    if update.my_chat_member is None and update.effective_chat is not None:
+        lang = language(user, update, svc)
+        text = await _use_own_bot(svc, lang, serving, user.area_code)
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+        await send(context.bot, update.effective_chat.id, escape(text))
+    raise ApplicationHandlerStop
+
+
+async def _use_own_bot(svc: Services, lang: str, serving: BotRecord, area_code: str) -> str:
+    assert svc.fleet is not None
+    own = await svc.fleet.record_for(area_code)
+    if own is None:
+        return svc.t(
+            lang,
+            "This bot serves {area} only. Please ask your office which bot serves your area.",
+            area=serving.area_name,
+        )
+    return svc.t(
+        lang,
+        "This bot serves {area} only. You are registered in {own_area}: please use your own "
+        "bot, @{username}.",
+        area=serving.area_name,
+        own_area=own.area_name,
+        username=own.username,
+    )
 
 
 def help_text(lang: str, t: Translator, role: str = "cadre") -> str:

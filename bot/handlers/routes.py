@@ -272,7 +272,9 @@ async def only_private_chats(update: object, context: ContextTypes.DEFAULT_TYPE)
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(TypeHandler(object, only_private_chats), group=-1)
+    application.add_handler(TypeHandler(object, only_private_chats), group=-2)
+    # With several bots, each serves the people of its area (bot/fleet.py).
+    application.add_handler(TypeHandler(object, people.own_bot_only), group=-1)
     command_routes: dict[str, Handler] = {
         "start": people.on_start,
         "help": then_remind(people.on_help),
