@@ -9,9 +9,10 @@ Conversation states (kept in the database, never only in this process):
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -37,7 +38,7 @@ from bot.render import (
     summary_screens,
     unit_name,
 )
-from bot.sending import edit, send
+from bot.sending import OutcomeUnknown, edit, send, send_once
 from bot.services import Services, services
 from conversations import (
     AddItem,
@@ -90,6 +91,8 @@ from storage.models import Problem
 from storage.monitoring import open_case_of
 from storage.progress import load_schedules
 from storage.prompts import clear_input
+
+log = logging.getLogger(__name__)
 
 FORM_ID = "household_check"
 PLACE_SECONDS = 300.0
@@ -231,9 +234,22 @@ async def show_screen(
             await send(context.bot, chat_id, f"⚠️ {escape(notice)}")
     else:
         return None
+    return await send_screens(context, chat_id, screens)
+
+
+async def send_screens(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, screens: Sequence[Screen]
+) -> int | None:
+    """Send the screens in turn; the id of the last, the one with the buttons. A screen whose
+    answer from Telegram timed out is never sent again (it may well have arrived): the rest
+    are not sent and the id is unknown; the cadre's next input brings the question back."""
     sent: Message | None = None
-    for screen in screens:
-        sent = await send(context.bot, chat_id, screen.text, screen.markup)
+    try:
+        for screen in screens:
+            sent = await send_once(context.bot, chat_id, screen.text, screen.markup)
+    except OutcomeUnknown:
+        log.warning("a question may not have reached chat %s", chat_id)
+        return None
     return sent.message_id if sent else None
 
 
@@ -494,10 +510,8 @@ async def summary_page(
         return
     await edit(context.bot, row.chat_id, message_id)
     if action.action == "m":
-        sent: Message | None = None
-        for screen in all_answers_screens(visit.form, summary, row.id, lang, svc.t):
-            sent = await send(context.bot, row.chat_id, screen.text, screen.markup)
-        new_id = sent.message_id if sent else None
+        screens = all_answers_screens(visit.form, summary, row.id, lang, svc.t)
+        new_id = await send_screens(context, row.chat_id, screens)
     else:
         new_id = await show_screen(None, context, visit, summary, lang)
     await remember(s, row.id, visit.state.to_json(), svc.clock(), new_id)
@@ -649,8 +663,9 @@ async def ask_before_submit(
         [InlineKeyboardButton(back, callback_data=encode(CheckAction(row.id, token, "u")))]
     )
     await edit(context.bot, row.chat_id, row.prompt_message_id)
-    sent = await send(context.bot, row.chat_id, "❓ " + escape(text), InlineKeyboardMarkup(buttons))
-    await remember(s, row.id, visit.state.to_json(), svc.clock(), sent.message_id if sent else None)
+    question = Screen("❓ " + escape(text), InlineKeyboardMarkup(buttons))
+    new_id = await send_screens(context, row.chat_id, [question])
+    await remember(s, row.id, visit.state.to_json(), svc.clock(), new_id)
     return True
 
 
