@@ -21,7 +21,6 @@ from services.runtime import Runtime, acting_user, area_zone, local_date
 from storage.errors import StorageError
 from storage.models import Household, User
 from storage.monitoring import (
-    REMOVAL_ROLES,
     CaseView,
     StepRule,
     case_view,
@@ -67,7 +66,6 @@ class CaseCard:
     today: date
     rule: StepRule | None
     notice_until: date | None
-    may_remove: bool
 
 
 async def _today(s: AsyncSession, rt: Runtime, user: User) -> date:
@@ -105,7 +103,6 @@ async def case_card(rt: Runtime, user_id: int, case_id: int) -> CaseCard:
         today,
         _next_rule(user, view, today),
         None if waits is None else view.notice_end(),
-        user.role in REMOVAL_ROLES,
     )
 
 
@@ -229,7 +226,7 @@ async def open_identification(
     data named."""
     async with rt.sessionmaker.begin() as s:
         user = await acting_user(s, user_id)
-        _may_open_removal(user)
+        _may_open_by_hand(user)
         schedules = await load_schedules(s)
         case = await store_identification(s, household_id, user, source, schedules, rt.clock())
         return await case_view(s, case.id, user)
@@ -239,20 +236,19 @@ async def removable(rt: Runtime, user_id: int, offset: int = 0, limit: int = 8) 
     """The monitored households of the user's area a risk removal can be opened for."""
     async with rt.sessionmaker() as s:
         user = await acting_user(s, user_id)
-        _may_open_removal(user)
+        _may_open_by_hand(user)
         return await monitored_households(s, user, limit, offset)
 
 
-def _may_open_removal(user: User) -> None:
-    if user.role not in REMOVAL_ROLES:
-        raise StorageError("Your role cannot do this.")
+def _may_open_by_hand(user: User) -> None:
+    require(user, Deed.OPEN_CASE)
 
 
 async def removable_one(rt: Runtime, user_id: int, household_id: int) -> Household:
     """A monitored household of the user's area with no open case."""
     async with rt.sessionmaker() as s:
         user = await acting_user(s, user_id)
-        _may_open_removal(user)
+        _may_open_by_hand(user)
         return await _monitored(s, user, household_id)
 
 
@@ -266,7 +262,7 @@ async def ask_income(rt: Runtime, user_id: int, household_id: int) -> Household:
     """The user says the household's risks are gone; wait for its income per person."""
     async with rt.sessionmaker.begin() as s:
         user = await acting_user(s, user_id)
-        _may_open_removal(user)
+        _may_open_by_hand(user)
         household = await _monitored(s, user, household_id)
         await await_input(s, user.id, REMOVAL_INPUT, household_id, INCOME, rt.clock())
         return household
@@ -305,7 +301,7 @@ async def open_removal(
         )
     async with rt.sessionmaker.begin() as s:
         user = await acting_user(s, user_id)
-        _may_open_removal(user)
+        _may_open_by_hand(user)
         await _monitored(s, user, household_id)
         schedules = await load_schedules(s)
         case = await store_removal(s, household_id, user, income, schedules, rt.clock())

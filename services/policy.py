@@ -11,7 +11,7 @@ from conversations.messages import N_
 from storage.errors import StorageError
 from storage.exports import EXPORT_ROLES
 from storage.models import User
-from storage.monitoring import STEP_ROLES
+from storage.monitoring import OPENING_ROLES, STEP_ROLES
 from storage.problems import TRANSITIONS
 
 
@@ -34,6 +34,7 @@ class Deed(StrEnum):
     EXPORT = "export"
     EXPORT_UNMASKED = "export_unmasked"
     CASE_STEP = "case_step"
+    OPEN_CASE = "open_case"  # a monitoring case by hand: an application, a risk removal
     VIEW = "view"
 
 
@@ -73,6 +74,8 @@ def refusal(user: User, deed: Deed, subject: Subject = Subject()) -> str | None:
         if role not in EXPORT_ROLES:
             return N_("Only offices and team leaders can export.")
         return None if role == Role.OFFICE else N_("Only an office can export full ID numbers.")
+    if deed is Deed.OPEN_CASE:
+        return None if role in OPENING_ROLES else N_("Your role cannot do this.")
     if deed is Deed.CASE_STEP:
         return (
             None

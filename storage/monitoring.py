@@ -91,7 +91,7 @@ STEP_ROLES: Mapping[str, tuple[str, ...]] = {
     rule.code: rule.roles for rules in PROCEDURES.values() for rule in rules
 }
 # Roles that may open a case by hand (an identification, a risk removal).
-REMOVAL_ROLES = VILLAGE_ROLES
+OPENING_ROLES = VILLAGE_ROLES
 # The sources of a case opened by hand (a check opens one as a cadre's visit).
 HAND_SOURCES = ("application", "data_alert")
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.pool import NullPool
 from telegram import Bot
 
-from bot.callbacks import CaseAnswer, encode
+from bot.callbacks import CaseAnswer, CaseMenu, encode
 from bot.emulator import ChatMessage, EmulatedUser
 from bot.i18n import Translator
 from bot.reminders import sweep
@@ -372,6 +372,12 @@ async def test_a_cadre_cannot_record_a_leaders_step_with_a_forged_button(
     listing = await until(v.other_cadre, lambda m: "No monitoring case" in m.content)
     answer = await v.other_cadre.press(listing.message_id, encode(CaseAnswer(case.id, 1, "y")))
     assert answer.show_alert and answer.text == "This monitoring case is not in your area."
+    # Opening a risk removal is a cadre's or leader's: an office's forged button is refused.
+    await v.office.send_command("cases")
+    listing = await until(v.office, lambda m: "Open monitoring cases" in m.content)
+    assert "➕ Risk removal" not in labels(listing)
+    answer = await v.office.press(listing.message_id, encode(CaseMenu("g", h.households["li"])))
+    assert answer.show_alert and answer.text == "Your role cannot do this."
     async with h.sessionmaker() as s:
         step = await s.scalar(
             select(MonitoringStep).where(

@@ -25,6 +25,7 @@ from conversations.answers import parse_date
 from conversations.thresholds import income_line_for
 from services import monitoring
 from services.monitoring import CaseCard
+from services.policy import Deed, may
 from storage import Household, User
 from storage.errors import StorageError
 from storage.monitoring import (
@@ -328,7 +329,7 @@ async def on_cases(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if step is not None:
             label += f" · {step_name(svc.t, lang, step.step)} · {format_day(step.due_on, lang)}"
         rows.append([Button(label, callback_data=encode(OpenCase(view.case.id)))])
-    if user.role in monitoring.REMOVAL_ROLES:
+    if may(user, Deed.OPEN_CASE):
         application = HouseholdPage(0, "", "m")
         rows.append(
             [
