@@ -138,6 +138,12 @@ def parser() -> argparse.ArgumentParser:
         command("export", "export check records, the problem ledger or the monthly report")
     )
 
+    from bot.office_cli import add_campaign_arguments
+
+    add_campaign_arguments(
+        command("campaign", "campaigns (专项排查): open one for an area, or list them"), common
+    )
+
     remind = command("remind", "what the reminder sweep sends at a time")
     remind.add_argument("--at", required=True, help='local time, e.g. "2026-12-01 08:30"')
     remind.add_argument("--zone", default="Asia/Shanghai", help="time zone of --at")
@@ -470,6 +476,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(office_cli.export_command(settings, args, lang))
     if args.command == "import-roster":
         return asyncio.run(office_cli.import_roster_command(settings, args.file, lang, args.area))
+    if args.command == "campaign":
+        return asyncio.run(office_cli.campaign_command(settings, args, lang))
     if args.command == "remind":
         return asyncio.run(remind(settings, args.at, args.zone, args.dry_run))
     if args.command == "db":

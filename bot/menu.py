@@ -21,6 +21,7 @@ def commands(lang: str, t: Translator, role: str = "cadre", web: bool = False) -
         menu.append(BotCommand("export", t(lang, "Export a file")))
     if role == "office":
         menu.append(BotCommand("import", t(lang, "Import a roster")))
+        menu.append(BotCommand("campaign", t(lang, "Campaigns of my area")))
     if web:
         menu.append(BotCommand("web", t(lang, "Open the dashboard in a browser")))
     menu += [

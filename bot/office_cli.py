@@ -342,3 +342,73 @@ async def fetch_missing_photos(
     async with bot:
         report = await fetch_photos(bot, store, missing)
     return FetchReport(report.fetched, len(file_ids) - len(missing), report.failed)
+
+
+def add_campaign_arguments(
+    campaign: argparse.ArgumentParser, common: argparse.ArgumentParser
+) -> None:
+    """`hucha campaign open|list`: campaigns (专项排查) of an area."""
+    actions = campaign.add_subparsers(dest="action", required=True, parser_class=type(campaign))
+    opening = actions.add_parser(
+        "open", help="open a campaign for an area, with its rectification cut-off", parents=[common]
+    )
+    opening.add_argument("--area", required=True, help="area code, e.g. 320705001")
+    opening.add_argument("--name", required=True, help="e.g. 脱贫攻坚问题大排查")
+    opening.add_argument("--start", required=True, help="first day, e.g. 2026-12-14")
+    opening.add_argument("--end", required=True, help="last day of finding problems")
+    opening.add_argument("--cutoff", required=True, help="every problem rectified by this day")
+    listing = actions.add_parser("list", help="the campaigns of an area", parents=[common])
+    listing.add_argument("--area", help="area code (default: every area)")
+
+
+def _campaign_day(value: str, option: str) -> date:
+    from services.campaigns import parse_day
+
+    day = parse_day(value)
+    if day is None:
+        raise CliError(
+            "{option} takes a date like 2026-12-31, not {value}.", option=option, value=value
+        )
+    return day
+
+
+def _campaign_line(t: Translator, lang: str, campaign: Any) -> str:
+    from bot.handlers.campaigns import campaign_line
+
+    return f"{campaign.area_code} " + campaign_line(t, lang, campaign)
+
+
+async def campaign_command(settings: Settings, args: argparse.Namespace, lang: str) -> int:
+    """Open a campaign, or list them; the operator of the server may do so for any area."""
+    from services import Runtime
+    from services.campaigns import list_for, open_for_area
+    from storage import make_engine, make_sessionmaker, upgrade
+
+    t = Translator()
+    await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        rt = Runtime(make_sessionmaker(engine), utc_now)
+        if args.action == "open":
+            start = _campaign_day(args.start, "--start")
+            end = _campaign_day(args.end, "--end")
+            cutoff = _campaign_day(args.cutoff, "--cutoff")
+            opened = await open_for_area(rt, None, args.area, args.name, start, end, cutoff)
+            print(t(lang, "Campaign opened: {line}", line=_campaign_line(t, lang, opened)))
+            return 0
+        found = await list_for(rt, None, args.area) if args.area else await _every(rt)
+    finally:
+        await engine.dispose()
+    if not found:
+        print(t(lang, "No campaign has been opened."))
+    for campaign in found:
+        print(_campaign_line(t, lang, campaign))
+    return 0
+
+
+async def _every(rt: Any) -> list[Any]:
+    from storage.campaigns import open_campaigns
+
+    async with rt.sessionmaker() as s:
+        found = await open_campaigns(s)
+    return sorted(found, key=lambda c: (c.area_code, c.starts_on))

@@ -182,10 +182,19 @@ def render_line(
                 day=format_day(deadline, lang),
                 what=what,
             )
+        if payload.get("campaign"):
+            text += "\n📌 " + t(
+                lang,
+                "Found in the campaign {name}: everything rectified by {day}.",
+                name=p.get("campaign", ""),
+                day=format_day(_day(payload["cutoff"]), lang),
+            )
     elif kind == "overdue":
-        lines = [
-            "⚠️ " + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
-        ]
+        lines = []
+        if payload["count"] or not payload.get("campaigns"):
+            lines.append(
+                "⚠️ " + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
+            )
         for item in payload.get("oldest", []):
             lines.append(
                 "• "
@@ -204,6 +213,20 @@ def render_line(
                     lang,
                     "{count} monitoring case steps are overdue.",
                     count=payload["case_steps"],
+                )
+            )
+        for campaign in payload.get("campaigns", []):
+            lines.append(
+                "📌 "
+                + t.n(
+                    lang,
+                    "Campaign {name}: {count} problem found in it is still to rectify; "
+                    "everything by {day}.",
+                    "Campaign {name}: {count} problems found in it are still to rectify; "
+                    "everything by {day}.",
+                    int(campaign["left"]),
+                    name=escape(str(campaign["campaign"])),
+                    day=format_day(_day(campaign["cutoff"]), lang),
                 )
             )
         lines.append(t(lang, "Send /problems to see them."))

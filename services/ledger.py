@@ -12,6 +12,7 @@ from services.policy import Deed, Subject, problem_deeds, require
 from services.runtime import Runtime, acting_user, area_zone, local_date
 from storage.errors import StorageError
 from storage.problems import (
+    PAST_CUTOFF_REFUSAL,
     SORTS,
     ProblemCard,
     ProblemFilter,
@@ -33,6 +34,7 @@ MISSING_INPUT = (
     "Please send a text or a photo about the progress.",
     "Please give the responsible unit.",
     "Please give the new deadline.",
+    PAST_CUTOFF_REFUSAL,
 )
 
 
@@ -199,6 +201,7 @@ async def act_on_problem(
     deadline: date | None = None,
     unit: str | None = None,
     ends_wait: bool = False,
+    past_cutoff: bool = False,
 ) -> Done:
     """Apply an action to a problem in one transaction (audited and kept in its history), or
     raise StorageError and change nothing. `ends_wait`: this answers what the person was asked
@@ -208,6 +211,8 @@ async def act_on_problem(
         async with rt.sessionmaker.begin() as s:
             user = await acting_user(s, user_id)
             require(user, deed)
+            if past_cutoff:
+                require(user, Deed.PAST_CUTOFF)
             problem = await act(
                 s,
                 problem_id,
@@ -219,6 +224,7 @@ async def act_on_problem(
                 expected_status=expected_status,
                 deadline=deadline,
                 unit=unit,
+                past_cutoff=past_cutoff,
             )
             if ends_wait:
                 await clear_input(s, user.id)

@@ -36,6 +36,8 @@ class Deed(StrEnum):
     CASE_STEP = "case_step"
     OPEN_CASE = "open_case"  # a monitoring case by hand: an application, a risk removal
     VIEW = "view"
+    OPEN_CAMPAIGN = "open_campaign"
+    PAST_CUTOFF = "past_cutoff"
 
 
 PROBLEM_DEEDS: tuple[Deed, ...] = tuple(Deed(name) for name in TRANSITIONS)
@@ -68,6 +70,10 @@ def refusal(user: User, deed: Deed, subject: Subject = Subject()) -> str | None:
         return None
     if deed is Deed.ADD_PROBLEM:
         return None if role in (Role.LEADER, Role.OFFICE) else N_("Your role cannot do this.")
+    if deed in (Deed.OPEN_CAMPAIGN, Deed.PAST_CUTOFF):
+        # A campaign (专项排查) and its cut-off are the office's: opened for its own area,
+        # passed only on its explicit word.
+        return None if role == Role.OFFICE else N_("Only an office can do this.")
     if deed is Deed.EXPORT:
         return None if role in EXPORT_ROLES else N_("Only offices and team leaders can export.")
     if deed is Deed.EXPORT_UNMASKED:

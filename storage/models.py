@@ -554,3 +554,29 @@ class BotAccount(Base):
     token_env: Mapped[str] = mapped_column(String(100))
     username: Mapped[str] = mapped_column(String(64), unique=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+CAMPAIGN_STATUSES = ("draft", "open")
+
+
+class Campaign(Base):
+    """A campaign (专项排查) an office opens for its area: problems found in it (from `starts_on`
+    to `ends_on`, in the area) are to be rectified by `cutoff` (seed 002: "确保5月31日前全部整改
+    到位"). A draft is one being entered in the chat, step by step; only open ones count."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        _one_of("status", CAMPAIGN_STATUSES, "status"),
+        Index("ix_campaigns_area_code_starts_on", "area_code", "starts_on"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    cutoff: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

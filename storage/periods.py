@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.campaigns import campaign_in_force
 from storage.models import CheckRecord, Household, Problem
 from storage.schedule import ONGOING, AreaSchedule
 
@@ -107,9 +108,11 @@ def parse_period_name(text: str) -> tuple[int, int] | None:
 
 
 async def campaign_start(s: AsyncSession, area_code: str, day: date) -> date:
-    """The first day of the campaign (专项排查) a day belongs to, for "found so far": the
-    1st of January of the day's year until campaigns are set per area."""
-    return date(day.year, 1, 1)
+    """The first day of the campaign (专项排查) a day belongs to, for "found so far": of the
+    campaign of the area (or an area above it) running on that day, its rectification until
+    the cut-off included; without one, the 1st of January of the day's year."""
+    campaign = await campaign_in_force(s, area_code, day)
+    return campaign.starts_on if campaign is not None else date(day.year, 1, 1)
 
 
 # ---------------------------------------------------------------- problems

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from storage.areas import area_codes_within, area_contains, codes_within
 from storage.audit import audit
+from storage.campaigns import CampaignFacts, campaign_of_problem
 from storage.deadlines import TIMED, due_on, tier_code
 from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
@@ -36,6 +37,22 @@ MAX_DEADLINE_DAYS = 3 * 366
 
 class ProblemError(StorageError):
     """A change to a problem that is refused; nothing was written."""
+
+
+PAST_CUTOFF_REFUSAL = (
+    "This problem was found in the campaign {name}: its deadline cannot pass the cut-off {day}."
+)
+
+
+class PastCutoff(ProblemError):
+    """A new deadline after the cut-off of the campaign the problem was found in: refused
+    unless an office says explicitly that it may pass it."""
+
+    def __init__(self, campaign: CampaignFacts) -> None:
+        super().__init__(
+            PAST_CUTOFF_REFUSAL, {"name": campaign.name, "day": campaign.cutoff.isoformat()}
+        )
+        self.campaign = campaign
 
 
 @dataclass(frozen=True)
@@ -125,11 +142,14 @@ async def act(
     expected_status: str | None = None,
     deadline: date | None = None,
     unit: str | None = None,
+    past_cutoff: bool = False,
 ) -> Problem:
     """Apply `action` to a problem for a user, or raise ProblemError and change nothing.
 
     `expected_status` is the status the user saw (on the card whose button was pressed): a
-    stale button is refused rather than acting on a problem that moved on meanwhile.
+    stale button is refused rather than acting on a problem that moved on meanwhile. A new
+    deadline after the cut-off of the campaign the problem was found in is refused
+    (`PastCutoff`) unless an office gives `past_cutoff`; the history then says so.
     """
     rule = TRANSITIONS.get(action)
     if rule is None:
@@ -152,6 +172,7 @@ async def act(
 
     values: dict[str, object] = {"updated_at": now}
     details: dict[str, object] = {}
+    event_action = action  # the history's word for it
     if rule.to_status is not None:
         values["status"] = rule.to_status
     if action == "deadline":
@@ -159,8 +180,14 @@ async def act(
             raise ProblemError("Please give the new deadline.")
         if deadline < now.date() - timedelta(days=1):
             raise ProblemError("A deadline cannot be in the past.")
+        campaign = await campaign_of_problem(s, problem.village_code, problem.created_at)
+        if campaign is not None and deadline > campaign.cutoff:
+            if not (past_cutoff and user.role == "office"):
+                raise PastCutoff(campaign)
+            event_action = "deadline_past_cutoff"
+            details = {"campaign": campaign.name, "cutoff": campaign.cutoff}
         values["deadline"] = deadline
-        details = {"from": problem.deadline, "to": deadline}
+        details = {"from": problem.deadline, "to": deadline, **details}
     if action == "unit":
         unit = (unit or "").strip()[:100]
         if not unit:
@@ -184,7 +211,7 @@ async def act(
             problem_id=problem.id,
             at=now,
             user_id=user.id,
-            action=action,
+            action=event_action,
             from_status=from_status,
             to_status=problem.status,
             note=note,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, update
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
+from storage.campaigns import CampaignFacts, covering, open_campaigns
 from storage.deadlines import ONGOING, review_day
 from storage.documents import json_document
 from storage.models import (
@@ -238,8 +239,30 @@ def _problem_payload(row: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- each kind
 
 
+def _found_in(
+    campaigns: Sequence[CampaignFacts], schedules: Schedules, village: str, raised_at: datetime
+) -> CampaignFacts | None:
+    """The campaign a problem raised in a village at a moment was found in."""
+    if not campaigns:
+        return None
+    chain = [area.code for area in schedules.chain(village)]
+    day = schedules.of(village).local(raised_at).date()
+    return covering(campaigns, chain, day)
+
+
+def _name_campaign(payload: dict[str, Any], campaign: CampaignFacts | None) -> None:
+    if campaign is not None:
+        payload["campaign"] = campaign.name
+        payload["cutoff"] = campaign.cutoff.isoformat()
+
+
 async def _deadline_reminders(
-    s: AsyncSession, groups: list[_Group], people: People, now: datetime
+    s: AsyncSession,
+    groups: list[_Group],
+    people: People,
+    now: datetime,
+    campaigns: Sequence[CampaignFacts] = (),
+    schedules: Schedules | None = None,
 ) -> list[DueReminder]:
     """Rectification deadlines: the responsible cadre, some days before and on the day. A
     长期坚持 (ongoing) problem has no deadline: it comes up for review at the end of every
@@ -266,6 +289,7 @@ async def _deadline_reminders(
                         Problem.category,
                         Problem.text,
                         Problem.text_i18n,
+                        Problem.created_at,
                         func.coalesce(Problem.assignee_user_id, Problem.created_by_user_id).label(
                             "responsible"
                         ),
@@ -283,6 +307,9 @@ async def _deadline_reminders(
             ).all()
             for row in rows:
                 payload = _problem_payload(row)
+                if schedules is not None:
+                    found_in = _found_in(campaigns, schedules, row.village_code, row.created_at)
+                    _name_campaign(payload, found_in)
                 if row.deadline_tier == ONGOING:
                     day, stage = review, review_stage
                     payload["review"] = review.isoformat()
@@ -366,8 +393,57 @@ async def _escalations(
     return due
 
 
+async def _campaign_lines(
+    s: AsyncSession,
+    schedules: Schedules,
+    campaigns: Sequence[CampaignFacts],
+    leader: User,
+    villages: Sequence[str],
+    day: date,
+) -> list[dict[str, Any]]:
+    """The campaigns a leader's area is in on `day` (until their cut-off), each with how many
+    of the problems found in it in the leader's area are still to rectify."""
+    lines: list[dict[str, Any]] = []
+    chain = {area.code for area in schedules.chain(leader.area_code)}
+    for campaign in sorted(campaigns, key=lambda c: (c.cutoff, c.id)):
+        if not campaign.starts_on <= day <= campaign.cutoff:
+            continue
+        if campaign.area_code not in chain and not schedules.contains(
+            leader.area_code, campaign.area_code
+        ):
+            continue
+        inside = [code for code in villages if schedules.contains(campaign.area_code, code)]
+        if not inside:
+            continue
+        schedule = schedules.of(campaign.area_code)
+        first = schedule.at(campaign.starts_on, time.min)
+        after = schedule.at(campaign.ends_on + timedelta(days=1), time.min)
+        left = await s.scalar(
+            select(func.count())
+            .select_from(Problem)
+            .where(
+                Problem.village_code.in_(inside),
+                Problem.status.in_(OPEN_STATUSES),
+                Problem.created_at >= first,
+                Problem.created_at < after,
+            )
+        )
+        lines.append(
+            {
+                "campaign": campaign.name,
+                "cutoff": campaign.cutoff.isoformat(),
+                "left": int(left or 0),
+            }
+        )
+    return lines
+
+
 async def _overdue_digests(
-    s: AsyncSession, schedules: Schedules, people: People, now: datetime
+    s: AsyncSession,
+    schedules: Schedules,
+    people: People,
+    now: datetime,
+    campaigns: Sequence[CampaignFacts] = (),
 ) -> list[DueReminder]:
     """Once a day at the digest time, each leader hears of the overdue problems and case
     steps in their area."""
@@ -422,7 +498,8 @@ async def _overdue_digests(
             condition = and_(Household.village_code.in_(villages), overdue_condition(day))
             count = sum(per_village.get(code, 0) for code in villages)
             steps = sum(steps_per_village.get(code, 0) for code in villages)
-            if not count and not steps:
+            in_campaigns = await _campaign_lines(s, schedules, campaigns, leader, villages, day)
+            if not count and not steps and not any(line["left"] for line in in_campaigns):
                 continue
             oldest = (
                 await s.execute(
@@ -436,6 +513,7 @@ async def _overdue_digests(
             payload = {
                 "count": count,
                 "case_steps": steps,
+                "campaigns": in_campaigns,
                 "day": day.isoformat(),
                 "oldest": [
                     {
@@ -766,10 +844,11 @@ async def due_reminders(
         schedules = await load_schedules(s)
     people = People(await s.scalars(select(User)), schedules)
     groups = _groups(schedules)
+    campaigns = await open_campaigns(s)
     found: list[DueReminder] = []
     found += await _report_reminders(s, groups, schedules, people, now)
-    found += await _deadline_reminders(s, groups, people, now)
-    found += await _overdue_digests(s, schedules, people, now)
+    found += await _deadline_reminders(s, groups, people, now, campaigns, schedules)
+    found += await _overdue_digests(s, schedules, people, now, campaigns)
     found += await _escalations(s, groups, people, now)
     found += await _report_late(s, groups, schedules, people, now)
     found += await _contact_reminders(s, groups, schedules, people, now)

@@ -28,6 +28,7 @@ HISTORY_NAMES = {
     "verify": N_("verified"),
     "return": N_("returned"),
     "deadline": N_("deadline changed"),
+    "deadline_past_cutoff": N_("deadline set past the campaign's cut-off, on the office's word"),
     "unit": N_("unit changed"),
 }
 EXPORT_NAMES = {

@@ -83,6 +83,7 @@ from storage import (
     start_session,
     submit_check,
 )
+from storage.campaigns import cutoff_on
 from storage.checks import set_amendment_kind, settle_earlier
 from storage.deadlines import check_deadlines
 from storage.errors import StorageError
@@ -681,8 +682,10 @@ async def finish(
     svc = services(context)
     today = visit.context.today
 
-    schedule = (await load_schedules(s)).of(visit.household.village_code)
-    deadline_for = check_deadlines(schedule, today)
+    village = visit.household.village_code
+    schedule = (await load_schedules(s)).of(village)
+    # Found in a campaign (专项排查): never due after its cut-off.
+    deadline_for = check_deadlines(schedule, today, await cutoff_on(s, village, today))
     record, problems = await submit_check(
         s, visit.row.id, finished.record, user.id, svc.clock(), deadline_for
     )

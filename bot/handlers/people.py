@@ -180,6 +180,7 @@ def help_text(lang: str, t: Translator, role: str = "cadre") -> str:
         lines.append(t(lang, "/export — checks, ledger or monthly report as a file"))
     if role == "office":
         lines.append(t(lang, "/import — import a roster (CSV or XLSX)"))
+        lines.append(t(lang, "/campaign — the campaigns of your area; open one"))
     lines.append(t(lang, "/amend — correct a check you submitted"))
     lines.append(t(lang, "/cancel — pause the check you are doing"))
     lines.append(t(lang, "/lang — change the language"))

@@ -29,13 +29,16 @@ from bot.render import category_name, measures_text, unit_name
 from bot.sending import edit, fitted, send, visible_length
 from bot.services import Services, services
 from services import ledger
+from services.campaigns import parse_day
 from services.monitoring import CASE_INPUT, REMOVAL_INPUT
 from services.policy import Deed, may
 from storage import Household, User, get_area, households_page, user_by_telegram_id
+from storage.campaigns import cutoff_on
 from storage.deadlines import IMMEDIATE, ONGOING, TIMED
 from storage.errors import StorageError
 from storage.problems import (
     DeadlineSpec,
+    PastCutoff,
     ProblemCard,
     add_problem,
     default_assignee,
@@ -89,6 +92,9 @@ def history_name(t: Translator, lang: str, action: str) -> str:
         "verify": t(lang, "verified"),
         "return": t(lang, "returned"),
         "deadline": t(lang, "deadline changed"),
+        "deadline_past_cutoff": t(
+            lang, "deadline set past the campaign's cut-off, on the office's word"
+        ),
         "unit": t(lang, "unit changed"),
         "seen_again": t(lang, "seen again by a check"),
         "reopened": t(lang, "found again after it was closed"),
@@ -528,16 +534,20 @@ async def on_problem_action(
 # ---------------------------------------------------------------- the input after a button
 
 
-def _parse_deadline(text: str, today: date) -> tuple[date | None, str]:
+def _parse_deadline(text: str, today: date) -> tuple[date | None, str, bool]:
+    """The new deadline, the reason, and whether the date ends with "!": the office's explicit
+    word that it may pass the cut-off of the campaign the problem was found in."""
     first, _, rest = text.strip().partition("\n" if "\n" in text.strip() else " ")
     head = first.strip()
+    past_cutoff = head.endswith(("!", "！"))
+    head = head.rstrip("!！").strip()
     reason = rest.strip()
     if _DAYS.match(head):
-        return today + timedelta(days=int(head)), reason
-    try:
-        return date.fromisoformat(head), reason
-    except ValueError:
-        return None, text.strip()
+        return today + timedelta(days=int(head)), reason, past_cutoff
+    day = parse_day(head)
+    if day is None:
+        return None, text.strip(), False
+    return day, reason, past_cutoff
 
 
 async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -559,6 +569,13 @@ async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return False
     if waiting.action == "add":
         await _add_from_input(update, context, user, waiting.subject_id, message)
+        return True
+    if waiting.action == "campaign":
+        from bot.handlers import campaigns
+
+        await campaigns.on_campaign_input(
+            update, context, user, waiting.subject_id, waiting.expected, message
+        )
         return True
     if waiting.action == CASE_INPUT:
         await cases.on_case_input(
@@ -592,8 +609,9 @@ async def _apply_input(
     note: str | None = text or None
     deadline: date | None = None
     unit: str | None = None
+    past_cutoff = False
     if action == "deadline":
-        deadline, note = _parse_deadline(text, today)
+        deadline, note, past_cutoff = _parse_deadline(text, today)
         if deadline is None:
             await send(
                 context.bot,
@@ -622,12 +640,43 @@ async def _apply_input(
             deadline=deadline,
             unit=unit,
             ends_wait=True,
+            past_cutoff=past_cutoff,
         )
+    except PastCutoff as error:
+        # The wait goes on: the office may send the date again, with its explicit word.
+        await send(context.bot, chat_id, escape(past_cutoff_text(svc.t, lang, user, error)))
+        return
     except StorageError as error:
         # After a missing note the wait goes on: the next message may bring it.
         await send(context.bot, chat_id, escape(svc.t(lang, error.message_id, **error.params)))
         return
     await show_card(update, context, user, problem_id, None, svc.t(lang, "Saved."))
+
+
+def past_cutoff_text(t: Translator, lang: str, user: User, error: PastCutoff) -> str:
+    """Why the deadline cannot pass the campaign's cut-off, and for an office, how to say that
+    it may."""
+    campaign = error.campaign
+    cutoff = format_day(campaign.cutoff, lang)
+    text = t(
+        lang,
+        "This problem was found in the campaign {name}: its deadline cannot pass the "
+        "cut-off {day}.",
+        name=campaign.name,
+        day=cutoff,
+    )
+    if not may(user, Deed.PAST_CUTOFF):
+        return text
+    return (
+        text
+        + "\n"
+        + t(
+            lang,
+            "To set a later deadline anyway, send the date followed by “!”, then the reason, "
+            "like: {example}",
+            example=f"{(campaign.cutoff + timedelta(days=30)).isoformat()}! …",
+        )
+    )
 
 
 async def cancel_pending(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -774,6 +823,9 @@ async def _add_from_input(
             deadline, tier = resolve_deadline(
                 _deadline_spec(lines[5] if len(lines) > 5 else None), category, today, schedule
             )
+            # Found in a campaign (专项排查): never due after its cut-off.
+            cutoff = await cutoff_on(s, household.village_code, today)
+            deadline = min(deadline, cutoff) if cutoff is not None else deadline
             problem = await add_problem(
                 s,
                 user.id,

@@ -26,6 +26,7 @@ from telegram.ext import (
 from bot import callbacks
 from bot.callbacks import HouseholdPage
 from bot.handlers import (
+    campaigns,
     cases,
     check,
     households,
@@ -288,6 +289,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "cancel": on_cancel,
         "export": then_remind(office.on_export),
         "import": then_remind(office.on_import),
+        "campaign": then_remind(campaigns.on_campaign),
         "amend": office.on_amend,
         "web": then_remind(web_login.on_web),
     }
