@@ -84,6 +84,11 @@ class CaseLine:
     status: str
     opened_on: date
     steps: list[CaseStepLine]
+    # How it ended (codes of storage.monitoring.OUTCOMES, CATEGORIES and RISK_TYPES).
+    outcome: str | None = None
+    outcome_reason: str | None = None
+    category: str | None = None
+    risk_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,20 @@ async def household_history(rt: Runtime, user_id: int, household_id: int) -> Hou
                 )
                 for p in problems
             ],
-            [CaseLine(c.id, c.kind, c.status, c.opened_on, steps_of.get(c.id, [])) for c in cases],
+            [
+                CaseLine(
+                    c.id,
+                    c.kind,
+                    c.status,
+                    c.opened_on,
+                    steps_of.get(c.id, []),
+                    c.outcome,
+                    c.outcome_reason,
+                    c.category,
+                    tuple(c.risk_types or ()),
+                )
+                for c in cases
+            ],
             local_date(rt.clock(), zone),
             zone,
         )

@@ -346,6 +346,11 @@ async def test_the_county_decides_a_case_on_the_web_through_the_same_rules(
         data = [*form.items(), ("risk", "illness"), ("risk", "accident")]
         async with client.post(f"{w.base}/cases/{case_id}", data=data) as done:
             assert done.status == 200 and "Saved." in await done.text()
+        async with client.get(f"{w.base}/households/{w.h.households['wang']}") as page:
+            html = await page.text()
+        assert "Included in monitoring" in html
+        assert "Category: Sudden severe hardship" in html
+        assert "Risk types: Illness, Accident" in html
     async with w.h.sessionmaker() as s:
         decided = await s.get(MonitoringCase, case_id)
         household = await s.get(Household, w.h.households["wang"])

@@ -31,7 +31,13 @@ from services import Runtime, access, exports, households, ledger, monitoring, o
 from services.policy import Deed, may
 from storage.errors import StorageError
 from storage.models import User
-from storage.monitoring import CATEGORIES, RISK_TYPES, STEP_NAMES, earliest_notice_end
+from storage.monitoring import (
+    CATEGORIES,
+    OUTCOMES,
+    RISK_TYPES,
+    STEP_NAMES,
+    earliest_notice_end,
+)
 from storage.notices import NoticeKind
 from storage.texts import DEADLINE_TIER_NAMES
 from web import charts
@@ -502,8 +508,27 @@ async def household_page(request: web.Request, page: Page) -> web.StreamResponse
         "household.html",
         page.lang,
         page.dashboard,
-        {"page": page, "nav": "households", "h": found, "checks": checks},
+        {
+            "page": page,
+            "nav": "households",
+            "h": found,
+            "checks": checks,
+            "outcomes": OUTCOMES,
+            "categories": CATEGORIES,
+            "risk_names": lambda codes: _joined(
+                page, [RISK_TYPES[c] for c in codes if c in RISK_TYPES]
+            ),
+        },
     )
+
+
+def _joined(page: Page, names: list[str]) -> str:
+    """Names in the reader's language, joined as a list ("因病、因学", "Illness, Schooling")."""
+    shown = [page._(name) for name in names]
+    joined = shown[0] if shown else ""
+    for name in shown[1:]:
+        joined = page._("{first}, {second}", first=joined, second=name)
+    return joined
 
 
 async def cases_page(
