@@ -39,17 +39,82 @@ async def examine(settings: Settings, lang: str, t: Translate) -> Findings:
     database_ok = await _database(settings, lang, t, found)
     if database_ok and forms is not None:
         await _areas_and_income_lines(settings, forms, lang, t, found)
-    await _bot_api(settings, lang, t, found)
+    several = database_ok and await _bots(settings, lang, t, found)
+    if settings.token or not several:
+        _token_set(settings, lang, t, found)
+        await _bot_api(settings, lang, t, found)
     return found
+
+
+def _token_set(settings: Settings, lang: str, t: Translate, found: Findings) -> None:
+    if settings.token:
+        found.ok(t(lang, "A bot token is set."))
+    else:
+        found.wrong(t(lang, "No bot token: set HUCHA_TELEGRAM_TOKEN."))
+
+
+async def _bots(settings: Settings, lang: str, t: Translate, found: Findings) -> bool:
+    """The bots of `hucha bots add`: each one's variable is set and its token is that bot's.
+    Returns whether any is recorded."""
+    import os
+
+    from bot.cli import check_bot_api
+    from bot.cli_errors import explain
+    from storage import list_bots, make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            records = await list_bots(s)
+    except Exception:  # a schema from before several bots: the schema line says what to do
+        return False
+    finally:
+        await engine.dispose()
+    for record in records:
+        token = os.environ.get(record.token_env, "").strip()
+        if not token:
+            found.wrong(
+                t(
+                    lang,
+                    "The token of @{username} ({area}) is missing: set the variable {name}.",
+                    username=record.username,
+                    area=record.area_name,
+                    name=record.token_env,
+                )
+            )
+            continue
+        try:
+            username = await check_bot_api(settings.with_changes(token=token))
+        except Exception as error:
+            found.wrong(
+                t(
+                    lang,
+                    "The token in {name} does not work: {reason}",
+                    name=record.token_env,
+                    reason=explain(error, lang, t, settings)[0],
+                )
+            )
+            continue
+        if username != record.username:
+            found.wrong(
+                t(
+                    lang,
+                    "The token in {name} is the token of @{actual}, not of @{username}.",
+                    name=record.token_env,
+                    actual=username,
+                    username=record.username,
+                )
+            )
+        else:
+            found.ok(
+                t(lang, "@{username} serves {area}.", username=username, area=record.area_name)
+            )
+    return bool(records)
 
 
 def _configuration(settings: Settings, lang: str, t: Translate, found: Findings) -> Any:
     from conversations import load_forms, load_thresholds
 
-    if settings.token:
-        found.ok(t(lang, "A bot token is set."))
-    else:
-        found.wrong(t(lang, "No bot token: set HUCHA_TELEGRAM_TOKEN."))
     if settings.webhook_url and not settings.webhook_secret:
         found.wrong(t(lang, "HUCHA_WEBHOOK_URL is set but HUCHA_WEBHOOK_SECRET is not."))
     try:

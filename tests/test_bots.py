@@ -276,6 +276,13 @@ async def test_bots_add_list_remove_and_the_invitation_link_names_the_areas_bot(
     assert code == 0 and USERNAME_B in out and "HUCHA_TOKEN_B" in out and TOKEN_B not in out
     code, out = await run("invite", "--role", "office", "--area", OTHER_TOWNSHIP)
     assert code == 0 and f"https://t.me/{USERNAME_B}?start=" in out
+    monkeypatch.delenv("HUCHA_TELEGRAM_TOKEN", raising=False)
+    code, out = await run("doctor", *api)
+    assert f"✓ @{USERNAME_B} serves 远山县." in out and "No bot token" not in out
+    monkeypatch.setenv("HUCHA_TOKEN_B", "999:WRONG")
+    code, out = await run("doctor", *api)
+    assert "✗ The token in HUCHA_TOKEN_B does not work" in out and "WRONG" not in out
+    monkeypatch.setenv("HUCHA_TOKEN_B", TOKEN_B)
     code, out = await run("bots", "remove", "--area", OTHER_COUNTY)
     assert code == 0 and USERNAME_B in out
     code, out = await run("bots", "list")
