@@ -10,7 +10,7 @@ from aiohttp import web
 from telegram.ext import Application
 
 from bot.services import KEY, Services
-from storage.photos import PhotoStore
+from storage.photos import Fetch, PhotoStore
 from web.app import Dashboard, add_dashboard
 from web.photos import PhotoCache, bot_fetch
 
@@ -22,10 +22,20 @@ def dashboard_for(application: Application) -> Dashboard:  # type: ignore[type-a
     return Dashboard(
         svc.runtime,
         svc.t,
-        PhotoCache(bot_fetch(application.bot), PhotoStore(svc.settings.photo_dir)),
+        PhotoCache(_fetch(application), PhotoStore(svc.settings.photo_dir)),
         svc.settings.default_language,
         secure_cookie=(svc.settings.web_url or "").startswith("https://"),
     )
+
+
+def _fetch(application: Application) -> Fetch:  # type: ignore[type-arg]
+    """Photos through this bot, or through whichever bot of the deployment received them."""
+    svc: Services = application.bot_data[KEY]
+    if svc.fleet is None:
+        return bot_fetch(application.bot)
+    from bot.fleet import fetch_through_any
+
+    return fetch_through_any([app.bot for app in svc.fleet.applications])
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -10,12 +10,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
 from bot.services import KEY, Services, utc_now
 from bot.settings import Settings
 from storage import area_contains, bot_serving
 from storage.bots import BotRecord
+from storage.photos import Fetch
+from web.photos import bot_fetch
 
 
 @dataclass
@@ -79,7 +82,26 @@ def build_fleet(
             own = own.with_changes(reminder_interval=0, web_listen=None)
         members[record.id] = (record, build_application(own, sessionmaker, clock, serving=record))
     fleet = Fleet(sessionmaker, members)
+    first: Services = fleet.primary.bot_data[KEY]
     for application in fleet.applications:
         svc: Services = application.bot_data[KEY]
         svc.fleet = fleet
+        svc.metrics = first.metrics  # /metrics counts every bot
     return fleet
+
+
+def fetch_through_any(bots: Sequence[Bot]) -> Fetch:
+    """Fetch a photo through whichever bot received it: a file id is valid only for the bot
+    that received the file, and the dashboard shows photos of every bot's areas."""
+
+    async def fetch(file_id: str) -> bytes:
+        refused: TelegramError | None = None
+        for bot in bots:
+            try:
+                return await bot_fetch(bot)(file_id)
+            except BadRequest as error:
+                refused = error
+        assert refused is not None
+        raise refused
+
+    return fetch

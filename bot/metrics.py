@@ -1,6 +1,7 @@
 """What an instance counts for Prometheus (`/metrics`): updates handled and failed, how long
 handlers take, reminders sent and updates waiting. One registry per Application, so that two
-bots (or two tests) in one process count apart."""
+tests in one process count apart; the bots of one deployment (bot/fleet.py) share one, and
+`/metrics` counts them all."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _depths: list[Callable[[], float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -39,7 +41,10 @@ class Metrics:
         )
 
     def measure_queue(self, depth: Callable[[], float]) -> None:
-        self.queue_depth.set_function(depth)
+        """Count the updates in hand of one more intake (several bots share one registry)."""
+        self._depths.append(depth)
+        depths = list(self._depths)
+        self.queue_depth.set_function(lambda: sum(measure() for measure in depths))
 
     def text(self) -> bytes:
         """The Prometheus text exposition of everything counted."""

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from bot.fleet import Fleet, build_fleet
 from bot.handlers import routes
 from bot.intake import Intake
 from bot.reminders import run_sweep
+from bot.serve import Listen, serve
 from bot.settings import Settings
 from storage import (
     Household,
@@ -34,6 +36,7 @@ from storage import (
 )
 from storage.problems import add_problem
 from tests.harness import COUNTY, VILLAGE, Clock, Harness, eventually
+from tests.test_webhook import SECRET, free_port
 
 OTHER_COUNTY, OTHER_TOWNSHIP, FAR_VILLAGE = "320706", "320706001", "320706001001"
 TOKEN_B, USERNAME_B = "222222:BETA", "hucha_b_bot"
@@ -305,3 +308,49 @@ async def test_the_registration_path_on_postgresql(
 async def _user_count(h: Harness) -> int:
     async with h.sessionmaker() as s:
         return len((await s.scalars(select(User))).all())
+
+
+async def test_hucha_run_serves_each_bot_at_its_own_webhook_path_on_one_port(
+    emulator: BotApiEmulator, database_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    other = emulator.add_bot(TOKEN_B, bot_username=USERNAME_B)
+    engine = make_engine(database_url)
+    seeder = Harness(emulator, Settings(), make_sessionmaker(engine), clock, build_application)
+    await seeder.seed()
+    async with seeder.sessionmaker.begin() as s:
+        await add_area(s, OTHER_COUNTY, "远山县", "county", province="江苏")
+        await add_area(s, OTHER_TOWNSHIP, "远山镇", "township", parent_code=OTHER_COUNTY)
+        await add_area(s, FAR_VILLAGE, "远山村", "village", parent_code=OTHER_TOWNSHIP)
+        a = await add_bot(s, COUNTY, "HUCHA_TOKEN_A", "hucha_test_bot", clock())
+        b = await add_bot(s, OTHER_COUNTY, "HUCHA_TOKEN_B", USERNAME_B, clock())
+    near_code = await seeder.invitation("cadre", VILLAGE)
+    far_code = await seeder.invitation("cadre", FAR_VILLAGE)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = settings_for(emulator, database_url, tmp_path)
+    stop = asyncio.Event()
+    bots = [(a, emulator.token), (b, TOKEN_B)]
+    task = asyncio.create_task(
+        serve(settings, Listen("127.0.0.1", port), f"{base}/tg", SECRET, stop=stop, bots=bots)
+    )
+    try:
+        await eventually(lambda: _both_hooked(emulator, other), True, seconds=30)
+        assert emulator.webhook_url == f"{base}/tg/{a.id}"
+        assert other.webhook_url == f"{base}/tg/{b.id}"
+        near = emulator.user(3051, "王芳", language_code="zh-hans")
+        far = other.user(3052, "李明", language_code="zh-hans")
+        await near.send_command("start", near_code)
+        await far.send_command("start", far_code)
+        assert "幸福村" in (await near.next_message(timeout=30)).content
+        assert "远山村" in (await far.next_message(timeout=30)).content
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+            metrics = await response.text()
+        assert "hucha_updates_handled_total 2.0" in metrics
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        await engine.dispose()
+
+
+async def _both_hooked(*emulators: BotApiEmulator) -> bool:
+    return all(emulator.webhook_url for emulator in emulators)
