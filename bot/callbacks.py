@@ -129,7 +129,7 @@ class CaseStep:
     position: int
 
 
-CASE_ACTIONS = frozenset("ynecri")
+CASE_ACTIONS = frozenset("ynecrik")
 MENU_ACTIONS = frozenset("lhgxas")
 
 
@@ -137,7 +137,7 @@ MENU_ACTIONS = frozenset("lhgxas")
 class CaseAnswer:
     """A button of a case card, made for the step at `position`: y passed, n not eligible
     (asks the reason), e the notice (arg: its days, 0 asks the last day), c a category and
-    r a risk type (arg: its index), i include."""
+    r a risk type (arg: its index), k back to the categories, i include."""
 
     case_id: int
     position: int

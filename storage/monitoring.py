@@ -740,12 +740,15 @@ async def draft_decision(
     toggle_risk: str | None = None,
 ) -> CaseView:
     """A choice on the way to the county's inclusion, kept with the step until it is done:
-    the category, then the risk types one by one."""
+    the category (an empty one goes back to choosing it), then the risk types one by one."""
     view, step, rule = await current_step(s, case_id, user_id, position, today)
     if rule.answer != "decision":
         raise CaseError("This step is not the next one of the case.")
     details = dict(step.details or {})
-    if category is not None:
+    if category == "":  # back to the choice of category
+        details.pop("category", None)
+        details.pop("risks", None)
+    elif category is not None:
         if category not in CATEGORIES:
             raise CaseError("This button is no longer valid.")
         details["category"] = category

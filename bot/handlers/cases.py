@@ -278,7 +278,7 @@ def case_markup(t: Translator, lang: str, card: CaseCard) -> InlineKeyboardMarku
                 for index, (code, name) in enumerate(RISK_TYPES.items()):
                     mark = "☑" if code in risks else "☐"
                     rows.append([button(f"{mark} {t(lang, name)}", "r", index)])
-                rows.append([button(t(lang, "Include ✔"), "i")])
+                rows.append([button(t(lang, "↩ Category"), "k"), button(t(lang, "Include ✔"), "i")])
         case _:
             return None
     return InlineKeyboardMarkup(rows)
@@ -394,6 +394,8 @@ async def on_case_answer(
             case "r" if 0 <= cb.arg < len(RISK_TYPES):
                 risk = list(RISK_TYPES)[cb.arg]
                 await monitoring.choose(rt, user.id, cb.case_id, cb.position, toggle_risk=risk)
+            case "k":
+                await monitoring.choose(rt, user.id, cb.case_id, cb.position, category="")
             case "i":
                 await monitoring.include(rt, user.id, cb.case_id, cb.position)
             case _:
