@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.app import build_application
 from bot.cli import main
 from bot.emulator import BotApiEmulator, EmulatedUser
-from bot.fleet import Fleet, build_fleet
+from bot.fleet import Fleet, build_fleet, fetch_through_any
 from bot.handlers import routes
 from bot.intake import Intake
 from bot.reminders import run_sweep
@@ -34,6 +34,7 @@ from storage import (
     make_sessionmaker,
     upgrade,
 )
+from storage.models import ReceivedUpdate
 from storage.problems import add_problem
 from tests.harness import COUNTY, VILLAGE, Clock, Harness, eventually
 from tests.test_webhook import SECRET, free_port
@@ -137,9 +138,40 @@ async def test_a_cadre_of_one_county_is_sent_kindly_to_their_own_bot(
         # The dashboard is the same whichever bot is asked for the link.
         await stray.send_command("web")
         assert "@hucha_test_bot" not in (await stray.next_message()).content
+        # Blocking another county's bot concerns that bot only: the person stays active.
+        stray.block()
+        await eventually(lambda: _membership_handled(h, TOKEN_B))
         async with h.sessionmaker() as s:
             user = await s.scalar(select(User).where(User.telegram_id == 3011))
         assert user is not None and user.area_code == VILLAGE and user.active
+
+
+async def test_the_dashboard_fetches_a_photo_through_the_bot_that_received_it(
+    emulator: BotApiEmulator, database_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    async with two_bots(emulator, database_url, clock, tmp_path) as (h, fleet, other):
+        far = other.user(3061, "李明", language_code="zh-hans")
+        await register(h, far, "cadre", FAR_VILLAGE)
+        sent = await far.send_photo(b"\xff\xd8 a far photo", caption=None)
+        assert sent.photo is not None
+        file_id = str(sent.photo[-1]["file_id"])
+        fetch = fetch_through_any([app.bot for app in fleet.applications])
+        assert await fetch(file_id) == b"\xff\xd8 a far photo"
+
+
+async def test_hucha_run_names_a_bot_whose_token_variable_is_not_set(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_sessionmaker(make_engine(database_url)).begin() as s:
+        await add_area(s, OTHER_COUNTY, "远山县", "county")
+        await add_bot(s, OTHER_COUNTY, "HUCHA_TOKEN_B", USERNAME_B, datetime.now(UTC))
+    monkeypatch.delenv("HUCHA_TOKEN_B", raising=False)
+    monkeypatch.delenv("HUCHA_TELEGRAM_TOKEN", raising=False)
+    code = await asyncio.to_thread(main, ["run", "--database-url", database_url, "--lang", "en"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (
+        f"The token of @{USERNAME_B} (远山县) is missing: set the variable HUCHA_TOKEN_B."
+    )
 
 
 async def test_an_invitation_of_county_a_is_refused_on_bot_b_and_stays_usable_on_a(
@@ -303,6 +335,17 @@ async def test_the_registration_path_on_postgresql(
         assert "远山村" in await register(h, other.user(3042, "李明"), "cadre", FAR_VILLAGE)
         assert "✅" in await register(h, emulator.user(3041), "cadre", VILLAGE)
         await eventually(lambda: _user_count(h), 2)
+
+
+async def _membership_handled(h: Harness, token: str) -> bool:
+    """Whether the bot of `token` has handled a my_chat_member update (a block) to the end."""
+    async with h.sessionmaker() as s:
+        done = await s.scalars(
+            select(ReceivedUpdate).where(
+                ReceivedUpdate.bot == token.split(":")[0], ReceivedUpdate.done_at.is_not(None)
+            )
+        )
+        return any("my_chat_member" in row.payload for row in done)
 
 
 async def _user_count(h: Harness) -> int:
