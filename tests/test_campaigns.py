@@ -26,9 +26,11 @@ from storage.errors import StorageError
 from storage.models import Campaign, Problem, ProblemEvent
 from storage.periods import campaign_start
 from storage.schedule import AreaSchedule
+from tests.checkdriver import SUBMIT, answer_until, open_check
 from tests.harness import COUNTY, TOWNSHIP, VILLAGE, Harness
 from tests.ledger_harness import bot_harness, local, populate
 from tests.test_ledger_chat import until
+from tests.test_problem_identity import PROBLEM_PLAN
 from tests.test_reminders import days_with, drain
 
 __all__ = ["bot_harness"]
@@ -252,3 +254,24 @@ async def test_only_an_office_opens_one_and_only_for_its_area(bot_harness: Harne
         await open_for_area(rt, v.ids["office"], "110101", "x", start, end, cutoff)
     async with h.sessionmaker() as s:
         assert len(list(await s.scalars(select(Campaign)))) == 1
+
+
+async def test_a_check_in_a_campaign_raises_problems_due_by_its_cutoff(harness: Harness) -> None:
+    await harness.seed()
+    cadre = harness.emulator.user(3101, "王芳", language_code="zh-hans")
+    await harness.register(cadre)
+    rt = Runtime(harness.sessionmaker, harness.clock)
+    # 23 November: the campaign runs to the 28th, everything rectified by 3 December.
+    await open_for_area(
+        rt, None, COUNTY, "冬季大排查", date(2026, 11, 20), date(2026, 11, 28), date(2026, 12, 3)
+    )
+    await open_check(harness, cadre, "张建国")
+    summary = await answer_until(harness, cadre, PROBLEM_PLAN)
+    assert summary is not None
+    await cadre.press(summary.message_id, summary.callback_data(SUBMIT))
+    assert "2 条问题" in (await cadre.next_message()).content
+    async with harness.sessionmaker() as s:
+        due = {p.rule_id: (p.deadline, p.deadline_tier) for p in await s.scalars(select(Problem))}
+    # 限时整改 of a house would take 60 days: found in the campaign, by its cut-off.
+    assert due["housing_unsafe"] == (date(2026, 12, 3), "timed")
+    assert all(deadline <= date(2026, 12, 3) for deadline, _ in due.values())

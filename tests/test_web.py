@@ -357,3 +357,37 @@ async def test_the_county_decides_a_case_on_the_web_through_the_same_rules(
     assert decided is not None and decided.outcome == "included"
     assert decided.risk_types == ["illness", "accident"]
     assert household is not None and household.household_type == "监测户"
+
+
+async def test_the_dashboard_holds_a_campaign_cutoff_unless_the_office_ticks_past_it(
+    web_world: WebWorld,
+) -> None:
+    from services import Runtime
+    from services.campaigns import open_for_area
+    from storage.models import ProblemEvent
+
+    w = web_world
+    rt = Runtime(w.h.sessionmaker, w.h.clock)
+    await open_for_area(
+        rt, None, "320705", "冬季大排查", date(2026, 11, 1), date(2026, 11, 30), date(2027, 1, 15)
+    )
+    pid = await hand_problem(w.h, w.v, "zhang", "屋顶漏雨", date(2026, 12, 20))
+    async with browser() as client:
+        await sign_in(client, await web_link(w.v.office))
+        token = await csrf_of(client, f"{w.base}/problems/{pid}")
+        form = {"csrf": token, "action": "deadline", "expected": "open"}
+        form.update(deadline="2027-03-01", note="雨季施工")
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as refused:
+            page = await refused.text()
+            assert refused.status == 400
+            assert "its deadline cannot pass the cut-off Jan 15, 2027." in page
+        form.update(past_cutoff="1")
+        async with client.post(f"{w.base}/problems/{pid}", data=form) as moved:
+            page = await moved.text()
+            assert moved.status == 200 and "Saved." in page
+            assert "deadline set past the campaign&#39;s cut-off" in page
+    async with w.h.sessionmaker() as s:
+        problem = await s.get(Problem, pid)
+        actions = list(await s.scalars(select(ProblemEvent.action)))
+    assert problem is not None and problem.deadline == date(2027, 3, 1)
+    assert actions[-1] == "deadline_past_cutoff"

@@ -39,6 +39,7 @@ from storage.monitoring import (
     earliest_notice_end,
 )
 from storage.notices import NoticeKind
+from storage.problems import PastCutoff
 from storage.texts import DEADLINE_TIER_NAMES
 from web import charts
 from web.labels import (
@@ -393,7 +394,13 @@ async def problem_act(request: web.Request, page: Page) -> web.StreamResponse:
             note=note,
             deadline=deadline,
             unit=str(form.get("unit", "")) or None,
+            past_cutoff=deed is Deed.DEADLINE and form.get("past_cutoff") == "1",
         )
+    except PastCutoff as refused:
+        detail = await ledger.problem_detail(runtime, page.visitor.user_id, problem_id)
+        cutoff = format_day(refused.campaign.cutoff, page.lang)
+        error = page._(refused.message_id, name=refused.campaign.name, day=cutoff)
+        return _problem(request, page, detail, error=error, status=400)
     except StorageError as refused:
         detail = await ledger.problem_detail(runtime, page.visitor.user_id, problem_id)
         error = page._(refused.message_id, **refused.params)
