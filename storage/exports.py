@@ -44,6 +44,7 @@ from storage.texts import (
     YES_NO,
     Translate,
     category_name,
+    page_footer,
     status_name,
     tier_name,
     translator,
@@ -805,6 +806,7 @@ def ledger_document(unit: str, scope: ExportScope, today: date) -> Document:
         start=day_text(scope.start, lang), end=day_text(scope.end, lang)
     )
     return Document(
+        footer=page_footer(t),
         sheet=t(N_("Rectification list")),
         title=t(N_("{unit}: list of problems and their rectification")).format(unit=unit),
         above=(

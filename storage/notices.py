@@ -37,7 +37,7 @@ from storage.models import (
 )
 from storage.monitoring import MIN_NOTICE_DAYS
 from storage.sheets import Column, Document, make_document
-from storage.texts import N_, Translate, translator
+from storage.texts import N_, Translate, page_footer, translator
 
 CONTACT_SETTING = "notice_contact"
 
@@ -242,6 +242,7 @@ def notice_document(notice: Notice, lang: str) -> Document:
     )
     contact = notice.contact or t(N_("the village committee"))
     return Document(
+        footer=page_footer(t),
         sheet=t(N_("Public notice list")),
         title=t(NOTICE_TITLES[notice.kind]).format(village=notice.village),
         above=(

@@ -43,7 +43,7 @@ from storage.periods import OPEN, TO_RECTIFY, Period, campaign_start, period_nam
 from storage.progress import households_by_village, load_schedules
 from storage.schedule import ONGOING
 from storage.sheets import Column, ColumnKind, Document, make_document
-from storage.texts import N_, Translate, translator
+from storage.texts import N_, Translate, page_footer, translator
 
 MONTHLY_TEMPLATE = Path(__file__).resolve().parent / "monthly_report.toml"
 MEASURES_SHOWN = 3
@@ -629,6 +629,19 @@ MONTHLY_COLUMNS: tuple[tuple[str, ColumnKind, float], ...] = (
     (N_("Progress"), "text", 28),
     (N_("Responsible unit"), "text", 12),
 )
+# English words are longer than two characters: "Responsibility", "Accurate identification".
+ITEM_WIDTH_EN = 13.0
+
+
+def monthly_widths(lang: str) -> list[float]:
+    """The columns' widths: the 排查项目 column wider in English, taken from 排查内容."""
+    widths = [width for _, _, width in MONTHLY_COLUMNS]
+    if lang != "zh_CN":
+        widths[2] -= ITEM_WIDTH_EN - widths[1]
+        widths[1] = ITEM_WIDTH_EN
+    return widths
+
+
 VILLAGE_COLUMNS: tuple[tuple[str, ColumnKind, float], ...] = (
     (N_("Village"), "text", 20),
     (N_("Households"), "integer", 10),
@@ -667,6 +680,7 @@ def monthly_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
     t = translator(lang)
     titles = report.headings()
     return Document(
+        footer=page_footer(t),
         sheet=t(N_("Monthly report")),
         title=_title(report, t),
         above=(
@@ -678,7 +692,9 @@ def monthly_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
         ),
         columns=[
             Column(title, "", kind, width)
-            for title, (_, kind, width) in zip(titles, MONTHLY_COLUMNS, strict=True)
+            for title, width, (_, kind, _) in zip(
+                titles, monthly_widths(lang), MONTHLY_COLUMNS, strict=True
+            )
         ],
         below=signature_lines(t),
         note=report.note,
@@ -691,6 +707,7 @@ def villages_document(report: MonthlyReport, lang: str = "zh_CN") -> Document:
     """The second sheet: each village's checks of the period, done or not."""
     t = translator(lang)
     return Document(
+        footer=page_footer(t),
         sheet=t(N_("Checks by village")),
         title=t(N_("Checks by village ({month})")).format(month=month_name(report.period, lang)),
         above=(

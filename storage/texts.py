@@ -71,6 +71,11 @@ def translator(lang: str = DEFAULT_LANGUAGE) -> Translate:
     return catalog.gettext
 
 
+def page_footer(t: Translate) -> str:
+    """The footer of a printed page, in XlsxWriter's codes (&P the page, &N their number)."""
+    return t(N_("Page &P of &N"))
+
+
 def category_name(t: Translate, category: str) -> str:
     msgid = CATEGORY_NAMES.get(category)
     return t(msgid) if msgid else category

@@ -507,6 +507,8 @@ async def test_monthly_report_in_english_has_english_rows_and_title(
             assert not chinese.search(str(cell or "")), row
     by_number = {row[0]: row for row in table[1:]}
     assert by_number[22][1] == "Compulsory education"
+    sheet = load_workbook(path)["Monthly report"]
+    assert sheet.oddFooter.center.text == "Page &P of &N"  # not 第 &P 页
     assert by_number[22][5] == (
         "Verified (closed): 0; rectified, awaiting verification: 0; in progress: 0; "
         "not started: 1; overdue: 0."
