@@ -131,6 +131,11 @@ def has_due_date() -> ColumnElement[bool]:
     return func.coalesce(Problem.deadline_tier, "") != ONGOING
 
 
+def overdue_on(status: str, deadline: date, tier: str | None, today: date) -> bool:
+    """`is_overdue` for a problem in hand (its status and deadline as they stood that day)."""
+    return status in TO_RECTIFY and deadline < today and tier != ONGOING
+
+
 def is_overdue(today: date) -> ColumnElement[bool]:
     return Problem.status.in_(TO_RECTIFY) & (Problem.deadline < today) & has_due_date()
 

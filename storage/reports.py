@@ -39,9 +39,8 @@ from storage.exports import (
     signature_lines,
 )
 from storage.models import Area, AuditEntry, CheckRecord, Household, Problem, ProblemEvent
-from storage.periods import OPEN, TO_RECTIFY, Period, campaign_start, period_named
+from storage.periods import OPEN, Period, campaign_start, overdue_on, period_named
 from storage.progress import households_by_village, load_schedules
-from storage.schedule import ONGOING
 from storage.sheets import Column, ColumnKind, Document, make_document
 from storage.texts import N_, Translate, page_footer, translator
 
@@ -384,9 +383,7 @@ def _figures(
     overdue = sum(
         1
         for p in problems
-        if history[p.id].status in TO_RECTIFY
-        and deadlines.get(p.id, p.deadline) < today
-        and p.deadline_tier != ONGOING
+        if overdue_on(history[p.id].status, deadlines.get(p.id, p.deadline), p.deadline_tier, today)
     )
     return RowFigures(
         found_in_period=sum(1 for p in problems if p.created_at >= period_first),
@@ -590,11 +587,7 @@ async def _filings(
         status = history[fact.id].status
         if status in OPEN:
             open_counts[fact.village] += 1
-        if (
-            status in TO_RECTIFY
-            and deadlines.get(fact.id, fact.deadline) < today
-            and fact.deadline_tier != ONGOING
-        ):
+        if overdue_on(status, deadlines.get(fact.id, fact.deadline), fact.deadline_tier, today):
             overdue[fact.village] += 1
     return tuple(
         VillageFiling(
