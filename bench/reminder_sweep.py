@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/reminder_sweep.py [--households 100000] [--problems 200000]
                                              [--villages 500] [--database sqlite|URL]
+                                             [--campaign]
 
 A freshly migrated database (a temporary SQLite file by default) gets one county, 10
 townships, `--villages` villages with their households, two cadres per village, a leader per
 township and a county office, the problems (deadlines spread from four months ago to eight
 months ahead; 60 % open or in progress, 20 % rectified, 20 % verified) and a check record for
-a third of the households in the current reporting period. Then:
+a third of the households in the current reporting period. With `--campaign`, a campaign
+(专项排查) of the whole county in which every problem was found: each deadline reminder names it,
+each leader's digest counts what it has left to rectify. Then:
 
 1. the first sweep at 2026-12-01 08:30 (Shanghai): the monthly report reminders, the
    deadline reminders, the leaders' digest, every escalation that has piled up, the monthly
@@ -28,7 +31,7 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,6 +46,7 @@ from bot.i18n import Translator
 from bot.reminders import deliver, worker_name
 from bot.settings import Settings
 from storage import make_engine, make_sessionmaker, upgrade
+from storage.campaigns import open_campaign
 from storage.models import (
     Area,
     CheckRecord,
@@ -247,6 +251,7 @@ async def main() -> None:
     parser.add_argument("--problems", type=int, default=200_000)
     parser.add_argument("--villages", type=int, default=500)
     parser.add_argument("--database", default="sqlite")
+    parser.add_argument("--campaign", action="store_true", help="a county-wide campaign")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     folder = tempfile.TemporaryDirectory()
@@ -265,6 +270,18 @@ async def main() -> None:
         f"{sizes['problems']} problems, {sizes['users']} users, "
         f"{args.villages} villages (filled in {time.perf_counter() - started:.0f} s)"
     )
+    if args.campaign:
+        async with maker.begin() as s:
+            await open_campaign(
+                s,
+                "360700",
+                "冬季大排查",
+                date(2026, 11, 1),
+                date(2026, 12, 31),
+                date(2027, 3, 31),
+                FIRST,
+            )
+        print("a county-wide campaign in which every problem was found")
     await timed_sweep(maker, FIRST, "first sweep 2026-12-01 08:30")
     await timed_sweep(maker, FIRST + timedelta(minutes=1), "a minute later, nothing new")
     await timed_sweep(maker, FIRST + timedelta(minutes=2), "again (steady state)")

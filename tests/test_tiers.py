@@ -162,3 +162,14 @@ async def migrates_former_tiers(database_url: str) -> None:
         "reporting_day": 4,
     }
     assert other is not None and other.settings == {}
+
+
+def test_the_rectification_list_names_each_tier_in_the_readers_language() -> None:
+    from storage.exports import deadline_text
+
+    day = date(2027, 1, 3)
+    assert deadline_text(day, "immediate", "zh_CN") == "2027年1月3日（立行立改）"
+    assert deadline_text(day, "timed", "zh_CN") == "2027年1月3日（限时整改）"
+    assert deadline_text(day, "ongoing", "zh_CN") == "长期坚持"  # no date to be done by
+    assert deadline_text(day, "ongoing", "en") == "Ongoing, reviewed every period"
+    assert deadline_text(day, "timed", "en") == "January 3, 2027 (Fix by a set date)"
