@@ -179,8 +179,7 @@ def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     from bot.serve import Listen, serve
     from storage import upgrade
 
-    asyncio.run(upgrade(settings.database_url))
-    bots = asyncio.run(bot_tokens(settings))
+    bots = asyncio.run(bot_tokens(settings)) if _database_exists(settings.database_url) else []
     if not settings.token and not bots:
         raise CliError("No token: set HUCHA_TELEGRAM_TOKEN or pass --token.")
     listen = None
@@ -203,6 +202,7 @@ def run_bot(settings: Settings, args: argparse.Namespace) -> int:
             raise CliError("--webhook needs --listen HOST:PORT, where the webhook is served.")
         if not secret:
             raise CliError("--webhook needs a secret: set HUCHA_WEBHOOK_SECRET.")
+    asyncio.run(upgrade(settings.database_url))
     # Ask the Bot API who we are first: a wrong token or an unreachable server is then one
     # sentence, not a traceback from the serving loop.
     for record, token in bots:
@@ -213,8 +213,19 @@ def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_exists(url: str) -> bool:
+    """False for a SQLite file not made yet (reading it would make it)."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database or "").is_file()
+
+
 async def bot_tokens(settings: Settings) -> list[tuple[BotRecord, str]]:
-    """The bots recorded with `hucha bots add`, each with its token from its variable."""
+    """The bots recorded with `hucha bots add`, each with its token from its variable; none
+    while the database has none, or has no bots yet (a new SQLite file, an older schema)."""
     import os
 
     from storage import list_bots, make_engine, make_sessionmaker
@@ -223,6 +234,8 @@ async def bot_tokens(settings: Settings) -> list[tuple[BotRecord, str]]:
     try:
         async with make_sessionmaker(engine)() as s:
             records = await list_bots(s)
+    except Exception:  # no bots table yet: the upgrade that follows makes an empty one
+        return []
     finally:
         await engine.dispose()
     found: list[tuple[BotRecord, str]] = []
