@@ -56,7 +56,8 @@ class CheckAction:
     session_id: int
     token: str
     action: str  # p pick, d done, b back, s skip, x pause, m edit menu, e edit, y submit,
-    # a add item, r remove item (asks), R remove confirmed, k keep, v back to the summary
+    # a add item, r remove item (asks), R remove confirmed, k keep, v back to the summary,
+    # n another page of the edit menu
     arg: int | None = None
 
 

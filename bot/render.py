@@ -314,9 +314,9 @@ def edit_menu_markup(
     ]
     paging = []
     if page > 0:
-        paging.append(_button("◀", session_id, token, "m", page - 1))
+        paging.append(_button("◀", session_id, token, "n", page - 1))
     if start + EDIT_PAGE < count:
-        paging.append(_button("▶", session_id, token, "m", page + 1))
+        paging.append(_button("▶", session_id, token, "n", page + 1))
     if paging:
         rows.append(paging)
     rows.append([_button(t(lang, "↩ Back to the summary"), session_id, token, "v")])

@@ -425,7 +425,7 @@ async def on_check_button(
             return
         event = current_event(visit)
         stale = action.token != token_of(event) or (
-            _message_id(query) != row.prompt_message_id and action.action not in ("m", "v")
+            _message_id(query) != row.prompt_message_id and action.action not in ("m", "n", "v")
         )
         if stale:
             await query.answer(svc.t(lang, "This button is no longer valid."))
@@ -441,7 +441,7 @@ async def on_check_button(
         if action.action == "x":
             await pause(context, visit, lang, _message_id(query))
             return
-        if action.action in ("m", "v") and isinstance(event, Summary):
+        if action.action in ("m", "n", "v") and isinstance(event, Summary):
             await summary_page(context, s, visit, event, action, _message_id(query), lang)
             return
         if action.action in ("r", "k") and isinstance(event, Prompt):
@@ -502,10 +502,11 @@ async def summary_page(
     lang: str,
 ) -> None:
     """From the short summary, every answer numbered with the numbers to change one ("m");
-    their next page ("m" on that list); back to the short summary ("v")."""
+    another page of those numbers ("n", on that list, in place); back to the short summary
+    ("v")."""
     svc = services(context)
     row = visit.row
-    if action.action == "m" and message_id != row.prompt_message_id:
+    if action.action == "n":
         markup = edit_menu_markup(len(summary.items), action.arg or 0, row.id, lang, svc.t)
         await edit(context.bot, row.chat_id, message_id, markup=markup)
         return
