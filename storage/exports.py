@@ -22,6 +22,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from conversations.answers import ALL_NORMAL_CHOICES
 from conversations.model import Form, Question
 from storage.areas import area_contains, codes_within
 from storage.audit import audit
@@ -177,6 +178,8 @@ def cell_of(question: Question, lang: str = LANGUAGE) -> CellOf:
     if question.type == "yes_no" and not labels:
         t = translator(lang)
         labels = {value: t(msgid) for value, msgid in YES_NO.items()}
+    if question.type == "all_normal":  # 全部正常 / 逐项填写, never the choice's code
+        labels = {c.value: _label(c.labels, lang, c.value) for c in ALL_NORMAL_CHOICES}
     joiner = "、" if lang == LANGUAGE else ", "
 
     def one(value: Any) -> Any:
@@ -195,7 +198,7 @@ def cell_of(question: Question, lang: str = LANGUAGE) -> CellOf:
             return f"{value.get('latitude')}, {value.get('longitude')}"
         return _plain(value)
 
-    if question.type in ("select_one", "yes_no"):
+    if question.type in ("select_one", "yes_no", "all_normal"):
         return one
     if question.type == "select_many":
         return many
