@@ -10,6 +10,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from bot import reminders
+from bot.context import CONTEXT_TYPES
 from bot.handlers import routes
 from bot.i18n import Translator
 from bot.sending import HuchaBot
@@ -83,6 +84,8 @@ def build_application(
         ApplicationBuilder()
         .bot(build_bot(settings))
         .concurrent_updates(settings.concurrent_updates)
+        # One context per update, shared by its handlers: the user is read once.
+        .context_types(CONTEXT_TYPES)
         .post_init(_start)
         .post_shutdown(_stop)
         # Updates come in through bot/intake.py: stored before they are acknowledged.

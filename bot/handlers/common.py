@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.context import sender_user
 from bot.i18n import language_of
 from bot.sending import send
 from bot.services import Services, services
-from storage import User, user_by_telegram_id
+from storage import User
 
 
 def client_language(update: Update, svc: Services) -> str:
@@ -28,9 +29,8 @@ async def registered_user(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     sender = update.effective_user
     if sender is None or update.effective_chat is None:
         return None
-    async with svc.sessionmaker() as s:
-        user = await user_by_telegram_id(s, sender.id)
-    if user is None or not user.active:
+    user = await sender_user(context, sender.id)
+    if user is None:
         lang = client_language(update, svc)
         if update.callback_query is not None:
             await update.callback_query.answer(svc.t(lang, "You are not registered yet."))

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.callbacks import ChooseLanguage, encode
+from bot.context import forget_user, sender_user
 from bot.handlers.common import client_language, language, registered_user
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import set_menu_for
@@ -131,9 +132,8 @@ async def own_bot_only(update: object, context: ContextTypes.DEFAULT_TYPE) -> No
     sender = update.effective_user
     if sender is None or _starts_with_code(update) or _asks_for_web(update):
         return
-    async with svc.sessionmaker() as s:
-        user = await user_by_telegram_id(s, sender.id)
-    if user is None or not user.active:
+    user = await sender_user(context, sender.id)
+    if user is None:
         return
     if await svc.fleet.holds(serving.area_code, user.area_code):
         return
@@ -239,6 +239,7 @@ async def on_language_chosen(
         return
     async with svc.sessionmaker.begin() as s:
         await set_language(s, user.id, choice.language)
+    forget_user(context)
     await set_menu_for(
         context.bot,
         update.effective_chat.id,

@@ -22,6 +22,7 @@ from bot.callbacks import (
     ProblemList,
     encode,
 )
+from bot.context import sender_user
 from bot.handlers import cases
 from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, Translator, format_day, format_moment
@@ -560,10 +561,10 @@ async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if not (message.text or message.photo):
         return False
     now = svc.clock()
+    user = await sender_user(context, sender.id)
+    if user is None:
+        return False
     async with svc.sessionmaker() as s:
-        user = await user_by_telegram_id(s, sender.id)
-        if user is None or not user.active:
-            return False
         waiting = await pending_input(s, user.id, now)
     if waiting is None:
         return False

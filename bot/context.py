@@ -1,0 +1,54 @@
+"""The context of one update: what every handler of that update shares, loaded once.
+
+As in python-telegram-bot's `examples/contexttypesbot.py`, the application is built with
+`ContextTypes(context=UpdateContext)`; PTB makes one context per update and hands the same one
+to the handlers of every group, so the sender's `User` row read by the first handler that needs
+it (the fleet's filter, the pending note, the check) is the one the others see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
+
+from bot.services import services
+from storage import User, user_by_telegram_id
+
+
+class UpdateContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """A CallbackContext that remembers the sender's registered user for the update."""
+
+    def __init__(
+        self,
+        application: Any,
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application, chat_id, user_id)
+        self.known_user: User | None = None
+
+
+CONTEXT_TYPES = ContextTypes(context=UpdateContext)
+
+
+async def sender_user(context: ContextTypes.DEFAULT_TYPE, telegram_id: int) -> User | None:
+    """The active user with this Telegram id, read once per update. Nobody (or an inactive
+    user) is not remembered: a handler of the same update may register them."""
+    if isinstance(context, UpdateContext):
+        known = context.known_user
+        if known is not None and known.telegram_id == telegram_id:
+            return known
+    async with services(context).sessionmaker() as s:
+        user = await user_by_telegram_id(s, telegram_id)
+    if user is None or not user.active:
+        return None
+    if isinstance(context, UpdateContext):
+        context.known_user = user
+    return user
+
+
+def forget_user(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """After a handler changed the user (language, role), the next read goes to the database."""
+    if isinstance(context, UpdateContext):
+        context.known_user = None
