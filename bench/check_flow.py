@@ -178,7 +178,7 @@ def answer_action(
         return "press", press(choice_label(question, value))
     if question.type == "select_many":
         toggles = [press(choice_label(question, item), exact=False) for item in value]
-        finish = press(DONE if value else SKIP)
+        finish = press(DONE)
 
         async def pick_all() -> None:
             for toggle in toggles:

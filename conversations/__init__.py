@@ -7,7 +7,7 @@ Load forms with `load_form` / `load_forms`, look up the area's thresholds with
 """
 
 from conversations.answers import display_value
-from conversations.engine import SUMMARY_KEY, start, step
+from conversations.engine import SUMMARY_KEY, Position, start, step
 from conversations.expressions import Expression, ExpressionError, compile_expression
 from conversations.forms import FORMS_DIRECTORY, FormError, load_form, load_forms, parse_form
 from conversations.model import (
@@ -75,6 +75,7 @@ __all__ = [
     "Location",
     "Photo",
     "Pick",
+    "Position",
     "ProblemRule",
     "Prompt",
     "Question",

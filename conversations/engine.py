@@ -73,16 +73,49 @@ def start(form: Form, context: Context) -> Outcome:
 
 def step(form: Form, state: CheckState, inp: Input, context: Context) -> Outcome:
     """Apply one input to a check."""
-    if state.phase == "finished":
-        return state, [Invalid(m.ALREADY_SUBMITTED)]
-    state, context = _sanitised(state), _plain_day(context)
-    current = walk(form, state, context)
-    if state.phase == "summary":
-        return _step_summary(form, state, current, inp, context)
-    slot = current.slot(state.cursor)
-    if slot is None:
-        return _recover(form, state, current)
-    return _step_asking(form, state, current, slot, inp, context)
+    return Position(form, state, context).step(inp)
+
+
+class Position:
+    """Where a check stands, walked once: what it shows (`shown`, the Prompt or Summary a
+    caller needs to read a pressed button or to mend the transcript) and the outcome of one
+    input (`step`) share the one walk of the form."""
+
+    def __init__(self, form: Form, state: CheckState, context: Context) -> None:
+        self.form = form
+        self.finished = state.phase == "finished"
+        self.state = state if self.finished else _sanitised(state)
+        self.context = _plain_day(context)
+        self._current: Walk | None = None
+        self._shown: tuple[Prompt | Summary | None] | None = None
+
+    @property
+    def current(self) -> Walk:
+        if self._current is None:
+            self._current = walk(self.form, self.state, self.context)
+        return self._current
+
+    @property
+    def shown(self) -> Prompt | Summary | None:
+        """The prompt or summary the check stands at (what `Show` would answer)."""
+        if self._shown is None:
+            events = [] if self.finished else self.step(Show())[1]
+            found = next((e for e in events if isinstance(e, Prompt | Summary)), None)
+            self._shown = (found,)
+        return self._shown[0]
+
+    def step(self, inp: Input) -> Outcome:
+        """Apply one input at this position."""
+        form, state, context = self.form, self.state, self.context
+        if self.finished:
+            return state, [Invalid(m.ALREADY_SUBMITTED)]
+        current = self.current
+        if state.phase == "summary":
+            return _step_summary(form, state, current, inp, context)
+        slot = current.slot(state.cursor)
+        if slot is None:
+            return _recover(form, state, current)
+        return _step_asking(form, state, current, slot, inp, context)
 
 
 def _sanitised(state: CheckState) -> CheckState:

@@ -55,16 +55,15 @@ from conversations import (
     Location,
     Photo,
     Pick,
+    Position,
     Prompt,
     RemoveItem,
-    Show,
     Skip,
     Submit,
     Summary,
     Text,
     params_for,
     start,
-    step,
 )
 from conversations.thresholds import IncomeLine, income_line_for
 from storage import (
@@ -110,6 +109,13 @@ class Visit:
     state: CheckState
     household: Household
     zone: str
+    # The state walked once: what it shows and the outcome of the next input.
+    position: tuple[CheckState, Position] | None = None
+
+    def at(self) -> Position:
+        if self.position is None or self.position[0] is not self.state:
+            self.position = (self.state, Position(self.form, self.state, self.context))
+        return self.position[1]
 
 
 def answer_at(answers: Any, key: str) -> Any:
@@ -208,10 +214,7 @@ async def remember(
 
 def current_event(visit: Visit) -> Event | None:
     """The prompt or summary the session stands at."""
-    for event in step(visit.form, visit.state, Show(), visit.context)[1]:
-        if isinstance(event, Prompt | Summary):
-            return event
-    return None
+    return visit.at().shown
 
 
 async def show_screen(
@@ -564,7 +567,7 @@ async def advance(
     svc = services(context)
     bot = context.bot
     chat_id = visit.row.chat_id
-    state, events = step(visit.form, visit.state, inp, visit.context)
+    state, events = visit.at().step(inp)
     invalid = next((e for e in events if isinstance(e, Invalid)), None)
     finished = next((e for e in events if isinstance(e, Finished)), None)
     shown = next((e for e in reversed(events) if isinstance(e, Prompt | Summary)), None)
