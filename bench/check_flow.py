@@ -204,8 +204,12 @@ async def round_trip(
     return message
 
 
-async def check_household(user: EmulatedUser, number: str) -> list[Trip]:
-    """/check NUMBER, pick the household, answer every prompt, submit."""
+async def check_household(
+    user: EmulatedUser, number: str, refusals: list[str] | None = None
+) -> list[Trip]:
+    """/check NUMBER, pick the household, answer every prompt, submit. With `refusals`, an
+    answer refused (the prompt shown again with a warning) is noted there and the prompt
+    shown is answered; without, it fails the run."""
     trips: list[Trip] = []
     picker = await round_trip(user, trips, "command", lambda: user.send_command("check", number))
     pick = button(picker, lambda text: text.startswith(f"{number} "))
@@ -221,7 +225,9 @@ async def check_household(user: EmulatedUser, number: str) -> list[Trip]:
         question = PROMPTS[token]
         kind, action = answer_action(user, prompt, question, GOOD[question.id])
         prompt = await round_trip(user, trips, kind, action)
-        if "⚠️" in prompt.content:
+        if "⚠️" in prompt.content and refusals is not None:
+            refusals.append(f"cadre {user.user_id}: {question.id}")
+        elif "⚠️" in prompt.content:
             raise AssertionError(f"cadre {user.user_id}: {question.id} refused: {prompt}")
         while not prompt.buttons:  # the summary may span several messages; buttons on the last
             prompt = await user.next_message(REPLY_SECONDS)

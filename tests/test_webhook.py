@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select, text
 
 from bot.app import build_application
@@ -143,3 +144,25 @@ async def test_readyz_names_what_is_not_ready(emulator: BotApiEmulator, database
                 body = await response.json()
         assert response.status == 503
         assert "hucha db upgrade" in body["problems"][0]
+
+
+async def test_an_update_delivered_twice_is_handled_once(
+    emulator: BotApiEmulator, database_url: str, clock: Clock
+) -> None:
+    engine = make_engine(database_url)
+    seeder = Harness(emulator, Settings(), make_sessionmaker(engine), clock, build_application)
+    await seeder.seed()
+    code = await seeder.invitation("cadre", "320705001001")
+    await engine.dispose()
+    async with webhook_bot(emulator, database_url):
+        user = emulator.user(3303, "测试干部", language_code="zh-hans")
+        await user.send_command("start", code)
+        assert "✅" in (await user.next_message(timeout=30)).content
+        posts = emulator.webhook_posts
+        emulator.deliver_twice()
+        await user.send_command("help")
+        assert "/check" in (await user.next_message(timeout=30)).content
+        await emulator.wait_until_idle(timeout=30)
+        assert emulator.webhook_posts == posts + 2
+        with pytest.raises(TimeoutError):
+            await user.next_message(timeout=1)

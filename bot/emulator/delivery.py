@@ -44,6 +44,10 @@ class UpdateDelivery:
         self._poll: _Poll | None = None
         self._poster: asyncio.Task[None] | None = None
         self._stop_poster = asyncio.Event()
+        # Updates still to be posted twice (Telegram sends an update again when it did not
+        # see the webhook's answer), and the posts the webhook took, second ones included.
+        self.twice = 0
+        self.posts = 0
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -151,20 +155,57 @@ class UpdateDelivery:
             self._poster = asyncio.create_task(self._post_updates(), name="emulator-webhook")
 
     async def _post_updates(self) -> None:
+        """Post pending updates as Telegram does: up to `max_connections` at a time, one chat's
+        one at a time and in order; an update is posted again until the webhook answers 2xx
+        (and once more after that, while `deliver_twice` asks for it)."""
         world = self._world
+        posting: dict[int, asyncio.Task[None]] = {}
         async with aiohttp.ClientSession() as session:
-            while not self._stop_poster.is_set():
-                batch = world.updates.take(1, world.webhook.allowed)
-                if not batch:
-                    await world.updates.pulse.wait()
-                    continue
-                update = batch[0]
-                if await self._post(session, update):
-                    world.updates.confirm(update["update_id"] + 1)
-                else:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(WEBHOOK_RETRY_SECONDS):
-                            await self._stop_poster.wait()
+            try:
+                while not self._stop_poster.is_set():
+                    started = False
+                    seen: set[object] = set()
+                    for update in world.updates.waiting(world.webhook.allowed):
+                        chat = _chat_key(update)
+                        if chat in seen:
+                            continue  # an earlier update of this chat goes first
+                        seen.add(chat)
+                        update_id = update["update_id"]
+                        if update_id in posting or len(posting) >= world.webhook.max_connections:
+                            continue
+                        world.updates.posted(update_id)
+                        task = asyncio.create_task(self._deliver(session, update))
+                        posting[update_id] = task
+                        task.add_done_callback(
+                            lambda _, key=update_id: self._posted(posting, key)
+                        )
+                        started = True
+                    if not started:
+                        await world.updates.pulse.wait()
+            finally:
+                for task in posting.values():
+                    task.cancel()
+                await asyncio.gather(*posting.values(), return_exceptions=True)
+
+    def _posted(self, posting: dict[int, asyncio.Task[None]], update_id: int) -> None:
+        posting.pop(update_id, None)
+        self._world.updates.pulse.fire()
+
+    async def _deliver(self, session: aiohttp.ClientSession, update: JsonObject) -> None:
+        """Post one update until the webhook takes it; then it is forgotten."""
+        times = 1
+        if self.twice > 0:
+            self.twice -= 1
+            times = 2
+        for _ in range(times):
+            while not await self._post(session, update):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WEBHOOK_RETRY_SECONDS):
+                        await self._stop_poster.wait()
+                if self._stop_poster.is_set():
+                    return
+            self.posts += 1
+        self._world.updates.forget(update["update_id"])
 
     async def _post(self, session: aiohttp.ClientSession, update: JsonObject) -> bool:
         world = self._world
@@ -190,6 +231,20 @@ class UpdateDelivery:
         webhook.last_error_message = error
         log.debug("webhook delivery to %s failed: %s", webhook.url, error)
         return False
+
+
+def _chat_key(update: JsonObject) -> object:
+    """The chat (or, without one, the person) an update belongs to; its own id otherwise."""
+    for key, payload in update.items():
+        if key == "update_id" or not isinstance(payload, dict):
+            continue
+        for holder in (payload, payload.get("message")):
+            if isinstance(holder, dict) and isinstance(holder.get("chat"), dict):
+                return ("chat", holder["chat"].get("id"))
+        sender = payload.get("from") or payload.get("user")
+        if isinstance(sender, dict):
+            return ("chat", sender.get("id"))
+    return ("update", update["update_id"])
 
 
 def _allowed(value: Any) -> frozenset[str] | None:

@@ -337,6 +337,16 @@ class BotApiEmulator:
         """Answer the next `times` calls of `method` with `status` without carrying them out."""
         self._faults.append(Fault(method.lower(), times, status, retry_after))
 
+    def deliver_twice(self, times: int = 1) -> None:
+        """Post each of the next `times` webhook updates a second time once the webhook has
+        taken it, as Telegram does when it did not see the webhook's answer."""
+        self._delivery.twice += times
+
+    @property
+    def webhook_posts(self) -> int:
+        """Webhook posts answered 2xx so far, second deliveries included."""
+        return self._delivery.posts
+
     def hold(self, method: str, times: int = 1) -> asyncio.Event:
         """Carry out the next `times` calls of `method` but hold their answers back until the
         returned event is set."""

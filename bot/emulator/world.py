@@ -162,6 +162,20 @@ class UpdateLog:
             self.delivered_upto = max(self.delivered_upto, batch[-1]["update_id"])
         return batch
 
+    def waiting(self, allowed: frozenset[str] | None) -> list[JsonObject]:
+        """The pending updates the bot wants, oldest first, without marking them delivered
+        (the webhook poster takes them one at a time)."""
+        self.take(0, allowed)
+        return list(self._pending)
+
+    def forget(self, update_id: int) -> None:
+        """Forget one update, acknowledged by the webhook."""
+        self._pending = deque(u for u in self._pending if u["update_id"] != update_id)
+
+    def posted(self, update_id: int) -> None:
+        """The webhook poster has sent this update out (at least once)."""
+        self.delivered_upto = max(self.delivered_upto, update_id)
+
     def drop_all(self) -> None:
         self._pending.clear()
 
