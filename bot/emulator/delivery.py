@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -176,9 +177,7 @@ class UpdateDelivery:
                         world.updates.posted(update_id)
                         task = asyncio.create_task(self._deliver(session, update))
                         posting[update_id] = task
-                        task.add_done_callback(
-                            lambda _, key=update_id: self._posted(posting, key)
-                        )
+                        task.add_done_callback(functools.partial(self._posted, posting, update_id))
                         started = True
                     if not started:
                         await world.updates.pulse.wait()
@@ -187,7 +186,9 @@ class UpdateDelivery:
                     task.cancel()
                 await asyncio.gather(*posting.values(), return_exceptions=True)
 
-    def _posted(self, posting: dict[int, asyncio.Task[None]], update_id: int) -> None:
+    def _posted(
+        self, posting: dict[int, asyncio.Task[None]], update_id: int, _: asyncio.Task[None]
+    ) -> None:
         posting.pop(update_id, None)
         self._world.updates.pulse.fire()
 
