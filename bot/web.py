@@ -64,6 +64,9 @@ async def readiness_problems(application: Application) -> list[str]:  # type: ig
             problems.append("the reminder scheduler is not running")
     if not application.running:
         problems.append("the bot is not running")
+    if svc.fleet is not None:
+        stopped = [record.username for record, app in svc.fleet.members.values() if not app.running]
+        problems.extend(f"the bot @{username} is not running" for username in stopped)
     return problems
 
 

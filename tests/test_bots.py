@@ -24,6 +24,7 @@ from bot.intake import Intake
 from bot.reminders import run_sweep
 from bot.serve import Listen, serve
 from bot.settings import Settings
+from bot.web import readiness_problems
 from storage import (
     Household,
     Invitation,
@@ -389,6 +390,8 @@ async def test_hucha_run_serves_each_bot_at_its_own_webhook_path_on_one_port(
         async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
             metrics = await response.text()
         assert "hucha_updates_handled_total 2.0" in metrics
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as response:
+            assert response.status == 200, await response.text()
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=60)
@@ -397,3 +400,26 @@ async def test_hucha_run_serves_each_bot_at_its_own_webhook_path_on_one_port(
 
 async def _both_hooked(*emulators: BotApiEmulator) -> bool:
     return all(emulator.webhook_url for emulator in emulators)
+
+
+async def test_readyz_names_a_county_bot_that_is_not_running(
+    emulator: BotApiEmulator, database_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    emulator.add_bot(TOKEN_B, bot_username=USERNAME_B)
+    engine = make_engine(database_url)
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker.begin() as s:
+        await add_area(s, COUNTY, "示范县", "county")
+        await add_area(s, OTHER_COUNTY, "远山县", "county")
+        a = await add_bot(s, COUNTY, "HUCHA_TOKEN_A", "hucha_test_bot", clock())
+        b = await add_bot(s, OTHER_COUNTY, "HUCHA_TOKEN_B", USERNAME_B, clock())
+    settings = settings_for(emulator, database_url, tmp_path)
+    fleet = build_fleet(settings, [(a, emulator.token), (b, TOKEN_B)], sessionmaker, clock)
+    await fleet.primary.initialize()
+    await fleet.primary.start()
+    try:
+        assert await readiness_problems(fleet.primary) == [f"the bot @{USERNAME_B} is not running"]
+    finally:
+        await fleet.primary.stop()
+        await fleet.primary.shutdown()
+        await engine.dispose()
