@@ -120,3 +120,8 @@ def test_a_problem_card_in_english_carries_no_chinese_but_names() -> None:
         text = text.replace(name, "")
     assert not HAN_CHARACTER.search(text), text
     assert "Compulsory education" in text and "County education bureau" in text
+
+
+def test_nothing_is_cancelled_in_chinese() -> None:
+    """ "暂停" pauses and keeps every answer, "放弃" discards; "取消" says neither."""
+    assert [text for _, text in chinese_catalog() if "取消" in text] == []
