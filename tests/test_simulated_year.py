@@ -38,22 +38,7 @@ from bot.app import build_application
 from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
 from bot.handlers.check import engine_context
 from bot.settings import Settings
-from conversations import engine
-from conversations.model import (
-    Done,
-    Finished,
-    Form,
-    Invalid,
-    Location,
-    Photo,
-    Pick,
-    Prompt,
-    Record,
-    Skip,
-    Submit,
-    Summary,
-    Text,
-)
+from services.campaigns import open_for_area
 from services.exports import ExportOrder, write_export
 from services.ledger import act_on_problem
 from services.policy import Deed
@@ -70,20 +55,21 @@ from storage import (
     submit_check,
     upgrade,
 )
+from storage.campaigns import cutoff_on
 from storage.deadlines import check_deadlines
 from storage.models import MonitoringCase, Problem, ProblemEvent
 from storage.problems import add_problem
 from storage.progress import load_schedules
 from storage.reports import MONTHLY_TEMPLATE, monthly_report, report_period
 from tests.checkdriver import (
-    CONTINUE,
-    GOOD,
-    SKIP,
+    DROPPED_OUT,
+    NO_INCOME,
     SUBMIT,
+    UNSAFE_HOUSE,
     answer,
     answer_until,
-    covered_by,
     edit_of,
+    engine_record,
     open_check,
     question_at,
 )
@@ -108,14 +94,8 @@ CHANGED = (C, "002")  # not satisfied (5), amended the next week: the situation 
 NO_HELP_PLAN = [(code, "010") for code in VILLAGES]  # a problem every month, never rectified
 SAMPLE = {0: (A, "005"), 3: (B, "005"), 6: (C, "005"), 9: (A, "006")}  # routine, in the chat
 
-NO_INCOME = {
-    "income_wages": "0",
-    "income_business": "0",
-    "income_property": "0",
-    "income_transfer": "0",
-}
-DROPPED_OUT = {"school_status": "dropped_out", "dropout_reason": "work", "dropout_note": "外出打工"}
-UNSAFE_HOUSE = {"housing_grade": "C", "housing_alternative": "none"}
+# The county's campaign (专项排查): its start, end and rectification cut-off.
+CAMPAIGN = (date(2026, 3, 1), date(2026, 8, 31), date(2026, 10, 31))
 
 # Codes that must never reach a person: statuses, history actions, tiers, step and outcome
 # codes, the questionnaire's rule and question ids.
@@ -262,44 +242,6 @@ async def _user_id(h: Harness, telegram_id: int) -> int:
 # ---------------------------------------------------------------- checks
 
 
-def engine_record(form: Form, context: Any, plan: Mapping[str, Any]) -> Record:
-    """A check answered in the questionnaire engine as the chat would answer it."""
-    state, events = engine.start(form, context)
-    queue: list[Any] = []
-    for _ in range(500):
-        last = events[-1]
-        if isinstance(last, Finished):
-            return last.record
-        assert not any(isinstance(e, Invalid) for e in events), (state.cursor, events)
-        if not queue:
-            if isinstance(last, Summary):
-                queue = [Submit()]
-            else:
-                assert isinstance(last, Prompt), last
-                queue = _inputs(question_at(state.cursor), plan)
-        state, events = engine.step(form, state, queue.pop(0), context)
-    raise AssertionError("the check did not end")
-
-
-def _inputs(question: Any, plan: Mapping[str, Any]) -> list[Any]:
-    value = plan.get(question.id, GOOD.get(question.id))
-    if question.type == "all_normal" and question.id not in plan:
-        value = "each" if covered_by(question) & set(plan) else "normal"
-    if value == CONTINUE:
-        return [Done()]
-    if value == SKIP:
-        return [Skip()]
-    if question.type == "select_many":
-        return [*(Pick(item) for item in value), Done()]
-    if question.type in ("yes_no", "select_one", "all_normal"):
-        return [Pick(value)]
-    if question.type == "photo":
-        return [Photo("house-photo")]
-    if question.type == "location":
-        return [Location(34.6, 119.2)]
-    return [Text(str(value))]
-
-
 async def write_check(y: Year, key: tuple[str, str], plan: Mapping[str, Any]) -> None:
     """A routine check through the functions the bot's check handler calls."""
     household_id = y.households[key]
@@ -312,9 +254,9 @@ async def write_check(y: Year, key: tuple[str, str], plan: Mapping[str, Any]) ->
         record = engine_record(form, context, plan)
         session = await start_session(s, cadre, household_id, form.id, 1, {}, y.h.clock())
         schedule = (await load_schedules(s)).of(household.village_code)
-        await submit_check(
-            s, session.id, record, cadre, y.h.clock(), check_deadlines(schedule, context.today)
-        )
+        cutoff = await cutoff_on(s, household.village_code, context.today)
+        deadline_for = check_deadlines(schedule, context.today, cutoff)
+        await submit_check(s, session.id, record, cadre, y.h.clock(), deadline_for)
 
 
 async def until(user: EmulatedUser, wanted: Any) -> ChatMessage:
@@ -483,6 +425,8 @@ def plan_of(key: tuple[str, str], month: int) -> dict[str, Any]:
 
 
 async def live_the_year(y: Year) -> None:
+    start, end, cutoff = CAMPAIGN
+    await open_for_area(y.rt(), y.ids["office"], COUNTY, "问题大排查", start, end, cutoff)
     for month in range(MONTHS):
         y.h.clock.now = at(month)
         chat: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -581,7 +525,11 @@ async def expected_report(y: Year, year_: int, month: int) -> dict[str, Any]:
     first = datetime.combine(first_day, time.min, SHANGHAI).astimezone(UTC)
     cut = datetime.combine(after_day, time.min, SHANGHAI).astimezone(UTC)
     end_day = after_day - timedelta(days=1)
-    campaign = datetime.combine(date(first_day.year, 1, 1), time.min, SHANGHAI).astimezone(UTC)
+    # "Found so far" counts from the start of the campaign the period's first day is in (from
+    # its start to its cut-off), else from the 1st of January.
+    in_campaign = CAMPAIGN[0] <= first_day <= CAMPAIGN[2]
+    since = CAMPAIGN[0] if in_campaign else date(first_day.year, 1, 1)
+    campaign = datetime.combine(since, time.min, SHANGHAI).astimezone(UTC)
     rows = _rows()
     async with y.h.sessionmaker() as s:
         facts = [
@@ -775,6 +723,12 @@ async def test_a_year_of_monthly_checks(year: Year) -> None:
             wanted = await expected_report(y, name_year, name_month)
             assert _reported(report) == wanted, (period.name, _reported(report), wanted)
             assert report.checked_households == len(hh)
+            if period.name == "2026-04":
+                # In the campaign (from 1 March): the dropout found on 12 February is still
+                # open, so it counts, but it was not found since the campaign's start.
+                assert report.campaign_start == CAMPAIGN[0]
+                dropout = report.figures[22]
+                assert (dropout.found_so_far, dropout.not_started) == (0, 1), dropout
 
     # No internal code in any message the bot sent, nor in any cell of the exports.
     leaks: list[str] = []
