@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-# The repository first: bench/web.py must not stand in for the web package.
+# The repository first: a bench script must not stand in for a package of the same name.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import build_application

@@ -1,7 +1,7 @@
 """Measure the dashboard's server time for the overview (总览) and the problem ledger (问题台账)
 of a county, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/web.py [--households 100000] [--problems 200000] [--villages 500]
+    .venv/bin/python bench/web_pages.py [--households 100000] [--problems 200000] [--villages 500]
                                   [--database sqlite|URL] [--runs 7]
 
 A freshly migrated database (a temporary SQLite file by default; a PostgreSQL URL names an
