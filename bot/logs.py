@@ -27,6 +27,11 @@ def about_update(update_id: int | None, chat_id: int | None) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
+def current_update() -> int | None:
+    """The id of the update being handled, if any."""
+    return _CURRENT.get()[0]
+
+
 class UpdateContext(logging.Filter):
     """Puts the current update id and chat on each record (`update_id`, `chat_id`)."""
 

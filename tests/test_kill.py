@@ -9,11 +9,12 @@ import signal
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from bot.emulator import BotApiEmulator
 from storage import CheckSession
-from tests.checkdriver import open_check
+from storage.models import ReceivedUpdate
+from tests.checkdriver import answer_until, open_check
 from tests.harness import Clock, Harness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +82,37 @@ async def test_a_button_answered_before_a_kill_is_applied_after_the_restart(
         state = (await s.scalars(select(CheckSession))).one().state
     assert state["answers"]["visit_type"] == "home_visit"
     assert emulator.token not in log.read_text()
+
+
+async def handled_again(harness: Harness) -> None:
+    """What a restarted instance does with the update its killed self never marked done (the
+    last one): handed to the handlers a second time."""
+    async with harness.sessionmaker.begin() as s:
+        last = await s.scalar(select(func.max(ReceivedUpdate.update_id)))
+        await s.execute(
+            update(ReceivedUpdate)
+            .where(ReceivedUpdate.update_id == last)
+            .values(done_at=None, claimed_by="test", claimed_until=None)
+        )
+    assert await harness.intake.resume(own_too=True) == 1
+    await harness.intake.settled()
+
+
+async def test_an_answer_handled_again_after_a_kill_is_not_applied_twice(
+    harness: Harness, emulator: BotApiEmulator
+) -> None:
+    await harness.seed()
+    user = emulator.user(3202, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    await open_check(harness, user, "王秀兰")
+    # The last answer typed (the floor area); the photo prompt after it is on screen.
+    await answer_until(harness, user, {}, stop_at="house_photo")
+    async with harness.sessionmaker() as s:
+        before = (await s.scalars(select(CheckSession))).one().state["answers"]
+    seen = len(user.bot_messages)
+    await handled_again(harness)
+    await emulator.wait_until_idle(timeout=10)
+    assert len(user.bot_messages) == seen, user.bot_messages[seen:]
+    assert await harness.cursor(3202) == "house_photo"
+    async with harness.sessionmaker() as s:
+        assert (await s.scalars(select(CheckSession))).one().state["answers"] == before

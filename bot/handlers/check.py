@@ -26,6 +26,7 @@ from telegram.ext import ContextTypes
 from bot.callbacks import CheckAction, HouseholdPage, OpenSession, encode, prompt_token
 from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, format_day, format_number, label
+from bot.logs import current_update
 from bot.render import (
     Screen,
     all_answers_screens,
@@ -200,6 +201,12 @@ async def load_visit(s: AsyncSession, svc: Services, row: CheckSession) -> Visit
     return Visit(row, form, context, CheckState.from_json(row.state), household, zone)
 
 
+# Beside the engine's state: the last update that saved it, and the last one whose screen was
+# sent. An update handled again (its instance died before marking it done) is then not applied
+# a second time, and its screen is sent only when it never was.
+APPLIED, SHOWN = "applied_update", "shown_update"
+
+
 async def remember(
     s: AsyncSession,
     session_id: int,
@@ -208,8 +215,23 @@ async def remember(
     prompt_message_id: int | None = None,
 ) -> None:
     """Save the check's state and commit at once: an answer is kept before anything is sent."""
+    update_id = current_update()
+    if update_id is not None:
+        state = {**state, APPLIED: update_id}
+        if prompt_message_id is not None:
+            state[SHOWN] = update_id
     await save_session(s, session_id, state, now, prompt_message_id)
     await s.commit()
+
+
+def handled_before(row: CheckSession, update: Update) -> bool:
+    """Whether this update's input is already in the saved state."""
+    return int(row.state.get(APPLIED, -1)) >= update.update_id
+
+
+def shown_before(row: CheckSession, update: Update) -> bool:
+    """Whether the screen that followed this update's input was sent."""
+    return int(row.state.get(SHOWN, -1)) >= update.update_id
 
 
 def current_event(visit: Visit) -> Event | None:
@@ -427,6 +449,9 @@ async def on_check_button(
             await query.answer(svc.t(lang, "This button is no longer valid."))
             return
         event = current_event(visit)
+        if handled_before(row, update) and shown_before(row, update):
+            await query.answer()
+            return
         stale = action.token != token_of(event) or (
             _message_id(query) != row.prompt_message_id and action.action not in ("m", "n", "v")
         )
@@ -753,6 +778,12 @@ async def on_check_input(update: Update, context: ContextTypes.DEFAULT_TYPE, inp
         if visit is None:
             return False
         event = current_event(visit)
+        if handled_before(row, update):
+            if not shown_before(row, update):
+                await edit(context.bot, row.chat_id, row.prompt_message_id)
+                message_id = await show_screen(update, context, visit, event, lang)
+                await remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+            return True
         await advance(update, context, s, user, visit, event, inp, lang)
     return True
 
