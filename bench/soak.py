@@ -273,19 +273,28 @@ async def killer(
     return moment
 
 
-async def soak(database_url: str, cadres: int, log_dir: Path, kill: bool = True) -> Outcome:
+async def soak(
+    database_url: str,
+    cadres: int,
+    log_dir: Path,
+    kill: bool = True,
+    instances_wanted: int = 2,
+    faults_wanted: bool = True,
+) -> Outcome:
+    """The run; with `faults_wanted` off and no `kill`, a plain measure of `instances_wanted`
+    instances (bench/throughput.py)."""
     await upgrade(database_url)
     engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)
     try:
         village, numbers, codes = await prepare(sessionmaker, cadres)
         async with BotApiEmulator() as emulator:
-            ports = [free_port(), free_port()]
+            ports = [free_port() for _ in range(instances_wanted)]
             async with balancer(ports) as (lb, lb_port):
                 url = f"http://127.0.0.1:{lb_port}/tg"
                 instances = [
                     Instance(name, port, database_url, emulator, url, log_dir / f"{name}.log")
-                    for name, port in zip("ab", ports, strict=True)
+                    for name, port in zip("ab", ports, strict=False)
                 ]
                 try:
                     await asyncio.gather(*(i.start() for i in instances))
@@ -298,11 +307,13 @@ async def soak(database_url: str, cadres: int, log_dir: Path, kill: bool = True)
                     )
                     trips_per_check = 25
                     faults = max(int(cadres * trips_per_check * SECOND_DELIVERIES / 2), 1)
-                    emulator.deliver_twice(faults)
+                    emulator.deliver_twice(faults if faults_wanted else 0)
                     emulator.fail(
                         "sendMessage",
                         429,
-                        times=max(int(cadres * trips_per_check * TOO_MANY_REQUESTS), 1),
+                        times=int(cadres * trips_per_check * TOO_MANY_REQUESTS)
+                        if faults_wanted
+                        else 0,
                         retry_after=1,
                     )
                     kill_task = (
