@@ -433,14 +433,18 @@ async def deliver(
             claimed = await claim_deliverable(s, now, worker, LEASE, BATCH_PEOPLE)
         if not claimed:
             break
+        done = asyncio.Event()
         renewing = asyncio.create_task(
-            _renew(sessionmaker, [entry.id for entry in claimed], worker, clock)
+            _renew(sessionmaker, [entry.id for entry in claimed], worker, clock, done)
         )
         try:
             await _deliver_batch(
                 bot, sessionmaker, t, claimed, now, default_language, sender, report, forms, bot_for
             )
         finally:
+            # Told twice: a cancellation that reaches it inside a database call may come
+            # out as another error, and the loop must end all the same.
+            done.set()
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
@@ -452,10 +456,14 @@ async def _renew(
     ids: list[int],
     worker: str,
     clock: Callable[[], datetime],
+    done: asyncio.Event,
 ) -> None:
-    """Keep the batch's claims for as long as it is being sent."""
-    while True:
-        await asyncio.sleep(RENEW_EVERY)
+    """Keep the batch's claims until `done`, while it is being sent."""
+    while not done.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), RENEW_EVERY)
+        if done.is_set():
+            return
         try:
             async with sessionmaker.begin() as s:
                 await renew_claims(s, ids, worker, clock() + LEASE)
