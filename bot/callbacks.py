@@ -6,8 +6,9 @@ current state and the user's rights before acting on it.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
+
+from services.checkdesk import prompt_token as prompt_token
 
 VERSION = "1"
 LIMIT = 64
@@ -171,11 +172,6 @@ Callback = (
     | CaseAnswer
     | CaseMenu
 )
-
-
-def prompt_token(cursor: str, phase: str) -> str:
-    """A short token naming one prompt of a check, so that old buttons can be told apart."""
-    return format(zlib.crc32(f"{phase}|{cursor}".encode()) & 0xFFFFFF, "x")
 
 
 def _fit(prefix: str, tail: str) -> str:

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import ContextTypes
 
-from bot.i18n import Translator
+from bot.i18n import LANGUAGES, Translator, format_number, label
 from bot.metrics import Metrics
 from bot.settings import Settings
 from conversations import Form
+from conversations.thresholds import IncomeLine
 from services import Runtime
+from services.checkdesk import CheckDesk
 from storage.bots import BotRecord
 
 if TYPE_CHECKING:
@@ -35,8 +37,6 @@ class Services:
     t: Translator
     clock: Callable[[], datetime] = utc_now
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
-    # village code → (monotonic time read, time zone, province)
-    places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
     # (chat, message) of buttons that start something once, such as an export; oldest first.
     consumed: dict[tuple[int, int], None] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
@@ -44,6 +44,28 @@ class Services:
     # None: the single bot of HUCHA_TELEGRAM_TOKEN, serving everyone.
     serving: BotRecord | None = None
     fleet: Fleet | None = None
+
+    desk: CheckDesk = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.desk = CheckDesk(self.runtime, self.thresholds, self.area_texts)
+
+    def area_texts(self, line: IncomeLine | None) -> dict[str, dict[str, str]]:
+        """The form's named texts as they read in this area: which income line applies."""
+        if line is None:
+            return {}
+        return {
+            "income_line": {
+                lang: self.t(
+                    lang,
+                    "{name} of {year} ({amount} yuan)",
+                    name=label(line.name, lang),
+                    year=line.year,
+                    amount=format_number(line.line, lang),
+                )
+                for lang in LANGUAGES
+            }
+        }
 
     @property
     def runtime(self) -> Runtime:

@@ -102,6 +102,21 @@ async def save_session(
     return session
 
 
+async def set_prompt_message(
+    s: AsyncSession, session_id: int, message_id: int, state: Mapping[str, Any] | None = None
+) -> None:
+    """Remember which message shows the check's current prompt (and, given, the state that
+    says so): one statement, nothing read."""
+    values: dict[str, Any] = {"prompt_message_id": message_id}
+    if state is not None:
+        values["state"] = json_document(state)
+    await s.execute(
+        update(CheckSession)
+        .where(CheckSession.id == session_id, CheckSession.status == "open")
+        .values(**values)
+    )
+
+
 async def discard_session(s: AsyncSession, session_id: int, now: datetime) -> CheckSession:
     """Abandon an open check; it is kept, marked discarded."""
     session = await _open_session_by_id(s, session_id)

@@ -15,7 +15,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import CaseAnswer, CaseMenu, CaseStep, HouseholdPage, OpenCase, encode
-from bot.handlers.check import place_of
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day, format_number
 from bot.reminders import step_name
@@ -64,7 +63,7 @@ async def _income_line(svc: Services, household_id: int) -> Decimal | None:
         household = await s.get(Household, household_id)
         if household is None:
             return None
-        zone, province = await place_of(s, svc, household.village_code)
+        zone, province = await svc.desk.place_of(s, household.village_code)
     year = svc.clock().astimezone(ZoneInfo(zone)).year
     line = income_line_for(svc.thresholds, province, year)
     return None if line is None else Decimal(str(line.line))

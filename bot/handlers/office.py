@@ -547,7 +547,7 @@ async def on_amend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             text = svc.t(lang, error.message_id, **error.params)
             await send(context.bot, chat_id, escape(text))
             return
-        visit = await check.load_visit(s, svc, row)
+        visit = await svc.desk.sheet_of(s, row)
         if visit is None:
             return
         notice = svc.t(
@@ -556,8 +556,6 @@ async def on_amend(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             "version is kept.",
             id=check_id,
         )
-        message_id = await check.show_screen(
-            update, context, visit, check.current_event(visit), lang
-        )
+        message_id = await check.show_screen(update, context, visit, visit.shown, lang)
         await send(context.bot, chat_id, escape(notice))
-        await check.remember(s, row.id, visit.state.to_json(), svc.clock(), message_id)
+    await check.keep_prompt(context, visit, message_id)

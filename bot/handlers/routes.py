@@ -67,8 +67,7 @@ async def on_check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = await registered_user(update, context)
     if user is None:
         return
-    async with svc.sessionmaker() as s:
-        rows = await check.open_sessions_of(s, user.id)
+    rows = await svc.desk.open_checks(user)
     if rows:
         await check.offer_open_sessions(update, context, user, rows)
         return
@@ -85,9 +84,7 @@ async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None or update.effective_chat is None:
         return
     lang = language(user, update, svc)
-    async with svc.sessionmaker() as s:
-        row = await check.current_session(s, user)
-        visit = await check.load_visit(s, svc, row) if row is not None else None
+    visit = await svc.desk.current(user)
     if visit is None:
         await send(context.bot, update.effective_chat.id, svc.t(lang, "Nothing to cancel."))
         return

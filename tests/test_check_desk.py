@@ -1,0 +1,98 @@
+"""The check desk (services/checkdesk.py): one typed answer reads the user once, walks the
+questionnaire once and saves the check in one transaction; the desk works without Telegram."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, select
+
+from bot.emulator import BotApiEmulator
+from bot.services import KEY, Services
+from conversations import Back, Position, Prompt, Show, Skip, Summary, Text, step
+from conversations import engine as engine_module
+from services.checkdesk import Opened
+from storage import CheckSession, User
+from tests.checkdriver import FORM, open_check
+from tests.harness import Harness
+from tests.test_engine import CONTEXT as CTX
+
+
+@contextmanager
+def statements(harness: Harness) -> Iterator[list[str]]:
+    """Every SQL statement the bot's database engine runs meanwhile."""
+    seen: list[str] = []
+    engine = harness.sessionmaker.kw["bind"].sync_engine
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
+    harness: Harness, emulator: BotApiEmulator, monkeypatch: Any
+) -> None:
+    await harness.seed()
+    user = emulator.user(3301, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    await open_check(harness, user, "王秀兰")
+    walks: list[object] = []
+    real_walk = engine_module.walk
+
+    def counted_walk(*args: Any) -> Any:
+        walks.append(args)
+        return real_walk(*args)
+
+    monkeypatch.setattr(engine_module, "walk", counted_walk)
+    with statements(harness) as seen:
+        await user.send_text("入户走访")
+        await user.next_message()
+    user_reads = [s for s in seen if s.startswith("SELECT") and "FROM users" in s]
+    state_writes = [s for s in seen if s.startswith("UPDATE check_sessions SET state")]
+    assert len(user_reads) == 1, user_reads
+    assert len(state_writes) == 1, state_writes
+    # One walk of the state answered; the answer recorded walks the new state once more.
+    assert len(walks) <= 2, len(walks)
+    assert await harness.cursor(3301) != "visit_type"
+
+
+async def test_the_desk_answers_without_telegram(
+    harness: Harness, emulator: BotApiEmulator
+) -> None:
+    seeded = await harness.seed()
+    user = emulator.user(3302, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    assert harness.app is not None
+    svc: Services = harness.app.bot_data[KEY]
+    async with harness.sessionmaker() as s:
+        person = (await s.scalars(select(User).where(User.telegram_id == 3302))).one()
+    household_id = seeded["wang"]
+    opened = await svc.desk.open_check(person, household_id, chat_id=3302)
+    assert isinstance(opened, Opened), opened
+    turn = await svc.desk.answer(person, Text("入户走访"))
+    assert turn is not None and turn.invalid is None
+    assert turn.before is not None and turn.shown is not None
+    async with harness.sessionmaker() as s:
+        row = (await s.scalars(select(CheckSession))).one()
+    assert row.state["answers"]["visit_type"] == "home_visit"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([Text("x"), Text("1"), Skip(), Back()]), max_size=12))
+def test_a_position_shows_and_steps_as_the_engine_does(inputs: list[Any]) -> None:
+    state, _ = engine_module.start(FORM, CTX)
+    for inp in inputs:
+        position = Position(FORM, state, CTX)
+        shown = [e for e in step(FORM, state, Show(), CTX)[1] if isinstance(e, Prompt | Summary)]
+        assert [position.shown] == shown[:1]
+        assert position.step(inp) == step(FORM, state, inp, CTX)
+        state = position.step(inp)[0]
