@@ -101,3 +101,28 @@ async def test_household_picker_pages_and_searches(harness: Harness) -> None:
     await user.send_text("没有这个人")
     found = await user.next_message()
     assert "没有找到" in found.content
+
+
+async def test_the_list_of_all_answers_pages_on_to_the_later_answers(harness: Harness) -> None:
+    """More answers than one page of numbers holds: "▶" shows the next numbers on the same
+    message, and an answer from the second page can be changed."""
+    await harness.seed()
+    cadre = harness.emulator.user(3201, "王芳", language_code="zh-hans")
+    await harness.register(cadre)
+    await open_check(harness, cadre, "张建国")
+    summary = await answer_until(harness, cadre, {})
+    assert summary is not None
+    await cadre.press(summary.message_id, summary.callback_data("📋 全部回答"))
+    listing = await cadre.next_message()
+    while "要修改哪一项" not in listing.content:
+        listing = await cadre.next_message()
+    numbers = [label for label, _ in listing.buttons if label.isdigit()]
+    assert numbers[-1] == "40" and "▶" in [label for label, _ in listing.buttons]
+    await cadre.press(listing.message_id, listing.callback_data("▶"))
+    listing = await edit_of(cadre, listing.message_id)
+    numbers = [label for label, _ in listing.buttons if label.isdigit()]
+    assert numbers[0] == "41", listing
+    last = numbers[-1]
+    await cadre.press(listing.message_id, listing.callback_data(last))
+    await cadre.next_message()  # the question of that answer, asked again
+    assert await harness.cursor(cadre.user_id) not in (None, "summary")

@@ -34,7 +34,13 @@ from storage import (
     start_session,
     submit_check,
 )
-from storage.exports import ExportScope, authorize_export, export_checks, export_ledger
+from storage.exports import (
+    ExportScope,
+    authorize_export,
+    cell_of,
+    export_checks,
+    export_ledger,
+)
 from storage.periods import period_named
 from storage.reports import export_monthly, load_monthly_template, monthly_report
 from storage.schedule import AreaSchedule
@@ -743,3 +749,19 @@ async def test_the_rectification_list_leaves_out_withdrawn_problems_unless_asked
     assert (left_out.rows, kept.rows) == (1, 2)
     statuses = [row[7] for row in rows_of(tmp_path / "in.xlsx", "问题整改清单")[3:5]]
     assert statuses == ["已撤销（误报）", "已销号"]
+
+
+def test_a_section_answered_all_normal_is_exported_in_words() -> None:
+    """全部正常 / 逐项填写 in the checks sheets, never the choice's code."""
+    form = load_forms()["household_check"]
+    sections = [
+        question
+        for top in form.questions
+        for question in (top, *top.children)
+        if question.type == "all_normal"
+    ]
+    assert sections
+    for question in sections:
+        assert cell_of(question)("normal") == "全部正常"
+        assert cell_of(question)("each") == "逐项填写"
+        assert cell_of(question, "en")("normal") == "All normal"
