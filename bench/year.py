@@ -17,9 +17,10 @@ leader verifies (销号) what was rectified three days later.
 
 The answers of each check come from the questionnaire engine (`conversations.engine`), run
 once per kind of household, situation and month (the engine's own cost is bench/check_flow.py's
-business); each check is then written through the functions the bot's check handler calls:
-`storage.checks.start_session`, `settle_earlier` and `submit_check` with the area's deadline
-policy; one transaction per village and month. 销号 goes through `storage.problems.act`.
+business); each check is then written through the storage functions the check desk
+(`services.checkdesk`, behind the chat) calls: `storage.checks.start_session`,
+`settle_earlier` and `submit_check` with the area's deadline policy and campaign cut-off; one
+transaction per village and month. 销号 goes through `storage.problems.act`.
 
 Printed: the time to write each month's checks and the whole year; then the time of each
 period's report (`storage.reports.monthly_report`, what `hucha export --kind monthly` and the

@@ -6,11 +6,12 @@ The chat drives every check whose situation changes (a child drops out and goes 
 school, a house rebuilt from grade C to A, an income that falls below the line and recovers,
 two amendments: a wrong answer corrected and a situation changed), the monitoring case from
 its opening at submit to 纳入 and the risk removal (风险消除), and a sample of the routine
-checks (one household a quarter). The other routine checks are written through the same
-functions the bot's check handler calls: the questionnaire engine (`conversations.engine`,
-fed the engine context of `bot.handlers.check.engine_context`), `storage.checks.start_session`
-and `storage.checks.submit_check` with the area's deadline policy; 销号 goes through
-`services.ledger.act_on_problem`. This keeps the year within about a minute of CI time.
+checks (one household a quarter). The other routine checks are written without the chat,
+through what the check desk (`services.checkdesk`, which the chat handler calls) runs for
+them: the questionnaire engine on the desk's engine context, then
+`storage.checks.start_session` and `storage.checks.submit_check` with the area's deadline
+policy and the campaign's cut-off; 销号 goes through `services.ledger.act_on_problem`. This
+keeps the year within about a minute of CI time.
 
 At the end: one ledger entry per real problem (not per visit); each period's monthly report
 (`storage.reports.monthly_report`, what the export writes, as of the period's end) equals a
@@ -36,7 +37,6 @@ from sqlalchemy import select
 
 from bot.app import build_application
 from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
-from bot.handlers.check import engine_context
 from bot.settings import Settings
 from services.campaigns import open_for_area
 from services.exports import ExportOrder, write_export
@@ -249,7 +249,7 @@ async def write_check(y: Year, key: tuple[str, str], plan: Mapping[str, Any]) ->
     async with y.h.sessionmaker.begin() as s:
         household = await s.get(Household, household_id)
         assert household is not None
-        context, _ = await engine_context(s, y.svc, household)
+        context, _ = await y.svc.desk.engine_context(s, household)
         form = y.svc.forms["household_check"]
         record = engine_record(form, context, plan)
         session = await start_session(s, cadre, household_id, form.id, 1, {}, y.h.clock())
