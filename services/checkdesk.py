@@ -8,7 +8,7 @@ engine's prompt or summary, a refusal, a question before submitting, or the subm
 with its problems. Sending is the channel's; the answer is committed before anything is sent.
 
 The message a prompt went out as is only known once it has been sent, after that commit; the
-channel hands its id back through `record_prompt`, a one-column write. If that write is lost,
+channel hands its id back through `record_prompt`, one UPDATE that reads nothing. If it is lost,
 the previous id stays: the new prompt's buttons then read as stale and the question is simply
 asked again, nothing answered is lost.
 """
