@@ -48,7 +48,7 @@ from storage import (  # noqa: E402
     seed_demo,
     upgrade,
 )
-from storage.rosters import id_number_check_digit  # noqa: E402
+from storage.roster_files import id_number_check_digit  # noqa: E402
 
 NOW = datetime(2025, 3, 20, 2, 30, tzinfo=UTC)
 VILLAGES = 200

@@ -27,7 +27,7 @@ from storage.models import (
     ProblemEvent,
     User,
 )
-from storage.rosters import mask_id_number
+from storage.roster_files import mask_id_number
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from storage.audit import audit
 from storage.errors import StorageError
 from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
 from storage.photos import PhotoFiles, PhotoStore
-from storage.rosters import mask_id_number
+from storage.roster_files import mask_id_number
 from storage.schedule import ONGOING
 from storage.sheets import (
     Column,

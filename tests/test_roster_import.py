@@ -19,7 +19,7 @@ from bot.cli import main as hucha
 from bot.i18n import Translator
 from storage import Household, ImportReport, Member, add_area, import_roster
 from storage.models import HouseholdChange
-from storage.rosters import MESSAGES, check_id_number, id_number_check_digit, mask_id_number
+from storage.roster_files import MESSAGES, check_id_number, id_number_check_digit, mask_id_number
 from tests.storage_fixtures import NOW, World, make_world
 
 pytest_plugins = ("tests.storage_fixtures",)
