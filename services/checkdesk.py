@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,7 @@ from conversations import (
     start,
 )
 from conversations.thresholds import IncomeLine, income_line_for
-from services.runtime import DEFAULT_ZONE, Runtime
+from services.runtime import DEFAULT_ZONE, Runtime, local_date
 from storage import (
     CheckSession,
     Household,
@@ -248,6 +249,15 @@ def input_for(action: str, arg: int | None, event: Event | None) -> Input | None
     return None
 
 
+@dataclass(frozen=True)
+class OpenCheck:
+    """An unfinished check: its session, its household, the local day last answered."""
+
+    row: CheckSession
+    household: Household
+    last_day: date
+
+
 @dataclass
 class CheckDesk:
     """The household check's use cases, with what they need loaded once: the database and
@@ -315,14 +325,18 @@ class CheckDesk:
         async with self.runtime.sessionmaker() as s:
             return await self.current_sheet(s, user.id)
 
-    async def open_checks(self, user: User) -> list[tuple[CheckSession, Household]]:
-        """The person's unfinished checks, each with its household."""
+    async def open_checks(self, user: User) -> list[OpenCheck]:
+        """The person's unfinished checks, each with its household and the village's day it
+        was last answered."""
         async with self.runtime.sessionmaker() as s:
             found = []
             for row in await open_sessions_of(s, user.id):
                 household = await s.get(Household, row.household_id)
-                if household is not None:
-                    found.append((row, household))
+                if household is None:
+                    continue
+                area = await get_area(s, household.village_code)
+                zone = area.timezone if area is not None else DEFAULT_ZONE
+                found.append(OpenCheck(row, household, local_date(row.updated_at, zone)))
             return found
 
     async def has_open_check(self, user: User) -> bool:

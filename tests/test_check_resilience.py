@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from storage import CheckSession, User
@@ -130,6 +132,16 @@ async def test_second_check_offers_discard(harness: Harness) -> None:
     async with harness.sessionmaker() as s:
         row = (await s.scalars(select(CheckSession))).one()
         assert row.status == "discarded" and row.state["answers"] == {}
+
+
+async def test_the_offer_to_resume_names_the_villages_day(harness: Harness) -> None:
+    """Answered at 01:00 in the village (17:00 UTC the day before): the village's day."""
+    harness.clock.now = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+    user = await registered(harness, 3010)
+    await open_check(harness, user, "王秀兰")
+    await user.send_command("check")
+    offer = await user.next_message()
+    assert "2026年11月24日" in offer.content and "11月23日" not in offer.content
 
 
 async def test_back_skip_and_change_from_summary(harness: Harness) -> None:

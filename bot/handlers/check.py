@@ -53,6 +53,7 @@ from conversations import (
 from services.checkdesk import (
     FORM_ID,
     SETTLE_ACTIONS,
+    OpenCheck,
     Press,
     Pressed,
     Refused,
@@ -62,7 +63,7 @@ from services.checkdesk import (
     Turn,
     token_of,
 )
-from storage import CheckSession, Household, User
+from storage import Household, User
 from storage.models import Problem
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ async def offer_open_sessions(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
     user: User,
-    rows: list[tuple[CheckSession, Household]],
+    rows: list[OpenCheck],
 ) -> None:
     """A second /check while one is open: resume or discard, or start another."""
     svc = services(context)
@@ -188,9 +189,10 @@ async def offer_open_sessions(
     assert chat is not None
     lines = [svc.t(lang, "You have an unfinished check:")]
     buttons: list[list[InlineKeyboardButton]] = []
-    for row, household in rows:
-        name = household_name(household, lang, svc)
-        when = format_day(row.updated_at.date(), lang)
+    for found in rows:
+        row = found.row
+        name = household_name(found.household, lang, svc)
+        when = format_day(found.last_day, lang)
         lines.append("• " + escape(svc.t(lang, "{name} ({when})", name=name, when=when)))
         buttons.append(
             [
