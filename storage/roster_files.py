@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from storage.models import HEAD_RELATION, Household, Member
 
+# The canonical column names (the Chinese headers offices use) and what else they may be called.
 VILLAGE = "村"
 VILLAGE_NAME = "村名"
 GROUP = "组"
