@@ -412,8 +412,13 @@ class CheckDesk:
             if handled_before(row, delivery) and shown_before(row, delivery):
                 await acknowledge()
                 return Pressed("replayed", sheet, shown)
+            # A question may be on screen twice (sent again after a restart, or by the
+            # resume offer): a press on either copy answers it. The summary's buttons count
+            # only on the summary last sent, which shows what would be submitted.
             stale = press.token != token_of(shown) or (
-                press.message_id != row.prompt_message_id and press.action not in SUMMARY_PAGES
+                isinstance(shown, Summary)
+                and press.message_id != row.prompt_message_id
+                and press.action not in SUMMARY_PAGES
             )
             if stale:
                 return Pressed("stale", sheet, shown)

@@ -88,6 +88,26 @@ async def test_stale_button_says_so_and_shows_current_prompt(harness: Harness) -
     assert await harness.cursor(3004) == key
 
 
+async def test_a_question_on_screen_twice_is_answered_from_either_copy(harness: Harness) -> None:
+    """The resume offer (or a restart) sends the current question again; the cadre may press
+    the older copy, which is the same question."""
+    user = await registered(harness, 3011)
+    first = await open_check(harness, user, "王秀兰")
+    await user.send_command("check")
+    offer = await user.next_message()
+    await user.press(offer.message_id, offer.callback_data("▶ 继续 002 王秀兰"))
+    again = await user.next_message()
+    while not again.buttons:  # the household's heading, then its current question
+        again = await user.next_message()
+    assert again.content == first.content and again.message_id != first.message_id
+    data = first.buttons[0][1]
+    assert data is not None
+    answer = await user.press(first.message_id, data)
+    assert answer.text != "这个按钮已失效。"
+    await user.next_message()
+    assert await harness.cursor(3011) != "visit_type"
+
+
 async def test_crafted_callback_for_another_users_check_changes_nothing(harness: Harness) -> None:
     user = await registered(harness, 3005)
     first = await open_check(harness, user, "王秀兰")
