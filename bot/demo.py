@@ -59,8 +59,11 @@ class Terminal:
         self.user = user
         self.buttons: list[tuple[int, str]] = []  # (message id, callback data) per number
 
-    def show(self, message: ChatMessage, edited: bool = False) -> None:
-        if edited and not message.buttons:
+    def show(self, message: ChatMessage, edited: bool = False, alone: bool = False) -> None:
+        """Print a message. An edit without buttons (an answered question showing its
+        answer) is printed only when it is all the bot did (`alone`): a card brought up to
+        date after a press."""
+        if edited and not message.buttons and not alone:
             return
         print(("✎ " if edited else "") + plain(message))
         if message.buttons:
@@ -81,16 +84,19 @@ class Terminal:
         The first reply is awaited before the quiet window starts: on a busy machine a handler
         can take longer than the window between fetching an update and answering it.
         """
-        for message, edited in await self.first_replies():
-            self.show(message, edited)
+        first = await self.first_replies()
         await self.emulator.wait_until_idle(timeout=30, quiet=REPLY_QUIET)
+        later: list[tuple[ChatMessage, bool]] = []
         for read, edited in ((self.user.next_message, False), (self.user.next_edit, True)):
             while True:
                 try:
-                    message = await read(0.001)
+                    later.append((await read(0.001), edited))
                 except TimeoutError:
                     break
-                self.show(message, edited)
+        replies = first + later
+        alone = not any(not edited for _, edited in replies)
+        for message, edited in replies:
+            self.show(message, edited, alone)
 
     async def first_replies(self) -> list[tuple[ChatMessage, bool]]:
         """The bot's first message or edit after an action (both if they come together)."""

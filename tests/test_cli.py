@@ -78,6 +78,17 @@ def test_demo_walks_into_a_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "辖区农户" in out
 
 
+def test_demo_shows_a_card_brought_up_to_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A press whose only answer is an edit of its card (a monitoring step recorded) shows
+    the card again; answered questions, edited beside a new one, are not repeated."""
+    script = "/cases;1;2;1;1"  # a new case for 002, on application; consent signed
+    assert main(["--database-url", database(tmp_path), "demo", "--script", script]) == 0
+    out = capsys.readouterr().out
+    assert "✎ 🛡" in out and "✅ 授权承诺" in out
+
+
 def test_run_without_token_explains(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
