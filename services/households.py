@@ -9,24 +9,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
-
 from services.runtime import Runtime, acting_user, area_zone, local_date
 from storage.areas import area_contains, get_area
-from storage.checks import records_of_household
 from storage.errors import StorageError
-from storage.households import HouseholdPage, household_in_area, households_page
-from storage.models import (
-    CheckRecord,
-    Household,
-    Member,
-    MonitoringCase,
-    MonitoringStep,
-    Problem,
-    ProblemEvent,
-    User,
+from storage.households import (
+    HouseholdPage,
+    event_photo,
+    household_file,
+    household_in_area,
+    households_page,
 )
+from storage.models import CheckRecord, Household
 from storage.roster_files import mask_id_number
 
 
@@ -140,38 +133,13 @@ async def household_history(rt: Runtime, user_id: int, household_id: int) -> Hou
             raise StorageError("This household is not in your area.")
         zone = await area_zone(s, household.village_code)
         village = await get_area(s, household.village_code)
-        members = await s.scalars(
-            select(Member)
-            .where(Member.household_id == household.id, Member.active.is_(True))
-            .order_by(Member.id)
-        )
-        records = await records_of_household(s, household.id)
-        cadres = {
-            u.id: u.name
-            for u in await s.scalars(
-                select(User).where(User.id.in_({r.cadre_user_id for r in records}))
-            )
+        kept = await household_file(s, household.id)
+        members, records, cadres = kept.members, kept.records, kept.cadre_names
+        problems, cases = kept.problems, kept.cases
+        steps_of = {
+            case_id: [CaseStepLine(st.step, st.due_on, st.done_at, st.outcome) for st in steps]
+            for case_id, steps in kept.steps.items()
         }
-        problems = await s.scalars(
-            select(Problem).where(Problem.household_id == household.id).order_by(Problem.id)
-        )
-        cases = list(
-            await s.scalars(
-                select(MonitoringCase)
-                .where(MonitoringCase.household_id == household.id)
-                .order_by(MonitoringCase.id)
-            )
-        )
-        steps = await s.scalars(
-            select(MonitoringStep)
-            .where(MonitoringStep.case_id.in_([case.id for case in cases]))
-            .order_by(MonitoringStep.case_id, MonitoringStep.position)
-        )
-        steps_of: dict[int, list[CaseStepLine]] = {}
-        for step in steps:
-            steps_of.setdefault(step.case_id, []).append(
-                CaseStepLine(step.step, step.due_on, step.done_at, step.outcome)
-            )
         return HouseholdHistory(
             household.id,
             household.number,
@@ -251,16 +219,9 @@ async def photo_file_id(rt: Runtime, user_id: int, source: str, source_id: int, 
             household_id = record.household_id if record is not None else None
             found = list(photo_ids(record.answers)) if record is not None else []
         elif source == "event":
-            problem = aliased(Problem)
-            row = (
-                await s.execute(
-                    select(ProblemEvent.photo_file_id, problem.household_id)
-                    .join(problem, problem.id == ProblemEvent.problem_id)
-                    .where(ProblemEvent.id == source_id)
-                )
-            ).first()
-            household_id = row[1] if row is not None else None
-            found = [row[0]] if row is not None and row[0] else []
+            event = await event_photo(s, source_id)
+            household_id = event[1] if event is not None else None
+            found = [event[0]] if event is not None and event[0] else []
         else:
             raise StorageError("This photo does not exist.")
         household = await s.get(Household, household_id) if household_id is not None else None

@@ -11,7 +11,19 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.areas import codes_within
-from storage.models import HEAD_RELATION, Area, CheckRecord, Household, Member
+from storage.checks import records_of_household
+from storage.models import (
+    HEAD_RELATION,
+    Area,
+    CheckRecord,
+    Household,
+    Member,
+    MonitoringCase,
+    MonitoringStep,
+    Problem,
+    ProblemEvent,
+    User,
+)
 
 MAX_PAGE = 100
 
@@ -152,3 +164,64 @@ async def roster_of(s: AsyncSession, household_id: int) -> list[dict[str, Any]]:
         }
         for member in members
     ]
+
+
+@dataclass(frozen=True)
+class HouseholdFile:
+    """Everything kept about one household (户档案), read at once: its members on the
+    roster, its check records (newest first) with their cadres' names, its problems, and its
+    monitoring cases with their steps in order."""
+
+    members: list[Member]
+    records: list[CheckRecord]
+    cadre_names: dict[int, str]
+    problems: list[Problem]
+    cases: list[MonitoringCase]
+    steps: dict[int, list[MonitoringStep]]
+
+
+async def household_file(s: AsyncSession, household_id: int) -> HouseholdFile:
+    members = await s.scalars(
+        select(Member)
+        .where(Member.household_id == household_id, Member.active.is_(True))
+        .order_by(Member.id)
+    )
+    records = await records_of_household(s, household_id)
+    cadres = await s.scalars(select(User).where(User.id.in_({r.cadre_user_id for r in records})))
+    problems = await s.scalars(
+        select(Problem).where(Problem.household_id == household_id).order_by(Problem.id)
+    )
+    cases = list(
+        await s.scalars(
+            select(MonitoringCase)
+            .where(MonitoringCase.household_id == household_id)
+            .order_by(MonitoringCase.id)
+        )
+    )
+    steps: dict[int, list[MonitoringStep]] = {}
+    for step in await s.scalars(
+        select(MonitoringStep)
+        .where(MonitoringStep.case_id.in_([kept.id for kept in cases]))
+        .order_by(MonitoringStep.case_id, MonitoringStep.position)
+    ):
+        steps.setdefault(step.case_id, []).append(step)
+    return HouseholdFile(
+        list(members),
+        records,
+        {u.id: u.name for u in cadres},
+        list(problems),
+        cases,
+        steps,
+    )
+
+
+async def event_photo(s: AsyncSession, event_id: int) -> tuple[str | None, int] | None:
+    """The photo of a problem's history entry and the household it belongs to."""
+    row = (
+        await s.execute(
+            select(ProblemEvent.photo_file_id, Problem.household_id)
+            .join(Problem, Problem.id == ProblemEvent.problem_id)
+            .where(ProblemEvent.id == event_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
