@@ -31,12 +31,13 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -245,14 +246,30 @@ async def timed_delivery(
     )
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def county_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a bench on a county's database: its size and where it lives."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--households", type=int, default=100_000)
     parser.add_argument("--problems", type=int, default=200_000)
     parser.add_argument("--villages", type=int, default=500)
     parser.add_argument("--database", default="sqlite")
-    parser.add_argument("--campaign", action="store_true", help="a county-wide campaign")
-    args = parser.parse_args()
+    return parser
+
+
+@dataclass
+class County:
+    """A migrated, filled database of one county, in a temporary folder for SQLite."""
+
+    url: str
+    engine: AsyncEngine
+    maker: async_sessionmaker[AsyncSession]
+    sizes: dict[str, int]
+    folder: tempfile.TemporaryDirectory[str]
+
+
+async def filled_county(args: argparse.Namespace) -> County:
+    """Migrate the database `--database` names (a temporary SQLite file by default), fill it
+    with `populate`, and say how big it is and how long filling took."""
     logging.basicConfig(level=logging.ERROR)
     folder = tempfile.TemporaryDirectory()
     url = (
@@ -270,6 +287,15 @@ async def main() -> None:
         f"{sizes['problems']} problems, {sizes['users']} users, "
         f"{args.villages} villages (filled in {time.perf_counter() - started:.0f} s)"
     )
+    return County(url, engine, maker, sizes, folder)
+
+
+async def main() -> None:
+    parser = county_parser(__doc__.splitlines()[0])
+    parser.add_argument("--campaign", action="store_true", help="a county-wide campaign")
+    args = parser.parse_args()
+    county = await filled_county(args)
+    url, engine, maker = county.url, county.engine, county.maker
     if args.campaign:
         async with maker.begin() as s:
             await open_campaign(
@@ -306,7 +332,7 @@ async def main() -> None:
     finally:
         await emulator.stop()
         await engine.dispose()
-        folder.cleanup()
+        county.folder.cleanup()
 
 
 if __name__ == "__main__":

@@ -16,12 +16,9 @@ sign-in page (the same server and templates, no query). Target: under 300 ms per
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,12 +28,11 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reminder_sweep import FIRST, populate
+from reminder_sweep import FIRST, county_parser, filled_county
 from sqlalchemy import select, text
 
 from bot.i18n import Translator
 from services import Runtime, access
-from storage import make_engine, make_sessionmaker, upgrade
 from storage.models import User
 from web.app import Dashboard, dashboard_app
 from web.photos import PhotoCache
@@ -68,34 +64,15 @@ async def timed(client: aiohttp.ClientSession, url: str, runs: int) -> tuple[flo
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--households", type=int, default=100_000)
-    parser.add_argument("--problems", type=int, default=200_000)
-    parser.add_argument("--villages", type=int, default=500)
-    parser.add_argument("--database", default="sqlite")
+    parser = county_parser(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    folder = tempfile.TemporaryDirectory()
-    url = (
-        f"sqlite+aiosqlite:///{Path(folder.name) / 'bench.db'}"
-        if args.database == "sqlite"
-        else args.database
-    )
-    await upgrade(url)
-    engine = make_engine(url)
-    maker = make_sessionmaker(engine)
-    started = time.perf_counter()
-    sizes = await populate(maker, args.households, args.problems, args.villages)
+    county = await filled_county(args)
+    engine, maker = county.engine, county.maker
     if engine.dialect.name == "postgresql":  # what autovacuum does after a bulk load
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text("VACUUM ANALYZE"))
-    print(
-        f"database: {url.split('://')[0]}, {sizes['households']} households, "
-        f"{sizes['problems']} problems, {args.villages} villages "
-        f"(filled in {time.perf_counter() - started:.0f} s)"
-    )
     runtime = Runtime(maker, lambda: FIRST)
     async with maker() as s:
         office = await s.scalar(select(User.id).where(User.role == "office"))
@@ -120,7 +97,7 @@ async def main() -> None:
     finally:
         await runner.cleanup()
         await engine.dispose()
-        folder.cleanup()
+        county.folder.cleanup()
     report(figures)
 
 
