@@ -355,24 +355,22 @@ async def check_bot_api(settings: Settings) -> str:
 async def invite(
     settings: Settings, role: str, area: str, days: int | None, bot: str | None
 ) -> int:
-    from bot.services import utc_now
-    from storage import bot_serving, create_invitation, make_engine, make_sessionmaker, upgrade
+    from services import Runtime, invitations
+    from storage import make_engine, make_sessionmaker, upgrade
 
     await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     ttl = timedelta(days=days if days is not None else settings.invitation_ttl_days)
     try:
-        async with make_sessionmaker(engine).begin() as s:
-            invitation = await create_invitation(s, role, area, utc_now(), ttl=ttl)
-            # With several bots, the link opens the bot of the invitation's area.
-            own = await bot_serving(s, area)
+        runtime = Runtime(make_sessionmaker(engine))
+        issued = await invitations.issue(runtime, None, role, area, ttl)
     finally:
         await engine.dispose()
     t, lang = Translator(), settings.default_language
-    username = (own.username if own else None) or bot or settings.bot_username or "<your_bot>"
-    print(invitation.code)
-    print(f"https://t.me/{username}?start={invitation.code}")
-    print(t(lang, "expires {moment} UTC", moment=f"{invitation.expires_at:%Y-%m-%d %H:%M}"))
+    username = issued.bot_username or bot or settings.bot_username or "<your_bot>"
+    print(issued.code)
+    print(f"https://t.me/{username}?start={issued.code}")
+    print(t(lang, "expires {moment} UTC", moment=f"{issued.expires_at:%Y-%m-%d %H:%M}"))
     return 0
 
 

@@ -18,7 +18,8 @@ from bot.handlers import routes
 from bot.intake import Intake
 from bot.services import utc_now
 from bot.settings import Settings
-from storage import create_invitation, make_engine, make_sessionmaker, seed_demo, upgrade
+from services import Runtime, invitations
+from storage import make_engine, make_sessionmaker, seed_demo, upgrade
 
 DEMO_DATABASE = "sqlite+aiosqlite:///hucha-demo.db"
 DEMO_USER_ID = 900001
@@ -140,10 +141,11 @@ async def prepare_database(url: str) -> str | None:
     await upgrade(url)
     engine = make_engine(url)
     try:
-        async with make_sessionmaker(engine).begin() as s:
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker.begin() as s:
             seed = await seed_demo(s, utc_now())
-            invitation = await create_invitation(s, "cadre", seed.village_code, utc_now())
-            return invitation.code
+        issued = await invitations.issue(Runtime(sessionmaker), None, "cadre", seed.village_code)
+        return issued.code
     finally:
         await engine.dispose()
 

@@ -38,6 +38,7 @@ class Deed(StrEnum):
     VIEW = "view"
     OPEN_CAMPAIGN = "open_campaign"
     PAST_CUTOFF = "past_cutoff"
+    INVITE = "invite"  # issue an invitation code into an area
 
 
 PROBLEM_DEEDS: tuple[Deed, ...] = tuple(Deed(name) for name in TRANSITIONS)
@@ -70,9 +71,9 @@ def refusal(user: User, deed: Deed, subject: Subject = Subject()) -> str | None:
         return None
     if deed is Deed.ADD_PROBLEM:
         return None if role in (Role.LEADER, Role.OFFICE) else N_("Your role cannot do this.")
-    if deed in (Deed.OPEN_CAMPAIGN, Deed.PAST_CUTOFF):
+    if deed in (Deed.OPEN_CAMPAIGN, Deed.PAST_CUTOFF, Deed.INVITE):
         # A campaign (专项排查) and its cut-off are the office's: opened for its own area,
-        # passed only on its explicit word.
+        # passed only on its explicit word. So are invitations into its area.
         return None if role == Role.OFFICE else N_("Only an office can do this.")
     if deed is Deed.EXPORT:
         return None if role in EXPORT_ROLES else N_("Only offices and team leaders can export.")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services import Runtime, exports, households, ledger, monitoring, overview
+from services import Runtime, exports, households, invitations, ledger, monitoring, overview
 from services.policy import Deed, Subject, may, problem_deeds
 from storage import AuditEntry, StorageError, create_invitation, redeem_invitation, start_session
 from storage import submit_check as storage_submit
@@ -176,3 +176,37 @@ def test_policy_answers_who_may_do_what() -> None:
     assert may(office, Deed.EXPORT_UNMASKED) and not may(leader, Deed.EXPORT_UNMASKED)
     assert not may(cadre, Deed.EXPORT)
     assert not may(User(role="leader", active=False), Deed.VIEW)
+
+
+async def test_an_office_invites_within_its_area_and_the_code_registers_once(sqlite_maker) -> None:
+    world, office_id, _ = await _world(sqlite_maker)
+    rt = _rt(sqlite_maker)
+    seed = world.seed
+    issued = await invitations.issue(rt, office_id, "cadre", seed.village_code)
+    assert issued.expires_at == NOW + timedelta(days=7) and issued.bot_username is None
+    # A cadre invites nobody; an office of a village invites nobody in the county above it.
+    with pytest.raises(StorageError):
+        await invitations.issue(rt, world.cadre.id, "cadre", seed.village_code)
+    village_office = await invitations.redeem(
+        rt, (await invitations.issue(rt, None, "office", seed.village_code)).code, 77, "村", "en"
+    )
+    assert isinstance(village_office, invitations.Registered)
+    with pytest.raises(StorageError):
+        await invitations.issue(rt, village_office.user_id, "cadre", seed.county_code)
+
+    joined = await invitations.redeem(rt, issued.code.lower(), 5005, "王五", "zh_CN")
+    assert isinstance(joined, invitations.Registered)
+    assert (joined.role, joined.area_code, joined.area_name) == (
+        "cadre",
+        seed.village_code,
+        "幸福村",
+    )
+    again = await invitations.redeem(rt, issued.code, 5006, "赵六", "en")
+    assert again == invitations.Refused("used", None, "en")
+    # A bot serving another area leaves the code for the bot of its own area.
+    fresh = await invitations.issue(rt, None, "cadre", seed.village_code)
+    elsewhere = await invitations.redeem(rt, fresh.code, 5007, "孙七", "en", within="999999")
+    assert elsewhere == invitations.Refused("elsewhere", seed.village_code, "en")
+    assert isinstance(
+        await invitations.redeem(rt, fresh.code, 5007, "孙七", "en"), invitations.Registered
+    )

@@ -16,10 +16,9 @@ from bot.i18n import LANGUAGES, Translator
 from bot.menu import set_menu_for
 from bot.sending import send
 from bot.services import Services, services
+from services import invitations
 from storage import (
-    InvitationError,
     get_area,
-    redeem_invitation,
     set_blocked_bot,
     set_language,
     user_by_telegram_id,
@@ -44,30 +43,18 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await registered_user(update, context)
         return
     lang = client_language(update, svc)
-    reasons = {
-        "unknown": svc.t(lang, "This invitation code is not known. Please check it and try again."),
-        "used": svc.t(
-            lang, "This invitation code has already been used. Ask your office for a new one."
-        ),
-        "expired": svc.t(lang, "This invitation code has expired. Ask your office for a new one."),
-    }
     name = " ".join(p for p in (sender.first_name, sender.last_name) if p)
     within = svc.serving.area_code if svc.serving is not None else None
-    try:
-        async with svc.sessionmaker.begin() as s:
-            known = await user_by_telegram_id(s, sender.id)
-            if known is not None and known.language:
-                lang = known.language
-            user = await redeem_invitation(s, code, sender.id, name, lang, svc.clock(), within)
-            area = await get_area(s, user.area_code)
-    except InvitationError as error:
-        if error.reason == "elsewhere" and error.area_code is not None:
-            text = await _for_another_bot(svc, lang, error.area_code)
+    outcome = await invitations.redeem(svc.runtime, code, sender.id, name, lang, within)
+    if isinstance(outcome, invitations.Refused):
+        lang = outcome.language
+        if outcome.reason == "elsewhere" and outcome.area_code is not None:
+            text = await _for_another_bot(svc, lang, outcome.area_code)
         else:
-            text = reasons.get(error.reason, reasons["unknown"])
+            text = _refusal(svc, lang, outcome.reason)
         await send(context.bot, chat.id, escape(text))
         return
-    area_name = area.name if area is not None else user.area_code
+    lang = outcome.language
     roles = {
         "cadre": svc.t(lang, "village cadre"),
         "leader": svc.t(lang, "team leader"),
@@ -77,12 +64,25 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         lang,
         "Welcome, {name}! You are registered as {role} of {area}.",
         name=name,
-        role=roles.get(user.role, user.role),
-        area=area_name,
+        role=roles.get(outcome.role, outcome.role),
+        area=outcome.area_name,
     )
-    await set_menu_for(context.bot, chat.id, user.role, lang, svc.t, web=bool(svc.settings.web_url))
-    commands = help_text(lang, svc.t, user.role)
+    await set_menu_for(
+        context.bot, chat.id, outcome.role, lang, svc.t, web=bool(svc.settings.web_url)
+    )
+    commands = help_text(lang, svc.t, outcome.role)
     await send(context.bot, chat.id, f"✅ {escape(welcome)}\n\n{escape(commands)}")
+
+
+def _refusal(svc: Services, lang: str, reason: str) -> str:
+    reasons = {
+        "unknown": svc.t(lang, "This invitation code is not known. Please check it and try again."),
+        "used": svc.t(
+            lang, "This invitation code has already been used. Ask your office for a new one."
+        ),
+        "expired": svc.t(lang, "This invitation code has expired. Ask your office for a new one."),
+    }
+    return reasons.get(reason, reasons["unknown"])
 
 
 async def _for_another_bot(svc: Services, lang: str, area_code: str) -> str:
