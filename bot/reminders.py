@@ -30,7 +30,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes
 
 from bot.i18n import Translator, format_day
-from bot.render import category_name
+from bot.render import category_name, listed
 from bot.sending import Blocked, OutcomeUnknown, send_once
 from bot.services import KEY, Services
 from conversations import Form
@@ -243,7 +243,7 @@ def render_line(
             text=escape(_problem_text(payload, lang)),
         )
     elif kind == "contact":
-        names = "、".join(escape(str(name)) for name in payload.get("households", []))
+        names = listed([escape(str(name)) for name in payload.get("households", [])], lang, t)
         first, last = _contact_period(payload)
         text = "📞 " + t(
             lang,

@@ -189,10 +189,18 @@ def confirm_removal_markup(
     )
 
 
+def listed(names: Sequence[str], lang: str, t: Translator) -> str:
+    """Names joined as a list reads in the language: "张三、李四", "Zhang, Li"."""
+    joined = ""
+    for name in names:
+        joined = t(lang, "{first}, {second}", first=joined, second=name) if joined else name
+    return joined
+
+
 def answered_text(form: Form, prompt: Prompt, value: Any, lang: str, t: Translator) -> str:
     """A prompt once answered: its question and the answer, without buttons."""
     if prompt.kind == "repeat":
-        names = "、".join(item_name(item.label, lang, t) for item in prompt.items)
+        names = listed([item_name(item.label, lang, t) for item in prompt.items], lang, t)
         names = names or t(lang, "(none)")
         return f"{prompt_header(prompt, lang, t)}\n→ <b>{escape(names)}</b>"
     answer = answer_text(form, prompt.key, value, lang, t)

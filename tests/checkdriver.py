@@ -93,6 +93,22 @@ GOOD: dict[str, Any] = {
     "location": "location",
 }
 ALL_NORMAL = {"normal": "全部正常", "each": "逐项填写"}
+# The same buttons on English screens.
+ENGLISH = {
+    CONTINUE: "Continue ▶",
+    DONE: "Done ✔",
+    SKIP: "Skip ⏭",
+    SUBMIT: "✅ Submit",
+    "全部正常": "All normal",
+    "逐项填写": "Answer each",
+    "是": "Yes",
+    "否": "No",
+}
+
+
+def button(label: str, lang: str = "zh_CN") -> str:
+    """A button's Chinese label as the screens of `lang` show it."""
+    return ENGLISH[label] if lang == "en" else label
 
 
 def covered_by(question: Question) -> set[str]:
@@ -124,33 +140,35 @@ def question_at(key: str) -> Question:
     return found
 
 
-def choice_label(question: Question, value: str) -> str:
+def choice_label(question: Question, value: str, lang: str = "zh_CN") -> str:
     if question.type == "all_normal":
-        return ALL_NORMAL[value]
+        return button(ALL_NORMAL[value], lang)
     if question.type == "yes_no" and not question.choices:
-        return {"yes": "是", "no": "否"}[value]
+        return button({"yes": "是", "no": "否"}[value], lang)
     choices = question.choices or ()
     for choice in choices:
         if choice.value == value:
-            return choice.labels["zh_CN"]
+            return choice.labels[lang]
     if question.type == "yes_no":
-        return {"yes": "是", "no": "否"}[value]
+        return button({"yes": "是", "no": "否"}[value], lang)
     raise LookupError(f"{question.id} has no choice {value}")
 
 
-async def answer(user: EmulatedUser, question: Question, value: Any) -> ChatMessage:
+async def answer(
+    user: EmulatedUser, question: Question, value: Any, lang: str = "zh_CN"
+) -> ChatMessage:
     """Give one answer the way a person would; return the bot's next message."""
     if value in (CONTINUE, SKIP, DONE):
-        await user.press_button(value)
+        await user.press_button(button(value, lang))
     elif question.type in ("yes_no", "select_one"):
-        await user.press_button(choice_label(question, value))
+        await user.press_button(choice_label(question, value, lang))
     elif question.type == "select_many":
         for item in value:
             await user.press_button(
-                lambda text, item=item: text.endswith(choice_label(question, item))
+                lambda text, item=item: text.endswith(choice_label(question, item, lang))
             )
             await user.next_edit()
-        await user.press_button(DONE)
+        await user.press_button(button(DONE, lang))
     elif question.type == "photo":
         await user.send_photo(b"\x89PNG fake house photo")
     elif question.type == "location":
@@ -175,9 +193,11 @@ async def answer_until(
     user: EmulatedUser,
     plan: Mapping[str, Any],
     stop_at: str | None = None,
+    lang: str = "zh_CN",
 ) -> ChatMessage | None:
     """Answer prompt after prompt from the plan (else GOOD) until the summary, or until the
-    cursor reaches the question id `stop_at`. Returns the summary's last message."""
+    cursor reaches the question id `stop_at`. Returns the summary's last message. `lang` is
+    the language of the user's screens (the buttons to press)."""
     for _ in range(200):
         key = await h.cursor(user.user_id)
         assert key is not None
@@ -191,7 +211,7 @@ async def answer_until(
             wanted = {*plan, stop_at} if stop_at else set(plan)
             value = "each" if covered_by(question) & wanted else "normal"
         assert value is not None, f"no answer planned for {key}"
-        message = await answer(user, question, value)
+        message = await answer(user, question, value, lang)
         assert "⚠️" not in message.content, f"answer {value!r} to {key} refused: {message}"
         if await h.cursor(user.user_id) == "summary":
             while not message.buttons:

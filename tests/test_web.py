@@ -122,6 +122,8 @@ async def test_another_areas_problem_household_photo_and_export_are_refused_by_u
         await sign_in(client, await web_link(w.v.cadre))
         async with client.get(f"{w.base}/problems/{ours}") as mine:
             assert mine.status == 200 and "屋顶漏雨" in await mine.text()
+        async with client.get(f"{w.base}/problems") as listing:
+            assert "Problems 1–1 of 1" in await listing.text()  # problems, not households
         async with client.get(f"{w.base}/problems/{theirs}") as refused:
             assert refused.status == 404 and "和平村的问题" not in await refused.text()
         other_household = w.h.households["other"]

@@ -73,7 +73,7 @@ async def show_households(
                 ]
             )
         else:
-            people = svc.t(lang, "{count} people", count=row.member_count)
+            people = svc.t.n(lang, "{count} person", "{count} people", row.member_count)
             lines.append(f"{escape(row.number)} {escape(row.head_name)} · {people} · {last}")
     paging = []
     if offset > 0:
@@ -86,7 +86,13 @@ async def show_households(
         rows.append(paging)
     shown_to = min(offset + size, found.total)
     lines.append(
-        svc.t(lang, "{first}–{last} of {total}", first=offset + 1, last=shown_to, total=found.total)
+        svc.t(
+            lang,
+            "Households {first}–{last} of {total}",
+            first=offset + 1,
+            last=shown_to,
+            total=found.total,
+        )
     )
     markup = InlineKeyboardMarkup(rows) if rows else None
     text = "\n".join(lines)
