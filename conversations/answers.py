@@ -216,7 +216,7 @@ def _date(question: Question, inp: Input, today: date) -> Answer | Invalid:
     day = parse_date(typed)
     if day is None:
         return Invalid(m.DATE)
-    if day > today:
+    if day > today and not question.future:
         return Invalid(m.DATE_IN_FUTURE)
     return Answer(day.isoformat())
 
@@ -300,7 +300,7 @@ def stored_value_fits(question: Question, value: Any, today: date) -> bool:
         return isinstance(value, str) and 0 < len(value.strip()) <= TEXT_LIMIT
     if kind == "date":
         day = as_date(value)
-        return isinstance(value, str) and day is not None and day <= today
+        return isinstance(value, str) and day is not None and (day <= today or question.future)
     if kind == "photo":
         return isinstance(value, str) and bool(value.strip())
     if kind == "location":

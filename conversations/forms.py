@@ -13,7 +13,8 @@ File layout (see forms/household_check.toml for a full example):
                      relevant, constraint, constraint_message, required, default,
                      calculation, min, max, normal (the answer an all_normal question
                      before it fills in), hint_relevant (when the hint shows, e.g. only
-                     at a home visit); for repeat: source, filter, item_label,
+                     at a home visit), future (a date that may be after today);
+                     for repeat: source, filter, item_label,
                      min_items and [[questions.children]]
     [[rules]]        id, when, category, text, goal, measures, responsible_unit,
                      deadline_days | deadline_tier, deadline (a date expression),
@@ -105,6 +106,7 @@ _QUESTION_KEYS = frozenset(
         "children",
         "normal",
         "hint_relevant",
+        "future",
     }
 )
 _RULE_KEYS = frozenset(
@@ -420,7 +422,10 @@ class _FormReader:
             min_items=self.count(raw, "min_items", where),
             normal=self.expression_text(raw, "normal", where),
             hint_relevant=self.expression_text(raw, "hint_relevant", where),
+            future=self.flag(raw, "future", where, default=False),
         )
+        if question.future and question_type != "date":
+            self.fail(where, "future: only a date question may allow a later date")
         if question.normal and question_type in ("repeat", "calculate", "note", "all_normal"):
             self.fail(where, f"normal: a {question_type} question has no normal answer")
         self.check_shape(question, raw, where, group)

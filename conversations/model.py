@@ -75,6 +75,8 @@ class Question:
     normal: str | None = None
     # When the hint applies (e.g. "look in the kitchen" only at a home visit).
     hint_relevant: str | None = None
+    # A date that may be later than today (a plan's due date); other dates may not.
+    future: bool = False
 
 
 @dataclass(frozen=True)

@@ -212,14 +212,29 @@ def test_answers_raise_exactly_these_problems(
 
 
 def test_a_family_still_in_a_planned_house_is_due_on_the_plans_date(form: Form) -> None:
+    """The plan's date lies ahead as a rule: it is accepted, and it is the deadline."""
     answers = {
         "housing_grade": Pick("D"),
         "housing_alternative": Pick("renovation_plan"),
-        "renovation_date": Text("2024-04-30"),
+        "renovation_date": Text("2025年3月31日"),
     }
     state, _ = walk(form, overrides=answers, context=context())
     (problem,) = submit(form, state, context()).record.problems
-    assert problem.deadline_date == "2024-04-30"
+    assert problem.deadline_date == "2025-03-31"
+    assert TODAY.isoformat() < "2025-03-31"
+
+
+def test_only_the_plans_date_may_be_later_than_today(form: Form) -> None:
+    from conversations.answers import parse_answer
+
+    members = next(q for q in form.questions if q.id == "members")
+    birth = next(q for q in members.children if q.id == "birth_date")
+    plan = next(q for q in form.questions if q.id == "renovation_date")
+    later = Text("2030-01-01")
+    assert getattr(parse_answer(birth, later, TODAY), "message_id", None) == (
+        "The date cannot be later than today."
+    )
+    assert getattr(parse_answer(plan, later, TODAY), "value", None) == "2030-01-01"
 
 
 def prompts_of(form: Form, how: Context, answers: Mapping[str, Input]) -> list[Prompt]:
