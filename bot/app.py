@@ -6,13 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from bot import reminders
 from bot.context import CONTEXT_TYPES
 from bot.handlers import routes
 from bot.i18n import Translator
+from bot.retry import rate_limiter
 from bot.sending import HuchaBot
 from bot.services import KEY, Services, utc_now
 from bot.settings import Settings
@@ -61,14 +62,15 @@ def build_bot(settings: Settings) -> HuchaBot:
     would give it."""
     if not settings.token:
         raise ValueError("a bot token is needed (HUCHA_TELEGRAM_TOKEN or --token)")
-    rate_limiter = AIORateLimiter(max_retries=3) if settings.rate_limit else None
+    limiter = rate_limiter() if settings.rate_limit else None
     return HuchaBot(
         settings.token,
         base_url=settings.api_url,
         base_file_url=settings.base_file_url,
         request=HTTPXRequest(connection_pool_size=256, proxy=settings.proxy),
         get_updates_request=HTTPXRequest(connection_pool_size=1, proxy=settings.proxy),
-        rate_limiter=rate_limiter,  # type: ignore[arg-type]
+        rate_limiter=limiter,  # type: ignore[arg-type]
+        retry_policy=settings.retry,
     )
 
 

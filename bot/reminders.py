@@ -31,7 +31,8 @@ from telegram.ext import Application, ContextTypes
 
 from bot.i18n import Translator, format_day
 from bot.render import category_name, listed
-from bot.sending import Blocked, OutcomeUnknown, send_once
+from bot.retry import Blocked, OutcomeUnknown, policy_of
+from bot.sending import send_once
 from bot.services import KEY, Services
 from conversations import Form
 from storage.db import exclusive
@@ -49,7 +50,6 @@ from storage.reminders import (
     record_due,
     renew_claims,
     reroute_blocked,
-    retry_delay,
     still_applying,
 )
 from storage.schedule import Schedules
@@ -333,10 +333,6 @@ class SweepReport:
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
 
-def _seconds(value: Any) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
-
-
 async def _deliver_to(
     bot: Bot,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -370,12 +366,6 @@ async def _deliver_to(
         async with sessionmaker.begin() as s:
             report.rerouted += await reroute_blocked(s, first.user_id, ids, now)
         return
-    except RetryAfter as error:
-        async with sessionmaker.begin() as s:
-            wait = timedelta(seconds=_seconds(error.retry_after))
-            await postpone(s, ids, now + wait, "RetryAfter")
-        report.retried += len(ids)
-        return
     except BadRequest as error:
         log.warning("reminders to user %s refused: %s", first.user_id, error)
         async with sessionmaker.begin() as s:
@@ -394,11 +384,12 @@ async def _deliver_to(
             await mark(s, ids, "unknown", f"TimedOut: {error}")
         report.unknown += len(ids)
         return
-    except (TimedOut, NetworkError) as error:
-        log.warning("network error sending reminders to user %s: %s", first.user_id, error)
-        attempts = max(entry.attempts for entry in entries)
+    except (RetryAfter, TimedOut, NetworkError) as error:
+        # The policy's attempts ran out: the rows wait in the outbox for a later sweep.
+        log.warning("reminders to user %s not sent yet: %r", first.user_id, error)
+        wait = policy_of(bot).later(error, max(entry.attempts for entry in entries))
         async with sessionmaker.begin() as s:
-            await postpone(s, ids, now + retry_delay(attempts), type(error).__name__)
+            await postpone(s, ids, now + wait, type(error).__name__)
         report.retried += len(ids)
         return
     async with sessionmaker.begin() as s:

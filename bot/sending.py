@@ -1,26 +1,28 @@
-"""The one place that sends to Telegram: retries on RetryAfter and network errors, reports a
-user who blocked the bot instead of raising, and makes every text fit Telegram's 4096
-characters (split into several messages, or cut when editing one). A send whose answer timed
-out may have been delivered: `send_once` then does not send it again but says so."""
+"""The one place that sends to Telegram: every request goes through the bot's retry policy
+(bot/retry.py: RetryAfter, network errors, a user who blocked the bot), and every text fits
+Telegram's 4096 characters (split into several messages, or cut when editing one). A send
+whose answer timed out may have been delivered: `send_once` then does not send it again but
+says so."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+from functools import partial
 from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
-import httpx
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest
 from telegram.ext import ExtBot
+
+from bot.retry import DEFAULT_POLICY, RetryPolicy, policy_of
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 4
 # Telegram's limit on a message's text after HTML parsing, in UTF-16 code units.
 MAX_TEXT = 4096
 ELLIPSIS = "…"
@@ -71,43 +73,6 @@ def fitted(html_text: str, limit: int = MAX_TEXT) -> str:
     return parts[0] if len(parts) == 1 else parts[0] + "\n" + ELLIPSIS
 
 
-class Blocked(Exception):
-    """The user blocked the bot (Telegram answered Forbidden)."""
-
-
-class OutcomeUnknown(Exception):
-    """The request reached Telegram but its answer did not come back in time: the message
-    may have been delivered or not, and the Bot API cannot be asked which."""
-
-
-def may_have_arrived(error: TimedOut) -> bool:
-    """Whether a timed-out request may have reached Telegram: only a timeout while connecting
-    or waiting for a connection means it never left."""
-    return not isinstance(error.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout))
-
-
-async def _with_retries(call: Any, resend_unknown: bool = True) -> Any:
-    delay = 0.5
-    for attempt in range(ATTEMPTS):
-        try:
-            return await call()
-        except Forbidden as error:
-            raise Blocked(str(error)) from error
-        except RetryAfter as error:
-            wait = error.retry_after
-            seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
-            await asyncio.sleep(seconds)
-        except (TimedOut, NetworkError) as error:
-            if isinstance(error, TimedOut) and not resend_unknown and may_have_arrived(error):
-                raise OutcomeUnknown(str(error)) from error
-            if isinstance(error, BadRequest) or attempt == ATTEMPTS - 1:
-                raise
-            log.warning("network error, retrying in %.1fs: %s", delay, error)
-            await asyncio.sleep(delay)
-            delay *= 2
-    return await call()
-
-
 async def send(
     bot: Bot,
     chat_id: int,
@@ -118,13 +83,14 @@ async def send(
     """Send an HTML message (several, when it is longer than Telegram allows; the buttons go
     with the last); raises Blocked when the user blocked the bot. Unless `resend_unknown`, a
     message whose answer timed out is not sent again: OutcomeUnknown is raised instead."""
+    policy = policy_of(bot)
     parts = pieces(text)
     for part in parts[:-1]:
-        await _with_retries(
-            lambda part=part: bot.send_message(chat_id, part, parse_mode=ParseMode.HTML),
+        await policy.run(
+            partial(bot.send_message, chat_id, part, parse_mode=ParseMode.HTML),
             resend_unknown,
         )
-    message: Message = await _with_retries(
+    message: Message = await policy.run(
         lambda: bot.send_message(
             chat_id, parts[-1], parse_mode=ParseMode.HTML, reply_markup=markup
         ),
@@ -153,13 +119,14 @@ async def edit(
         return
     if text is not None:
         text = fitted(text)
+    policy = policy_of(bot)
     try:
         if text is None:
-            await _with_retries(
+            await policy.run(
                 lambda: bot.edit_message_reply_markup(chat_id, message_id, reply_markup=markup)
             )
         else:
-            await _with_retries(
+            await policy.run(
                 lambda: bot.edit_message_text(
                     text, chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup
                 )
@@ -171,7 +138,7 @@ async def edit(
 async def send_document(bot: Bot, chat_id: int, path: Path, caption: str | None = None) -> Message:
     """Send a file as a document; raises Blocked when the user blocked the bot."""
     content = await asyncio.to_thread(path.read_bytes)
-    message: Message = await _with_retries(
+    message: Message = await policy_of(bot).run(
         lambda: bot.send_document(
             chat_id, content, filename=path.name, caption=caption, parse_mode=ParseMode.HTML
         )
@@ -182,7 +149,16 @@ async def send_document(bot: Bot, chat_id: int, path: Path, caption: str | None 
 class HuchaBot(ExtBot[None]):
     """The bot as handlers use it. Answering a pressed button only stops the client's spinner:
     when Telegram refuses the answer (the press is handled again after a restart, or late),
-    the press itself still counts, so the refusal is not an error."""
+    the press itself still counts, so the refusal is not an error. It carries the retry
+    policy every sender follows (bot/retry.py)."""
+
+    def __init__(self, *args: Any, retry_policy: RetryPolicy = DEFAULT_POLICY, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._retry_policy = retry_policy
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry_policy
 
     async def answer_callback_query(self, *args: Any, **kwargs: Any) -> bool:
         try:

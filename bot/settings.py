@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.retry import DEFAULT_POLICY, RetryPolicy
 from storage.db import normalized_database_url
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
@@ -30,6 +31,8 @@ class Settings:
     amendment_days: int = 7
     page_size: int = 8
     rate_limit: bool = True
+    # How every send to Telegram is tried again (bot/retry.py).
+    retry: RetryPolicy = DEFAULT_POLICY
     concurrent_updates: int = 32
     bot_username: str | None = None
     # Seconds between reminder sweeps; 0 turns the sweep off (tests drive it themselves).

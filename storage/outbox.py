@@ -30,7 +30,6 @@ from storage.progress import load_schedules
 from storage.reminder_people import People
 
 BATCH = 500
-RETRY_CAP = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -271,11 +270,6 @@ async def postpone(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Backoff after a failed delivery: 30 s, 1, 2, 4 … minutes, at most an hour."""
-    return min(timedelta(seconds=30 * 2 ** max(attempts, 0)), RETRY_CAP)
 
 
 async def reroute_blocked(

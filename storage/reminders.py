@@ -25,7 +25,6 @@ from storage.outbox import (
     record_due,
     renew_claims,
     reroute_blocked,
-    retry_delay,
     still_applying,
 )
 from storage.reminder_people import People
@@ -46,6 +45,5 @@ __all__ = [
     "record_due",
     "renew_claims",
     "reroute_blocked",
-    "retry_delay",
     "still_applying",
 ]

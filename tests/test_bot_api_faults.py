@@ -1,15 +1,23 @@
 """The Bot API answering 429 or 5xx in the middle of a check: the answer is kept once and the
-cadre gets the next question once."""
+cadre gets the next question once. One retry policy governs a reply and a reminder alike."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.emulator import BotApiEmulator
+from bot.i18n import Translator
+from bot.reminders import deliver
+from bot.retry import RetryPolicy
 from storage import CheckSession
+from storage.models import OutboxEntry
+from storage.reminders import DueReminder, record_due
+from storage.users import user_by_telegram_id
 from tests.checkdriver import answer_until, open_check
-from tests.harness import Harness
+from tests.harness import VILLAGE, Harness
 
 
 @pytest.mark.parametrize("status", [429, 500, 502])
@@ -55,3 +63,48 @@ async def test_a_question_whose_answer_timed_out_is_not_sent_twice(
     async with harness.sessionmaker() as s:
         state = (await s.scalars(select(CheckSession))).one().state
     assert state["answers"]["floor_area"] == 85 and state["answers"].get("house_photo")
+
+
+async def test_one_retry_policy_governs_a_reply_and_a_reminder_alike(
+    harness: Harness, emulator: BotApiEmulator
+) -> None:
+    """With two attempts a request, one refused send is retried for a reply and a reminder
+    alike, and two are too many for both: the reply is dropped and the reminder waits in the
+    outbox as long as the policy says."""
+    await harness.stop()
+    policy = RetryPolicy(attempts=2, backoff=0.01, later_first=timedelta(minutes=7))
+    harness.settings = harness.settings.with_changes(retry=policy)
+    await harness.start()
+    await harness.seed()
+    user = emulator.user(3603, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+
+    emulator.fail("sendMessage", 500, times=1)
+    await user.send_command("help")
+    assert "/check" in (await user.next_message(timeout=30)).content
+    emulator.fail("sendMessage", 500, times=2)
+    await user.send_command("help")
+    await harness.intake.settled()
+    shown = len(user.bot_messages)
+
+    now = harness.clock()
+    async with harness.sessionmaker.begin() as s:
+        cadre = await user_by_telegram_id(s, 3603)
+        assert cadre is not None
+        facts = {"reporting_day": "2026-12-04", "unchecked": 3, "total": 5, "village": "幸福村"}
+        reminder = DueReminder(
+            "report", f"user:{cadre.id}", f"village:{VILLAGE}", "2026-12", cadre.id, now, facts
+        )
+        await record_due(s, [reminder], now)
+    emulator.fail("sendMessage", 500, times=2)
+    report = await deliver(harness.app.bot, harness.sessionmaker, Translator(), now, "w")
+    assert (report.sent_messages, report.retried) == (0, 1)
+    async with harness.sessionmaker() as s:
+        row = (await s.scalars(select(OutboxEntry))).one()
+    assert (row.status, row.not_before) == ("pending", now + timedelta(minutes=7))
+    assert len(user.bot_messages) == shown
+    emulator.fail("sendMessage", 500, times=1)
+    later = await deliver(
+        harness.app.bot, harness.sessionmaker, Translator(), now + timedelta(minutes=7), "w"
+    )
+    assert later.sent_messages == 1 and "月报" in user.bot_messages[-1].content

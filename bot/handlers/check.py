@@ -35,7 +35,8 @@ from bot.render import (
     summary_screens,
     unit_name,
 )
-from bot.sending import OutcomeUnknown, edit, send, send_once
+from bot.retry import OutcomeUnknown
+from bot.sending import edit, send, send_once
 from bot.services import Services, services
 from conversations import (
     Back,

@@ -36,7 +36,8 @@ from bot.handlers import check
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day
 from bot.office_texts import ROWS_SHOWN_IN_CHAT, import_report_lines
-from bot.sending import Blocked, edit, send, send_document
+from bot.retry import Blocked
+from bot.sending import edit, send, send_document
 from bot.services import Services, services
 from conversations.thresholds import missing_income_lines
 from services import exports
