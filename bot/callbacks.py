@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.checkdesk import prompt_token as prompt_token
+from storage.models import ProblemStatus
 
 VERSION = "1"
 LIMIT = 64
@@ -92,12 +93,12 @@ class OpenProblem:
 
 
 # Problem statuses and actions in one letter, to keep callback data short.
-STATUS_CODES = {
-    "open": "o",
-    "in_progress": "i",
-    "rectified": "r",
-    "verified": "v",
-    "withdrawn": "w",
+STATUS_CODES: dict[str, str] = {
+    ProblemStatus.OPEN: "o",
+    ProblemStatus.IN_PROGRESS: "i",
+    ProblemStatus.RECTIFIED: "r",
+    ProblemStatus.VERIFIED: "v",
+    ProblemStatus.WITHDRAWN: "w",
 }
 ACTION_CODES = {
     "progress": "g",

@@ -10,7 +10,7 @@ from enum import StrEnum
 from conversations.messages import N_
 from storage.errors import StorageError
 from storage.exports import EXPORT_ROLES
-from storage.models import User
+from storage.models import ProblemStatus, User
 from storage.monitoring import OPENING_ROLES, STEP_ROLES
 from storage.problems import TRANSITIONS
 
@@ -65,7 +65,7 @@ def refusal(user: User, deed: Deed, subject: Subject = Subject()) -> str | None:
         if role not in rule.roles:
             return N_("Your role cannot do this.")
         if subject.state is not None and subject.state not in rule.from_statuses:
-            if subject.state == "verified":
+            if subject.state == ProblemStatus.VERIFIED:
                 return N_("This problem is closed (verified) already.")
             return N_("This cannot be done to the problem in its current state.")
         return None

@@ -29,12 +29,12 @@ from storage.findings import (
     key_of,
     problems_of_version,
 )
-from storage.models import CheckRecord, CheckSession, Household, Problem, User
+from storage.models import CheckRecord, CheckSession, Household, Problem, ProblemStatus, User
 
 DEFAULT_WINDOW = timedelta(days=7)
 # Problems still being worked on; rectified and verified ones stay as they are (they were
 # real enough to be fixed).
-WITHDRAWABLE = ("open", "in_progress")
+WITHDRAWABLE = (ProblemStatus.OPEN, ProblemStatus.IN_PROGRESS)
 # What an amendment says happened.
 CORRECTION = "correction"  # a wrong answer corrected: problems no longer raised are 误报
 CHANGE = "change"  # the situation changed since: they are rectified through the ledger

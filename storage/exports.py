@@ -27,7 +27,15 @@ from conversations.model import Form, Question
 from storage.areas import area_contains, codes_within
 from storage.audit import audit
 from storage.errors import StorageError
-from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
+from storage.models import (
+    Area,
+    CheckRecord,
+    Household,
+    Problem,
+    ProblemEvent,
+    ProblemStatus,
+    User,
+)
 from storage.photos import PhotoFiles, PhotoStore
 from storage.roster_files import mask_id_number
 from storage.schedule import ONGOING
@@ -750,7 +758,7 @@ def ledger_statement(scope: ExportScope) -> Select[Any]:
         Problem.created_at < after,
     ]
     if not scope.withdrawn:
-        conditions.append(Problem.status != "withdrawn")
+        conditions.append(Problem.status != ProblemStatus.WITHDRAWN)
     return (
         select(*_problem_columns())
         .join(Household, Household.id == Problem.household_id)
@@ -778,12 +786,12 @@ async def _closing_events(
         .outerjoin(User, User.id == ProblemEvent.user_id)
         .where(
             ProblemEvent.problem_id.in_(problem_ids),
-            ProblemEvent.to_status.in_(["rectified", "verified"]),
+            ProblemEvent.to_status.in_([ProblemStatus.RECTIFIED, ProblemStatus.VERIFIED]),
         )
         .order_by(ProblemEvent.at, ProblemEvent.id)
     )
     for problem_id, status, at, name in result:
-        if status == "rectified":
+        if status == ProblemStatus.RECTIFIED:
             rectified[problem_id] = at
         else:
             verified_by[problem_id] = name or ""

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.model import RaisedProblem
 from storage.documents import json_document
-from storage.models import CheckRecord, Problem, ProblemEvent
+from storage.models import CheckRecord, Problem, ProblemEvent, ProblemStatus
 from storage.periods import OPEN, TO_RECTIFY
 
 LEDGER_LANGUAGE = "zh_CN"
@@ -29,7 +29,7 @@ TO_SETTLE = TO_RECTIFY  # still being worked on: a check can settle them
 Settlement = Literal["rectified", "error"]
 SETTLEMENTS: tuple[Settlement, ...] = ("rectified", "error")
 SETTLED_ACTION = {"rectified": "rectified_at_check", "error": "withdrawn_at_check"}
-SETTLED_STATUS = {"rectified": "rectified", "error": "withdrawn"}
+SETTLED_STATUS = {"rectified": ProblemStatus.RECTIFIED, "error": ProblemStatus.WITHDRAWN}
 # History actions by which a check says a problem is there.
 RAISING = ("raised", "reopened", "seen_again", "carried_over")
 
@@ -72,7 +72,7 @@ def new_problem(
         deadline=deadline_for(raised, now),
         deadline_tier=raised.deadline_tier,
         subject=raised.subject,
-        status="open",
+        status=ProblemStatus.OPEN,
         created_at=now,
         created_by_user_id=user_id,
         reopened_from_id=reopened_from.id if reopened_from is not None else None,
@@ -125,7 +125,7 @@ async def last_verified(
         select(Problem)
         .where(
             Problem.household_id == household_id,
-            Problem.status == "verified",
+            Problem.status == ProblemStatus.VERIFIED,
             Problem.rule_id.in_({rule for rule, _ in keys}),
         )
         .order_by(Problem.id.desc())

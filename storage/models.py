@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -49,8 +50,20 @@ AREA_LEVELS = ("county", "township", "village", "group")
 ROLES = ("cadre", "leader", "office")
 LANGUAGES = ("zh_CN", "en")
 SESSION_STATUSES = ("open", "submitted", "discarded")
-# "withdrawn": closed as raised in error (误报), when an amended check no longer raises it.
-PROBLEM_STATUSES = ("open", "in_progress", "rectified", "verified", "withdrawn")
+
+
+class ProblemStatus(StrEnum):
+    """Where a problem (问题台账 entry) stands; stored as its value."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RECTIFIED = "rectified"  # reported rectified, awaiting a leader's verification
+    VERIFIED = "verified"  # 销号
+    # Closed as raised in error (误报): an amended check no longer raises it.
+    WITHDRAWN = "withdrawn"
+
+
+PROBLEM_STATUSES = tuple(ProblemStatus)
 HOUSEHOLD_TYPES = ("脱贫户", "监测户", "一般户")
 HEAD_RELATION = "户主"
 
@@ -297,7 +310,7 @@ class Problem(Base):
     deadline: Mapped[date] = mapped_column(Date, index=True)
     deadline_tier: Mapped[str | None] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ProblemStatus.OPEN, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The cadre who answers for the rectification; None means whoever raised it.

@@ -36,6 +36,7 @@ from storage.models import (
     Problem,
 )
 from storage.monitoring import MIN_NOTICE_DAYS
+from storage.periods import OPEN
 from storage.sheets import Column, Document, make_document
 from storage.texts import N_, Translate, page_footer, translator
 
@@ -163,7 +164,7 @@ async def check_round_entries(
         await s.scalars(
             select(Problem.household_id).where(
                 Problem.household_id.in_(ids),
-                Problem.status.in_(("open", "in_progress", "rectified")),
+                Problem.status.in_(OPEN),
             )
         )
     )

@@ -11,7 +11,7 @@ from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.areas import codes_within
-from storage.models import Household, MonitoringCase, Problem
+from storage.models import Household, MonitoringCase, Problem, ProblemStatus
 from storage.periods import OPEN, is_overdue
 
 
@@ -68,7 +68,7 @@ async def problem_tally(s: AsyncSession, area_code: str, today: date) -> Problem
         tally = villages.setdefault(village, dict.fromkeys(TALLIED, 0))
         tally["open"] += int(count) if status in OPEN else 0
         tally["overdue"] += int(overdue or 0)
-        if status in ("rectified", "verified"):
+        if status in (ProblemStatus.RECTIFIED, ProblemStatus.VERIFIED):
             tally[status] += int(count)
         categories[(category, status)] = categories.get((category, status), 0) + int(count)
     return ProblemTally(

@@ -31,12 +31,13 @@ from sqlalchemy import ColumnElement, case, exists, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.campaigns import campaign_in_force
-from storage.models import CheckRecord, Household, Problem
+from storage.models import CheckRecord, Household, Problem, ProblemStatus
 from storage.schedule import ONGOING, AreaSchedule
 
-OPEN = ("open", "in_progress", "rectified")  # neither verified nor withdrawn
-TO_RECTIFY = ("open", "in_progress")  # open and not yet reported rectified: reminded, overdue
-CLOSED = ("verified", "withdrawn")
+OPEN = (ProblemStatus.OPEN, ProblemStatus.IN_PROGRESS, ProblemStatus.RECTIFIED)
+# open and not yet reported rectified: reminded, may be overdue
+TO_RECTIFY = (ProblemStatus.OPEN, ProblemStatus.IN_PROGRESS)
+CLOSED = (ProblemStatus.VERIFIED, ProblemStatus.WITHDRAWN)
 
 
 @dataclass(frozen=True)

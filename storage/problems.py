@@ -22,7 +22,15 @@ from storage.audit import audit
 from storage.campaigns import CampaignFacts, campaign_of_problem
 from storage.deadlines import TIMED, due_on, tier_code
 from storage.errors import StorageError
-from storage.models import Area, CheckRecord, Household, Problem, ProblemEvent, User
+from storage.models import (
+    Area,
+    CheckRecord,
+    Household,
+    Problem,
+    ProblemEvent,
+    ProblemStatus,
+    User,
+)
 from storage.periods import OPEN, TO_RECTIFY, has_due_date
 from storage.periods import is_overdue as is_overdue_in_period
 from storage.schedule import ONGOING, AreaSchedule
@@ -60,8 +68,8 @@ class Transition:
     """Who may do an action, from which statuses, to which status (None: status unchanged)."""
 
     roles: tuple[str, ...]
-    from_statuses: tuple[str, ...]
-    to_status: str | None
+    from_statuses: tuple[ProblemStatus, ...]
+    to_status: ProblemStatus | None
     note_required: bool = False
 
 
@@ -69,13 +77,20 @@ Action = Literal["progress", "rectify", "verify", "return", "deadline", "unit"]
 
 TRANSITIONS: Mapping[str, Transition] = {
     # A cadre (or leader) records progress (整改进展): text or photo.
-    "progress": Transition(("cadre", "leader"), OPEN_STATUSES, "in_progress"),
+    "progress": Transition(("cadre", "leader"), OPEN_STATUSES, ProblemStatus.IN_PROGRESS),
     # Reported rectified (已整改): a note is required, a photo optional.
-    "rectify": Transition(("cadre", "leader"), ("in_progress",), "rectified", note_required=True),
+    "rectify": Transition(
+        ("cadre", "leader"),
+        (ProblemStatus.IN_PROGRESS,),
+        ProblemStatus.RECTIFIED,
+        note_required=True,
+    ),
     # A leader checks the rectification and closes the problem (销号).
-    "verify": Transition(("leader",), ("rectified",), "verified"),
+    "verify": Transition(("leader",), (ProblemStatus.RECTIFIED,), ProblemStatus.VERIFIED),
     # A leader returns it (退回) with a reason; the work goes on.
-    "return": Transition(("leader",), ("rectified",), "in_progress", note_required=True),
+    "return": Transition(
+        ("leader",), (ProblemStatus.RECTIFIED,), ProblemStatus.IN_PROGRESS, note_required=True
+    ),
     # An office moves the deadline or changes the responsible unit, with a reason.
     "deadline": Transition(("office",), NOT_CLOSED, None, note_required=True),
     "unit": Transition(("office",), NOT_CLOSED, None, note_required=True),
@@ -160,7 +175,7 @@ async def act(
         raise ProblemError("Your role cannot do this.")
     if expected_status is not None and expected_status != problem.status:
         raise ProblemError("This problem has changed meanwhile; please look at it again.")
-    if problem.status == "verified":
+    if problem.status == ProblemStatus.VERIFIED:
         raise ProblemError("This problem is closed (verified) already.")
     if problem.status not in rule.from_statuses:
         raise ProblemError("This cannot be done to the problem in its current state.")
@@ -312,7 +327,7 @@ async def add_problem(
         responsible_unit=fields["responsible_unit"][:100],
         deadline=deadline,
         deadline_tier=deadline_tier,
-        status="open",
+        status=ProblemStatus.OPEN,
         created_at=now,
         created_by_user_id=user.id,
         assignee_user_id=assignee_user_id,
@@ -327,7 +342,7 @@ async def add_problem(
             user_id=user.id,
             action="added",
             from_status=None,
-            to_status="open",
+            to_status=ProblemStatus.OPEN,
         )
     )
     await s.flush()

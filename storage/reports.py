@@ -38,7 +38,15 @@ from storage.exports import (
     day_text,
     signature_lines,
 )
-from storage.models import Area, AuditEntry, CheckRecord, Household, Problem, ProblemEvent
+from storage.models import (
+    Area,
+    AuditEntry,
+    CheckRecord,
+    Household,
+    Problem,
+    ProblemEvent,
+    ProblemStatus,
+)
 from storage.periods import OPEN, Period, campaign_start, overdue_on, period_named
 from storage.progress import households_by_village, load_schedules
 from storage.sheets import Column, ColumnKind, Document, make_document
@@ -234,7 +242,7 @@ class _ProblemFact:
 
 @dataclass
 class _History:
-    status: str = "open"
+    status: str = ProblemStatus.OPEN
     notes: list[tuple[datetime, str]] = field(default_factory=list)
 
 
@@ -388,10 +396,10 @@ def _figures(
     return RowFigures(
         found_in_period=sum(1 for p in problems if p.created_at >= period_first),
         found_so_far=sum(1 for p in problems if p.created_at >= campaign_first),
-        verified=statuses["verified"],
-        rectified=statuses["rectified"],
-        in_progress=statuses["in_progress"],
-        not_started=statuses["open"],
+        verified=statuses[ProblemStatus.VERIFIED],
+        rectified=statuses[ProblemStatus.RECTIFIED],
+        in_progress=statuses[ProblemStatus.IN_PROGRESS],
+        not_started=statuses[ProblemStatus.OPEN],
         overdue=overdue,
         households_found=households_found,
     )
@@ -498,7 +506,7 @@ async def monthly_report(
     counted = [
         fact
         for fact in facts
-        if history[fact.id].status != "withdrawn"
+        if history[fact.id].status != ProblemStatus.WITHDRAWN
         and (fact.created_at >= campaign_first or history[fact.id].status in OPEN)
     ]
     by_row: dict[int, list[_ProblemFact]] = {row.number: [] for row in template.rows}

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
+from storage.models import ProblemStatus
+
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DEFAULT_LANGUAGE = "zh_CN"
 
@@ -23,11 +25,11 @@ def N_(message: str) -> str:
 
 # The same msgids as the bot's problem cards.
 STATUS_NAMES: Mapping[str, str] = {
-    "open": N_("Open"),
-    "in_progress": N_("In progress"),
-    "rectified": N_("Rectified, awaiting verification"),
-    "verified": N_("Verified (closed)"),
-    "withdrawn": N_("Withdrawn: raised in error"),
+    ProblemStatus.OPEN: N_("Open"),
+    ProblemStatus.IN_PROGRESS: N_("In progress"),
+    ProblemStatus.RECTIFIED: N_("Rectified, awaiting verification"),
+    ProblemStatus.VERIFIED: N_("Verified (closed)"),
+    ProblemStatus.WITHDRAWN: N_("Withdrawn: raised in error"),
 }
 # Rectification tiers (整改时限) as the seeds name them: 立行立改, 限时整改, 长期坚持.
 DEADLINE_TIER_NAMES: Mapping[str, str] = {

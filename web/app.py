@@ -30,7 +30,7 @@ from conversations.model import Question
 from services import Runtime, access, exports, households, ledger, monitoring, overview
 from services.policy import Deed, may
 from storage.errors import StorageError
-from storage.models import User
+from storage.models import ProblemStatus, User
 from storage.monitoring import (
     CATEGORIES,
     OUTCOMES,
@@ -63,7 +63,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 DASHBOARD_KEY = web.AppKey("hucha_dashboard", object)
-STATUSES = ("open", "in_progress", "rectified", "verified", "withdrawn")
+STATUSES = tuple(ProblemStatus)
 
 Handler = Callable[[web.Request, "Page"], Awaitable[web.StreamResponse]]
 

@@ -7,14 +7,15 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 from services.overview import CategoryLine, PeriodPoint
+from storage.models import ProblemStatus
 
-STATUS_ORDER = ("open", "in_progress", "rectified", "verified", "withdrawn")
-STATUS_COLOURS = {
-    "open": "#d9534f",
-    "in_progress": "#f0ad4e",
-    "rectified": "#5bc0de",
-    "verified": "#5cb85c",
-    "withdrawn": "#aaaaaa",
+STATUS_ORDER = tuple(ProblemStatus)
+STATUS_COLOURS: dict[str, str] = {
+    ProblemStatus.OPEN: "#d9534f",
+    ProblemStatus.IN_PROGRESS: "#f0ad4e",
+    ProblemStatus.RECTIFIED: "#5bc0de",
+    ProblemStatus.VERIFIED: "#5cb85c",
+    ProblemStatus.WITHDRAWN: "#aaaaaa",
 }
 
 

@@ -4,13 +4,14 @@ the bot, so one translation serves both)."""
 from __future__ import annotations
 
 from conversations.messages import N_
+from storage.models import ProblemStatus
 
-STATUS_NAMES = {
-    "open": N_("Open"),
-    "in_progress": N_("In progress"),
-    "rectified": N_("Rectified, awaiting verification"),
-    "verified": N_("Verified (closed)"),
-    "withdrawn": N_("Withdrawn: raised in error"),
+STATUS_NAMES: dict[str, str] = {
+    ProblemStatus.OPEN: N_("Open"),
+    ProblemStatus.IN_PROGRESS: N_("In progress"),
+    ProblemStatus.RECTIFIED: N_("Rectified, awaiting verification"),
+    ProblemStatus.VERIFIED: N_("Verified (closed)"),
+    ProblemStatus.WITHDRAWN: N_("Withdrawn: raised in error"),
 }
 ACTION_NAMES = {
     "progress": N_("Add progress"),

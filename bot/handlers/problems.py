@@ -37,6 +37,7 @@ from storage import Household, User, get_area, households_page, user_by_telegram
 from storage.campaigns import cutoff_on
 from storage.deadlines import IMMEDIATE, ONGOING, TIMED
 from storage.errors import StorageError
+from storage.models import ProblemStatus
 from storage.problems import (
     DeadlineSpec,
     PastCutoff,
@@ -47,12 +48,18 @@ from storage.problems import (
 )
 from storage.progress import load_schedules
 from storage.prompts import await_input, clear_input, pending_input
-from storage.texts import DEADLINE_TIER_NAMES, translator
+from storage.texts import DEADLINE_TIER_NAMES, STATUS_NAMES, translator
 
 PAGE = 8
 ACTIONS_BY_CODE = {code: name for name, code in ACTION_CODES.items()}
 STATUSES_BY_CODE = {code: name for name, code in STATUS_CODES.items()}
 SCOPES = {"o": "open", "d": "overdue", "a": "all"}
+SHORT_STATUS: dict[str, str] = {
+    ProblemStatus.OPEN: "○",
+    ProblemStatus.IN_PROGRESS: "◐",
+    ProblemStatus.RECTIFIED: "◑",
+    ProblemStatus.VERIFIED: "●",
+}
 _DAYS = re.compile(r"^\d{1,4}$")
 # A card fits one message with room for a notice above it ("Saved."); any one field or
 # history entry is cut at CARD_FIELD_LIMIT, and the oldest entries give way first.
@@ -62,14 +69,8 @@ CARD_HISTORY = 30
 
 
 def status_name(t: Translator, lang: str, status: str) -> str:
-    names = {
-        "open": t(lang, "Open"),
-        "in_progress": t(lang, "In progress"),
-        "rectified": t(lang, "Rectified, awaiting verification"),
-        "verified": t(lang, "Verified (closed)"),
-        "withdrawn": t(lang, "Withdrawn: raised in error"),
-    }
-    return names.get(status, status)
+    name = STATUS_NAMES.get(status)
+    return t(lang, name) if name is not None else status
 
 
 def action_label(t: Translator, lang: str, action: str) -> str:
@@ -152,7 +153,7 @@ def deadline_text(
         return named
     day = format_day(deadline, lang)
     left = (deadline - today).days
-    if status in ("rectified", "verified"):
+    if status in (ProblemStatus.RECTIFIED, ProblemStatus.VERIFIED):
         text = day
     elif left < 0:
         text = t(lang, "{day}, {days} days overdue", day=day, days=-left)
@@ -323,7 +324,7 @@ async def show_problems(
 
 
 def _short_status(status: str) -> str:
-    return {"open": "○", "in_progress": "◐", "rectified": "◑", "verified": "●"}.get(status, "")
+    return SHORT_STATUS.get(status, "")
 
 
 def _list_text(
