@@ -408,10 +408,12 @@ async def show_turn(
     await keep_prompt(context, sheet, message_id, turn.state)
 
 
-def problem_line(problem: Problem, lang: str) -> str:
+def problem_line(svc: Services, problem: Problem, lang: str) -> str:
     """A problem in one line: its text in the user's language and its subject."""
     text = label(problem.text_i18n or {"zh_CN": problem.text}, lang)
-    return f"{text} ({problem.subject})" if problem.subject else text
+    if not problem.subject:
+        return text
+    return svc.t(lang, "{text} ({subject})", text=text, subject=problem.subject)
 
 
 async def ask_before_submit(
@@ -441,7 +443,7 @@ async def ask_before_submit(
             lang,
             "An earlier check found this problem, and this check no longer raises it:\n"
             "{problem}\nWas it rectified, or was the earlier answer wrong?",
-            problem=problem_line(problem, lang),
+            problem=problem_line(svc, problem, lang),
         )
         choices = [
             ("g", svc.t(lang, "✅ Rectified")),
@@ -506,7 +508,8 @@ def _problem_lines(svc: Services, lang: str, problems: list[Problem]) -> list[st
             unit=unit_name(svc.forms, problem.responsible_unit, lang),
         )
         category = svc.t(lang, "[{name}] ", name=category_name(svc.forms, problem.category, lang))
-        lines.append(f"{number}. {escape(category)}{escape(text)} — {escape(due)}")
+        line = svc.t(lang, "{text} — {due}", text=f"{category}{text}", due=due)
+        lines.append(f"{number}. {escape(line)}")
     return lines
 
 

@@ -349,8 +349,11 @@ def _list_text(
         return "\n".join(lines)
     for number, row in enumerate(rows, start=page.offset + 1):
         due = deadline_text(svc.t, lang, row.deadline, row.status, today, row.deadline_tier)
+        household = svc.t(
+            lang, "{household} ({village})", household=row.head_name, village=row.village_name
+        )
         lines.append(
-            f"{number}. {escape(row.head_name)} ({escape(row.village_name)}) · "
+            f"{number}. {escape(household)} · "
             f"{escape(category_name(svc.forms, row.category, lang))} · {escape(due)}"
         )
     shown_to = min(page.offset + PAGE, total)
