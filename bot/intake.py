@@ -78,6 +78,9 @@ class Intake:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._told_busy: set[int] = set()
+        # Updates handled and waiting to be marked done, and the task writing them.
+        self._done_waiting: dict[int, asyncio.Future[None]] = {}
+        self._done_writer: asyncio.Task[None] | None = None
         self._pruned = utc_now()
         # SQLite serves one process, where routes already take one person's updates in turn.
         self._single_process = self.services.settings.database_url.startswith("sqlite")
@@ -132,14 +135,35 @@ class Intake:
             await self._in_turn(update)
             await app.update_processor.process_update(update, app.process_update(update))
         metrics.updates_handled.inc()
-        for delay in (0.5, 1, 2, 4, 8):
-            try:
-                async with self.services.sessionmaker.begin() as s:
-                    await mark_done(s, self.bot, update.update_id, utc_now())
-                return
-            except Exception:  # the database may be away for a while; try again
-                log.warning("cannot mark update %s done yet", update.update_id, exc_info=True)
-                await asyncio.sleep(delay)
+        await self._mark_done(update.update_id)
+
+    async def _mark_done(self, update_id: int) -> None:
+        """Mark the update done, together with the others finished meanwhile: while one write
+        is under way, updates that finish wait for the next, which takes them all (a group
+        commit). Under load that is one statement for many updates; alone, it is at once."""
+        waiting = self._done_waiting.get(update_id)
+        if waiting is None:
+            waiting = self._done_waiting[update_id] = asyncio.get_running_loop().create_future()
+        if self._done_writer is None or self._done_writer.done():
+            self._done_writer = asyncio.create_task(self._write_done(), name="intake-done")
+        await asyncio.shield(waiting)
+
+    async def _write_done(self) -> None:
+        while self._done_waiting:
+            batch, self._done_waiting = self._done_waiting, {}
+            for delay in (0.5, 1, 2, 4, 8, None):
+                try:
+                    async with self.services.sessionmaker.begin() as s:
+                        await mark_done(s, self.bot, sorted(batch), utc_now())
+                    break
+                except Exception:  # the database may be away for a while; try again
+                    log.warning("cannot mark %d updates done yet", len(batch), exc_info=True)
+                    if delay is None:
+                        break  # left not done: the claim runs out and they are taken up again
+                    await asyncio.sleep(delay)
+            for waiting in batch.values():
+                if not waiting.done():
+                    waiting.set_result(None)
 
     async def resume(self, own_too: bool = False) -> int:
         """Handle what was received and not done: this instance's own leftovers after a

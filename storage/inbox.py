@@ -84,10 +84,11 @@ async def claim_update(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def mark_done(s: AsyncSession, bot: str, update_id: int, now: datetime) -> None:
+async def mark_done(s: AsyncSession, bot: str, update_ids: Sequence[int], now: datetime) -> None:
+    """Record that these updates have been handled, in one statement."""
     await s.execute(
         update(ReceivedUpdate)
-        .where(ReceivedUpdate.bot == bot, ReceivedUpdate.update_id == update_id)
+        .where(ReceivedUpdate.bot == bot, ReceivedUpdate.update_id.in_(list(update_ids)))
         .values(done_at=now, claimed_until=None)
     )
 
