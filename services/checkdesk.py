@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -56,6 +56,7 @@ from storage import (
     get_area,
     get_session,
     household_in_area,
+    household_with_roster,
     open_session,
     open_sessions_of,
     province_of,
@@ -283,16 +284,19 @@ class CheckDesk:
         self.places[village_code] = (now, zone, province)
         return zone, province
 
-    async def engine_context(self, s: AsyncSession, household: Household) -> tuple[Context, str]:
+    async def engine_context(
+        self, s: AsyncSession, household: Household, roster: Sequence[Any] | None = None
+    ) -> tuple[Context, str]:
         """The engine's view of the world for a household: today in its zone, thresholds,
-        roster."""
+        roster (read unless given)."""
         zone, province = await self.place_of(s, household.village_code)
         today = self.runtime.clock().astimezone(ZoneInfo(zone)).date()
-        roster = tuple(await roster_of(s, household.id))
+        if roster is None:
+            roster = await roster_of(s, household.id)
         context = Context(
             today=today,
             params=params_for(self.thresholds, province, today.year),
-            roster={"members": roster},
+            roster={"members": tuple(roster)},
             household={
                 "number": household.number,
                 "head_name": household.head_name,
@@ -304,11 +308,12 @@ class CheckDesk:
 
     async def sheet_of(self, s: AsyncSession, row: CheckSession) -> Sheet | None:
         """Everything the engine needs for one step of this session."""
-        household = await s.get(Household, row.household_id)
+        found = await household_with_roster(s, row.household_id)
         form = self.runtime.forms.get(row.form_id)
-        if household is None or form is None:
+        if found is None or form is None:
             return None
-        context, zone = await self.engine_context(s, household)
+        household, roster = found
+        context, zone = await self.engine_context(s, household, roster)
         return Sheet(row, form, context, CheckState.from_json(row.state), household, zone)
 
     async def current_sheet(self, s: AsyncSession, user_id: int) -> Sheet | None:

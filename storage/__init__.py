@@ -39,6 +39,7 @@ from storage.households import (
     HouseholdPage,
     HouseholdRow,
     household_in_area,
+    household_with_roster,
     households_page,
     roster_of,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "get_area",
     "get_session",
     "household_in_area",
+    "household_with_roster",
     "households_page",
     "import_roster",
     "import_roster_csv",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.areas import codes_within
@@ -141,29 +141,52 @@ async def household_in_area(s: AsyncSession, household_id: int, area_code: str) 
     )
 
 
+def _roster_order() -> tuple[Any, ...]:
+    return (case((Member.relation == HEAD_RELATION, 0), else_=1), Member.id)
+
+
+def _roster_item(member: Member) -> dict[str, Any]:
+    return {
+        "member_id": member.id,
+        "name": member.name,
+        "relation": member.relation,
+        "sex": member.sex,
+        "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+        "health": member.health,
+        "schooling": member.schooling,
+        # The roster's words, under names no question uses: a form reads them to
+        # propose answers (e.g. a chronic illness) without taking them as answered.
+        "health_on_roster": member.health,
+        "schooling_on_roster": member.schooling,
+    }
+
+
 async def roster_of(s: AsyncSession, household_id: int) -> list[dict[str, Any]]:
     """The active members of a household, head (户主) first, as the engine's roster items."""
     members = await s.scalars(
         select(Member)
         .where(Member.household_id == household_id, Member.active.is_(True))
-        .order_by(case((Member.relation == HEAD_RELATION, 0), else_=1), Member.id)
+        .order_by(*_roster_order())
     )
-    return [
-        {
-            "member_id": member.id,
-            "name": member.name,
-            "relation": member.relation,
-            "sex": member.sex,
-            "birth_date": member.birth_date.isoformat() if member.birth_date else None,
-            "health": member.health,
-            "schooling": member.schooling,
-            # The roster's words, under names no question uses: a form reads them to
-            # propose answers (e.g. a chronic illness) without taking them as answered.
-            "health_on_roster": member.health,
-            "schooling_on_roster": member.schooling,
-        }
-        for member in members
-    ]
+    return [_roster_item(member) for member in members]
+
+
+async def household_with_roster(
+    s: AsyncSession, household_id: int
+) -> tuple[Household, list[dict[str, Any]]] | None:
+    """A household and its roster (as `roster_of`) in one statement: every answer of a check
+    needs both."""
+    rows = (
+        await s.execute(
+            select(Household, Member)
+            .outerjoin(Member, and_(Member.household_id == Household.id, Member.active.is_(True)))
+            .where(Household.id == household_id)
+            .order_by(*_roster_order())
+        )
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], [_roster_item(member) for _, member in rows if member is not None]
 
 
 @dataclass(frozen=True)
