@@ -19,7 +19,7 @@ from bot.services import utc_now
 from bot.settings import Settings
 from conversations.messages import N_
 from storage.area_import import TopAreaOptions
-from storage.exports import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat
+from storage.exports import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
 
 __all__ = ["TopAreaOptions"]
 
@@ -239,7 +239,7 @@ def _period_name(args: argparse.Namespace) -> tuple[int, int] | None:
     dates; other kinds take no period."""
     from storage.periods import parse_period_name
 
-    if args.kind != "monthly":
+    if args.kind != ExportKind.MONTHLY:
         if args.period is not None:
             raise CliError("--period is for the monthly report; give --from and --to.")
         return None
@@ -272,7 +272,7 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     fmt = (args.fmt or "xlsx") if args.photos else export_format(args.out, args.fmt)
     await _writable(args.out)
     form = None
-    if args.kind == "checks":
+    if args.kind == ExportKind.CHECKS:
         forms = await asyncio.to_thread(load_forms, settings.forms_dir)
         if args.form not in forms:
             raise CliError(
@@ -307,9 +307,9 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
                         text = t(lang, "{count} photos could not be fetched.", count=report.failed)
                         print(text, file=sys.stderr)
                 result = await export_checks(s, form, scope, args.out, fmt, now, photos=store)
-            elif args.kind == "problems":
+            elif args.kind == ExportKind.PROBLEMS:
                 result = await export_ledger(s, scope, args.out, fmt, now)
-            elif args.kind == "notice":
+            elif args.kind == ExportKind.NOTICE:
                 kind = NoticeKind(args.decision)
                 result = await export_notice(
                     s, kind, scope, args.out, fmt, now, notice_days=args.notice_days

@@ -41,6 +41,7 @@ from storage.progress import load_schedules
 from storage.reminders import (
     Deliverable,
     DueReminder,
+    ReminderKind,
     claim_deliverable,
     due_reminders,
     mark,
@@ -119,7 +120,7 @@ def render_line(
     if "category" in payload:
         p["category"] = escape(category_name(forms or {}, str(payload["category"]), lang))
     text = ""
-    if kind == "report":
+    if kind == ReminderKind.REPORT:
         text = "📋 " + t(
             lang,
             "Monthly report due {day}: {unchecked} of {total} households of {village} are "
@@ -129,7 +130,7 @@ def render_line(
             total=payload["total"],
             village=p.get("village", ""),
         )
-    elif kind == "report_status":
+    elif kind == ReminderKind.REPORT_STATUS:
         lines = [
             "📋 "
             + t(
@@ -141,7 +142,7 @@ def render_line(
         for village in payload.get("villages", []):
             lines.append(_village_status(t, lang, village))
         text = "\n".join(lines)
-    elif kind == "report_late":
+    elif kind == ReminderKind.REPORT_LATE:
         lines = [
             "📋 "
             + t(
@@ -153,7 +154,7 @@ def render_line(
         for village in payload.get("villages", []):
             lines.append(_village_status(t, lang, village))
         text = "\n".join(lines)
-    elif kind == "deadline":
+    elif kind == ReminderKind.DEADLINE:
         deadline = _day(payload["deadline"])
         days = (deadline - today).days
         what = t(
@@ -189,7 +190,7 @@ def render_line(
                 name=p.get("campaign", ""),
                 day=format_day(_day(payload["cutoff"]), lang),
             )
-    elif kind == "overdue":
+    elif kind == ReminderKind.OVERDUE:
         lines = []
         if payload["count"] or not payload.get("campaigns"):
             lines.append(
@@ -231,7 +232,7 @@ def render_line(
             )
         lines.append(t(lang, "Send /problems to see them."))
         text = "\n".join(lines)
-    elif kind == "escalation":
+    elif kind == ReminderKind.ESCALATION:
         deadline = _day(payload["deadline"])
         text = "🚨 " + t(
             lang,
@@ -242,7 +243,7 @@ def render_line(
             category=p.get("category", ""),
             text=escape(_problem_text(payload, lang)),
         )
-    elif kind == "contact":
+    elif kind == ReminderKind.CONTACT:
         names = listed([escape(str(name)) for name in payload.get("households", [])], lang, t)
         first, last = _contact_period(payload)
         text = "📞 " + t(
@@ -255,7 +256,7 @@ def render_line(
             end=format_day(last, lang),
             names=names + ("…" if payload["count"] > len(payload.get("households", [])) else ""),
         )
-    elif kind == "case_step":
+    elif kind == ReminderKind.CASE_STEP:
         text = "🛡 " + t(
             lang,
             "Monitoring step \u201c{step}\u201d for {household} is due {day}.",

@@ -142,15 +142,15 @@ async def write_export(
         require(user, Deed.EXPORT)
         area = await authorize_export(s, user, order.area_code, order.unmasked)
         scope = _scope(order, area.code, area.timezone)
-        if order.kind == "checks":
+        if order.kind == ExportKind.CHECKS:
             form = rt.forms[FORM_ID]
             store = PhotoStore(order.photo_dir) if order.photo_dir is not None else None
             result = await export_checks(
                 s, form, scope, path, order.fmt, now, user.id, progress, photos=store
             )
-        elif order.kind == "problems":
+        elif order.kind == ExportKind.PROBLEMS:
             result = await export_ledger(s, scope, path, order.fmt, now, user.id, progress)
-        elif order.kind == "notice":
+        elif order.kind == ExportKind.NOTICE:
             notice = order.notice or NoticeKind.CHECK
             result = await export_notice(s, notice, scope, path, order.fmt, now, user.id)
         else:

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -59,9 +60,18 @@ from storage.texts import (
     translator,
 )
 
-ExportKind = Literal["checks", "problems", "monthly", "notice"]
+
+class ExportKind(StrEnum):
+    """What an export holds; its value names it on the command line and in the audit log."""
+
+    CHECKS = "checks"  # check records (入户核查记录)
+    PROBLEMS = "problems"  # the problem ledger (问题台账)
+    MONTHLY = "monthly"  # the monthly report (月报)
+    NOTICE = "notice"  # a village's public notice list (公示名单)
+
+
 ExportFormat = Literal["xlsx", "csv"]
-EXPORT_KINDS: tuple[ExportKind, ...] = ("checks", "problems", "monthly", "notice")
+EXPORT_KINDS: tuple[ExportKind, ...] = tuple(ExportKind)
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 EXPORT_ROLES = ("office", "leader")
 LANGUAGE = "zh_CN"
@@ -708,8 +718,8 @@ async def export_checks(
     finally:
         if folder is not None:
             await asyncio.to_thread(shutil.rmtree, folder, True)
-    await audit_export(s, "checks", scope, done, now, user_id)
-    return ExportResult(files, done, "checks")
+    await audit_export(s, ExportKind.CHECKS, scope, done, now, user_id)
+    return ExportResult(files, done, ExportKind.CHECKS)
 
 
 def write_photo_archive(path: Path, files: Sequence[Path], photos: PhotoFiles) -> Path:
@@ -889,8 +899,8 @@ async def export_ledger(
         if progress is not None:
             await progress(done, total)
     files = await asyncio.to_thread(writer.close)
-    await audit_export(s, "problems", scope, done, now, user_id)
-    return ExportResult(files, done, "problems")
+    await audit_export(s, ExportKind.PROBLEMS, scope, done, now, user_id)
+    return ExportResult(files, done, ExportKind.PROBLEMS)
 
 
 def _with_closing(row: ProblemRow, rectified_at: datetime | None, by: str | None) -> ProblemRow:

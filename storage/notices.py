@@ -21,6 +21,7 @@ from storage.areas import get_area
 from storage.errors import StorageError
 from storage.exports import (
     ExportFormat,
+    ExportKind,
     ExportResult,
     ExportScope,
     audit_export,
@@ -299,5 +300,5 @@ async def export_notice(
     contact = await notice_contact(s, village) or ""
     notice = Notice(village.name, kind, tuple(entries), start, end, contact, issued_on)
     await asyncio.to_thread(write_notice, notice, path, fmt, scope.lang)
-    await audit_export(s, "notice", scope, len(entries), now, user_id)
-    return ExportResult([path], len(entries), "notice")
+    await audit_export(s, ExportKind.NOTICE, scope, len(entries), now, user_id)
+    return ExportResult([path], len(entries), ExportKind.NOTICE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -16,16 +16,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.audit import audit
-from storage.deadlines import ONGOING
 from storage.documents import json_document
 from storage.models import (
-    MonitoringCase,
-    MonitoringStep,
     OutboxEntry,
-    Problem,
     User,
 )
-from storage.problems import OPEN_STATUSES
 from storage.progress import load_schedules
 from storage.reminder_people import People
 
@@ -163,51 +158,6 @@ async def claim_deliverable(
         )
         for entry, user in rows
     ]
-
-
-async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
-    """The ids of entries whose subject still calls for the reminder: a problem verified or
-    reported rectified meanwhile, or a case step done, sends nothing."""
-    problem_ids = {
-        int(e.subject.split(":")[1]) for e in entries if e.kind in ("deadline", "escalation")
-    }
-    live: dict[int, date | None] = {}
-    if problem_ids:
-        rows = await s.execute(
-            select(Problem.id, Problem.deadline, Problem.deadline_tier).where(
-                Problem.id.in_(problem_ids), Problem.status.in_(OPEN_STATUSES)
-            )
-        )
-        # An ongoing problem's review is due whatever its first review date was.
-        live = {pid: None if tier == ONGOING else deadline for pid, deadline, tier in rows}
-    case_ids = {int(e.subject.split(":")[1]) for e in entries if e.kind == "case_step"}
-    open_steps: set[tuple[int, str]] = set()
-    if case_ids:
-        rows2 = await s.execute(
-            select(MonitoringStep.case_id, MonitoringStep.step)
-            .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
-            .where(
-                MonitoringStep.case_id.in_(case_ids),
-                MonitoringStep.done_at.is_(None),
-                MonitoringCase.status == "open",
-            )
-        )
-        open_steps = {(cid, step) for cid, step in rows2}
-    keep: set[int] = set()
-    for entry in entries:
-        if entry.kind in ("deadline", "escalation"):
-            problem_id = int(entry.subject.split(":")[1])
-            if problem_id not in live:
-                continue
-            deadline = live[problem_id]
-            if deadline is not None and not entry.period.startswith(deadline.isoformat()):
-                continue
-        elif entry.kind == "case_step":
-            _, case_id, step = entry.subject.split(":", 2)
-            if (int(case_id), step) not in open_steps:
-                continue
-        keep.add(entry.id)
-    return keep
 
 
 async def renew_claims(s: AsyncSession, ids: Iterable[int], worker: str, until: datetime) -> None:

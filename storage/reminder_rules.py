@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
@@ -26,7 +27,7 @@ from storage.models import (
     User,
 )
 from storage.monitoring import STEP_ROLES
-from storage.outbox import DueReminder, chunks
+from storage.outbox import Deliverable, DueReminder, chunks
 from storage.periods import (
     Period,
     checked_by_village,
@@ -40,16 +41,21 @@ from storage.progress import households_by_village, load_schedules
 from storage.reminder_people import People
 from storage.schedule import AreaSchedule, Schedules
 
-KINDS = (
-    "report",
-    "report_status",
-    "report_late",
-    "deadline",
-    "overdue",
-    "escalation",
-    "contact",
-    "case_step",
-)
+
+class ReminderKind(StrEnum):
+    """What a reminder is about; stored as its value in the outbox."""
+
+    REPORT = "report"  # a village's households to check before the reporting day (月报)
+    REPORT_STATUS = "report_status"  # a leader's villages before the reporting day
+    REPORT_LATE = "report_late"  # the reporting day passed with households unchecked
+    DEADLINE = "deadline"  # a rectification deadline (整改期限) coming up
+    OVERDUE = "overdue"  # a leader's digest of overdue problems
+    ESCALATION = "escalation"  # a problem long overdue, to the office
+    CONTACT = "contact"  # households not contacted this period
+    CASE_STEP = "case_step"  # a monitoring case's step due
+
+
+KINDS: tuple[ReminderKind, ...] = tuple(ReminderKind)
 REPORT_LATE_DAYS = 2  # after downtime, a passed reporting day is still told this long
 TOP_LINES = 5  # problems or households named in a digest; the rest are counted
 
@@ -57,7 +63,7 @@ TOP_LINES = 5  # problems or households named in a digest; the rest are counted
 def _due(
     people: People,
     now: datetime,
-    kind: str,
+    kind: ReminderKind,
     user: User,
     subject: str,
     period: str,
@@ -226,7 +232,7 @@ async def _deadline_reminders(
                         _due(
                             people,
                             now,
-                            "deadline",
+                            ReminderKind.DEADLINE,
                             user,
                             f"problem:{row.id}",
                             f"{day.isoformat()}/{stage}",
@@ -249,7 +255,7 @@ async def _escalations(
         subject = literal("problem:") + cast(Problem.id, String)
         told = exists().where(
             OutboxEntry.subject == subject,
-            OutboxEntry.kind == "escalation",
+            OutboxEntry.kind == ReminderKind.ESCALATION,
             OutboxEntry.period == cast(Problem.deadline, String),
         )
         for villages in chunks(group.villages):
@@ -283,7 +289,7 @@ async def _escalations(
                         _due(
                             people,
                             now,
-                            "escalation",
+                            ReminderKind.ESCALATION,
                             user,
                             f"problem:{row.id}",
                             row.deadline.isoformat(),
@@ -355,11 +361,16 @@ async def _overdue_digests(
         schedule = people.schedule_of(leader)
         by_day.setdefault(schedule.effective_day(now, schedule.digest_time), []).append(leader)
     for day, group in by_day.items():
-        told = await _existing_in_period(s, "overdue", day.isoformat())
+        told = await _existing_in_period(s, ReminderKind.OVERDUE, day.isoformat())
         waiting = [
             leader
             for leader in group
-            if ("overdue", f"user:{leader.id}", f"area:{leader.area_code}", day.isoformat())
+            if (
+                ReminderKind.OVERDUE,
+                f"user:{leader.id}",
+                f"area:{leader.area_code}",
+                day.isoformat(),
+            )
             not in told
         ]
         if not waiting:
@@ -430,7 +441,7 @@ async def _overdue_digests(
                 _due(
                     people,
                     now,
-                    "overdue",
+                    ReminderKind.OVERDUE,
                     leader,
                     f"area:{leader.area_code}",
                     day.isoformat(),
@@ -456,14 +467,14 @@ async def _report_reminders(
         if stage is None or (reporting_day - today).days == 0:
             continue
         period = f"{reporting_day.isoformat()}/{stage}"
-        told = await _existing_in_period(s, "report", period)
-        told |= await _existing_in_period(s, "report_status", period)
+        told = await _existing_in_period(s, ReminderKind.REPORT, period)
+        told |= await _existing_in_period(s, ReminderKind.REPORT_STATUS, period)
         expected = {
-            ("report", f"user:{cadre.id}", f"village:{village}", period)
+            (ReminderKind.REPORT, f"user:{cadre.id}", f"village:{village}", period)
             for village in group.villages
             for cadre in people.cadres_of(village)
         } | {
-            ("report_status", f"user:{leader.id}", f"area:{leader.area_code}", period)
+            (ReminderKind.REPORT_STATUS, f"user:{leader.id}", f"area:{leader.area_code}", period)
             for leader in people.leaders()
             if any(schedules.contains(leader.area_code, v) for v in group.villages)
         }
@@ -484,7 +495,7 @@ async def _report_reminders(
                 reminder = _due(
                     people,
                     now,
-                    "report",
+                    ReminderKind.REPORT,
                     user,
                     f"village:{village}",
                     period,
@@ -513,7 +524,7 @@ async def _report_reminders(
             reminder = _due(
                 people,
                 now,
-                "report_status",
+                ReminderKind.REPORT_STATUS,
                 leader,
                 f"area:{leader.area_code}",
                 period,
@@ -543,11 +554,12 @@ async def _report_late(
             for leader in people.leaders()
             if any(schedules.contains(leader.area_code, v) for v in group.villages)
         ]
-        told = await _existing_in_period(s, "report_late", period)
+        told = await _existing_in_period(s, ReminderKind.REPORT_LATE, period)
         waiting = [
             leader
             for leader in leaders
-            if ("report_late", f"user:{leader.id}", f"area:{leader.area_code}", period) not in told
+            if (ReminderKind.REPORT_LATE, f"user:{leader.id}", f"area:{leader.area_code}", period)
+            not in told
         ]
         if not waiting:
             continue
@@ -575,7 +587,7 @@ async def _report_late(
                 _due(
                     people,
                     now,
-                    "report_late",
+                    ReminderKind.REPORT_LATE,
                     leader,
                     f"area:{leader.area_code}",
                     period,
@@ -609,12 +621,12 @@ async def _contact_reminders(
         if today < contact_day_in(current):
             continue
         period = current.start.isoformat()
-        told = await _existing_in_period(s, "contact", period)
+        told = await _existing_in_period(s, ReminderKind.CONTACT, period)
         pending = [
             village
             for village in group.villages
             if any(
-                ("contact", f"user:{cadre.id}", f"village:{village}", period) not in told
+                (ReminderKind.CONTACT, f"user:{cadre.id}", f"village:{village}", period) not in told
                 for cadre in people.cadres_of(village)
             )
         ]
@@ -639,7 +651,7 @@ async def _contact_reminders(
                 reminder = _due(
                     people,
                     now,
-                    "contact",
+                    ReminderKind.CONTACT,
                     user,
                     f"village:{village}",
                     period,
@@ -721,7 +733,7 @@ async def _case_step_reminders(
                         _due(
                             people,
                             now,
-                            "case_step",
+                            ReminderKind.CASE_STEP,
                             user,
                             f"case:{case_id}:{step}",
                             f"{due_on.isoformat()}/{stage}",
@@ -735,6 +747,53 @@ async def _case_step_reminders(
                         )
                     )
     return due
+
+
+async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
+    """The ids of entries whose subject still calls for the reminder: a problem verified or
+    reported rectified meanwhile, or a case step done, sends nothing."""
+    problem_ids = {
+        int(e.subject.split(":")[1])
+        for e in entries
+        if e.kind in (ReminderKind.DEADLINE, ReminderKind.ESCALATION)
+    }
+    live: dict[int, date | None] = {}
+    if problem_ids:
+        rows = await s.execute(
+            select(Problem.id, Problem.deadline, Problem.deadline_tier).where(
+                Problem.id.in_(problem_ids), Problem.status.in_(OPEN_STATUSES)
+            )
+        )
+        # An ongoing problem's review is due whatever its first review date was.
+        live = {pid: None if tier == ONGOING else deadline for pid, deadline, tier in rows}
+    case_ids = {int(e.subject.split(":")[1]) for e in entries if e.kind == ReminderKind.CASE_STEP}
+    open_steps: set[tuple[int, str]] = set()
+    if case_ids:
+        rows2 = await s.execute(
+            select(MonitoringStep.case_id, MonitoringStep.step)
+            .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
+            .where(
+                MonitoringStep.case_id.in_(case_ids),
+                MonitoringStep.done_at.is_(None),
+                MonitoringCase.status == "open",
+            )
+        )
+        open_steps = {(cid, step) for cid, step in rows2}
+    keep: set[int] = set()
+    for entry in entries:
+        if entry.kind in (ReminderKind.DEADLINE, ReminderKind.ESCALATION):
+            problem_id = int(entry.subject.split(":")[1])
+            if problem_id not in live:
+                continue
+            deadline = live[problem_id]
+            if deadline is not None and not entry.period.startswith(deadline.isoformat()):
+                continue
+        elif entry.kind == ReminderKind.CASE_STEP:
+            _, case_id, step = entry.subject.split(":", 2)
+            if (int(case_id), step) not in open_steps:
+                continue
+        keep.add(entry.id)
+    return keep
 
 
 async def due_reminders(
@@ -754,7 +813,7 @@ async def due_reminders(
     found += await _report_late(s, groups, schedules, people, now)
     found += await _contact_reminders(s, groups, schedules, people, now)
     found += await _case_step_reminders(s, groups, people, now)
-    for kind in ("deadline", "case_step"):
+    for kind in (ReminderKind.DEADLINE, ReminderKind.CASE_STEP):
         subjects = [reminder.subject for reminder in found if reminder.kind == kind]
         if subjects:
             told = await _existing(s, kind, subjects)

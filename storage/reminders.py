@@ -25,16 +25,22 @@ from storage.outbox import (
     record_due,
     renew_claims,
     reroute_blocked,
-    still_applying,
 )
 from storage.reminder_people import People
-from storage.reminder_rules import KINDS, contact_day_in, due_reminders
+from storage.reminder_rules import (
+    KINDS,
+    ReminderKind,
+    contact_day_in,
+    due_reminders,
+    still_applying,
+)
 
 __all__ = [
     "KINDS",
     "Deliverable",
     "DueReminder",
     "People",
+    "ReminderKind",
     "claim_deliverable",
     "contact_day_in",
     "due_reminders",

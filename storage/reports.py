@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.areas import codes_within
 from storage.exports import (
     ExportFormat,
+    ExportKind,
     ExportResult,
     ExportScope,
     audit_export,
@@ -763,5 +764,5 @@ async def export_monthly(
     report = await monthly_report(s, area_code, period, now, lang=lang)
     files = await asyncio.to_thread(write_monthly, report, path, fmt, lang)
     scope = ExportScope(area_code, period.start, period.end, zone=period.schedule.zone, lang=lang)
-    await audit_export(s, "monthly", scope, len(report.lines), now, user_id)
-    return ExportResult(files, len(report.lines), "monthly")
+    await audit_export(s, ExportKind.MONTHLY, scope, len(report.lines), now, user_id)
+    return ExportResult(files, len(report.lines), ExportKind.MONTHLY)

@@ -30,6 +30,7 @@ from conversations.model import Question
 from services import Runtime, access, exports, households, ledger, monitoring, overview
 from services.policy import Deed, may
 from storage.errors import StorageError
+from storage.exports import ExportKind
 from storage.models import ProblemStatus, User
 from storage.monitoring import (
     CATEGORIES,
@@ -675,7 +676,7 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
     fmt = "csv" if form.get("format") == "csv" else "xlsx"
     today = runtime.clock().date()
     period = None
-    if kind == "monthly":
+    if kind == ExportKind.MONTHLY:
         start, end = _month_bounds(str(form.get("month", "")), today)
         period = f"{start:%Y-%m}"
     else:
@@ -684,9 +685,11 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
     if end < start:
         raise StorageError("Give the dates as YYYY-MM-DD, the first before the last.")
     notice = str(form.get("notice", ""))
-    photos = page.dashboard.photos.store if kind == "checks" and form.get("photos") else None
+    photos = (
+        page.dashboard.photos.store if kind == ExportKind.CHECKS and form.get("photos") else None
+    )
     order = exports.ExportOrder(
-        kind,  # type: ignore[arg-type]
+        ExportKind(kind),
         area,
         start,
         end,

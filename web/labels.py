@@ -4,6 +4,7 @@ the bot, so one translation serves both)."""
 from __future__ import annotations
 
 from conversations.messages import N_
+from storage.exports import ExportKind
 from storage.models import ProblemStatus
 
 STATUS_NAMES: dict[str, str] = {
@@ -32,11 +33,11 @@ HISTORY_NAMES = {
     "deadline_past_cutoff": N_("deadline set past the campaign's cut-off, on the office's word"),
     "unit": N_("unit changed"),
 }
-EXPORT_NAMES = {
-    "checks": N_("Check records"),
-    "problems": N_("Problem ledger"),
-    "monthly": N_("Monthly report"),
-    "notice": N_("Public notice list"),
+EXPORT_NAMES: dict[str, str] = {
+    ExportKind.CHECKS: N_("Check records"),
+    ExportKind.PROBLEMS: N_("Problem ledger"),
+    ExportKind.MONTHLY: N_("Monthly report"),
+    ExportKind.NOTICE: N_("Public notice list"),
 }
 NOTICE_NAMES = {
     "check": N_("Household check results"),

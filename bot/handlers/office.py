@@ -53,10 +53,10 @@ log = logging.getLogger(__name__)
 
 PREFIX = "1x:"
 KIND_CODES: dict[str, ExportKind] = {
-    "c": "checks",
-    "p": "problems",
-    "m": "monthly",
-    "n": "notice",
+    "c": ExportKind.CHECKS,
+    "p": ExportKind.PROBLEMS,
+    "m": ExportKind.MONTHLY,
+    "n": ExportKind.NOTICE,
 }
 PERIODS = ("m0", "m1", "q", "y")
 MONTHLY_PERIODS = ("r0", "r1")  # the current reporting period, the one before
@@ -137,7 +137,7 @@ def decode_request(data: str | None) -> ExportRequest | None:
         area,
         period,
         "csv" if fmt == "csv" else "xlsx",
-        photos=fmt == PHOTOS_CODE and kind == "checks",
+        photos=fmt == PHOTOS_CODE and kind == ExportKind.CHECKS,
     )
 
 
@@ -160,10 +160,10 @@ def period_dates(period: str, today: date) -> tuple[date, date]:
 
 def _kind_names(lang: str, t: Translator) -> dict[ExportKind, str]:
     return {
-        "checks": t(lang, "Check records"),
-        "problems": t(lang, "Problem ledger"),
-        "monthly": t(lang, "Monthly report"),
-        "notice": t(lang, "Public notice list"),
+        ExportKind.CHECKS: t(lang, "Check records"),
+        ExportKind.PROBLEMS: t(lang, "Problem ledger"),
+        ExportKind.MONTHLY: t(lang, "Monthly report"),
+        ExportKind.NOTICE: t(lang, "Public notice list"),
     }
 
 
@@ -209,10 +209,7 @@ async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
         return
     names = _kind_names(lang, svc.t)
-    rows = [
-        [_button(names[kind], ExportRequest("k", kind, unmasked))]
-        for kind in ("checks", "problems", "monthly", "notice")
-    ]
+    rows = [[_button(names[kind], ExportRequest("k", kind, unmasked))] for kind in ExportKind]
     text = svc.t(lang, "What do you want to export?")
     if unmasked:
         text += "\n" + svc.t(lang, "Full ID numbers will be shown; this export is recorded.")
@@ -237,13 +234,13 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
         return
     area, areas = chosen.area, chosen.choices
-    if request.kind == "notice" and request.step != "k" and area.level != "village":
+    if request.kind == ExportKind.NOTICE and request.step != "k" and area.level != "village":
         text = svc.t(lang, "A public notice is for one village: pick a village.")
         await query.answer(text, show_alert=True)
         return
     message_id = query.message.message_id if query.message is not None else None
     chat_id = update.effective_chat.id
-    last_step = request.step == "f" or (request.step == "p" and request.kind != "checks")
+    last_step = request.step == "f" or (request.step == "p" and request.kind != ExportKind.CHECKS)
     if last_step and not svc.consume_button(chat_id, message_id):
         # A double tap on the last button: the first press already runs the export.
         await query.answer()
@@ -258,7 +255,9 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
         return
     if request.step == "a":
-        periods = {"monthly": MONTHLY_PERIODS, "notice": NOTICE_PERIODS}.get(request.kind, PERIODS)
+        periods = {ExportKind.MONTHLY: MONTHLY_PERIODS, ExportKind.NOTICE: NOTICE_PERIODS}.get(
+            request.kind, PERIODS
+        )
         names = _period_names(lang, svc.t)
         rows = [
             [
@@ -272,7 +271,7 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         text = svc.t(lang, "Which period for {area}?", area=area.name)
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
         return
-    if request.step == "p" and request.kind == "checks":
+    if request.step == "p" and request.kind == ExportKind.CHECKS:
         rows = [
             [
                 _button(
@@ -338,7 +337,7 @@ async def run_export(
     """Write the export to a temporary folder, send the file(s), say it is done."""
     today = svc.clock().astimezone(ZoneInfo(zone)).date()
     period_name = None
-    if request.kind == "monthly":
+    if request.kind == ExportKind.MONTHLY:
         periods = await exports.reporting_periods(svc.runtime, user.id, area_code, 2)
         chosen = periods[1 if request.period == "r1" else 0]
         start, end, period_name = chosen.start, chosen.end, chosen.name
@@ -352,7 +351,7 @@ async def run_export(
         request.fmt,
         unmasked=request.unmasked,
         lang=lang,
-        notice=NOTICE_KINDS[request.period or "c0"] if request.kind == "notice" else None,
+        notice=NOTICE_KINDS[request.period or "c0"] if request.kind == ExportKind.NOTICE else None,
         photo_dir=svc.settings.photo_dir if request.photos else None,
         period=period_name,
     )
