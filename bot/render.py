@@ -129,9 +129,20 @@ def prompt_screen(
     hint = _kind_hint(prompt, lang, t)
     if hint:
         lines.append(f"<i>{escape(hint)}</i>")
+    earlier = None
     if prompt.current is not None and prompt.kind not in ("repeat", "select_many"):
-        current = answer_text(form, prompt.key, prompt.current, lang, t)
-        lines.append(escape(t(lang, "Earlier answer: {answer}", answer=current)))
+        earlier = answer_text(form, prompt.key, prompt.current, lang, t)
+    if prompt.editing and earlier is not None:
+        text = t(
+            lang,
+            "✏️ Changing an answer (it was: {answer}); then back to the summary.",
+            answer=earlier,
+        )
+        lines.append(escape(text))
+    elif prompt.editing:
+        lines.append(escape(t(lang, "✏️ Changing an answer; then back to the summary.")))
+    elif earlier is not None:
+        lines.append(escape(t(lang, "Earlier answer: {answer}", answer=earlier)))
     rows: list[list[Any]] = []
     for index, choice in enumerate(prompt.choices):
         text = label(choice.labels, lang)

@@ -587,6 +587,7 @@ def _prompt(form: Form, state: CheckState, current: Walk, slot: Slot) -> Prompt:
         preview=_normal_preview(form, state, current, slot),
         section_number=number,
         section_count=count,
+        editing=state.return_to_summary,
     )
 
 

@@ -266,6 +266,7 @@ class Prompt:
     preview: tuple[SummaryItem, ...] = ()
     section_number: int = 0  # the section's place among the sections asked, from 1
     section_count: int = 0
+    editing: bool = False  # asked to change an answer picked on the summary
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,11 @@ def texts_of(messages: list[ChatMessage]) -> list[tuple[str, str]]:
     ]
 
 
-async def check_and_ledger(harness: Harness, lang: str) -> EmulatedUser:
-    """A cadre checks a household with many problems, reads the full list of answers,
-    submits, then opens the ledger, a problem, the households and the progress."""
+async def check_and_ledger(harness: Harness, lang: str) -> tuple[EmulatedUser, ChatMessage]:
+    """A cadre checks a household with many problems, reads the full list of answers, picks
+    the second answer (who answered) to change it and gives it again, submits, then opens
+    the ledger, a problem, the households and the progress. Returns the cadre and the
+    screen that asked to change the answer (the transcript keeps it as answered)."""
     await harness.seed()
     cadre = harness.emulator.user(2101, "Wang", language_code="en" if lang == "en" else "zh-hans")
     await harness.register(cadre)
@@ -89,8 +91,12 @@ async def check_and_ledger(harness: Harness, lang: str) -> EmulatedUser:
     answers = await cadre.next_message()
     while not answers.buttons:  # a long list comes in several messages
         answers = await cadre.next_message()
-    await cadre.press(answers.message_id, answers.buttons[-1][1] or "")  # back to the summary
+    await cadre.press(answers.message_id, answers.callback_data("2"))
+    change = await cadre.next_message()
+    await cadre.press(change.message_id, change.buttons[0][1] or "")  # the head, as before
     summary = await cadre.next_message()
+    while not summary.buttons:
+        summary = await cadre.next_message()
     await cadre.press(summary.message_id, summary.buttons[0][1] or "")  # submit
     await cadre.next_message()
     listing = await read(cadre, "problems")
@@ -99,24 +105,26 @@ async def check_and_ledger(harness: Harness, lang: str) -> EmulatedUser:
     for command in ("households", "progress", "cases", "help"):
         await read(cadre, command)
     assert listing.buttons
-    return cadre
+    return cadre, change
 
 
 async def test_a_whole_check_and_the_ledger_in_english_show_no_chinese(
     harness: Harness,
 ) -> None:
-    cadre = await check_and_ledger(harness, "en")
-    said = "\n".join(message.content for message in cadre.bot_messages)
+    cadre, change = await check_and_ledger(harness, "en")
+    said = "\n".join(message.content for message in [*cadre.bot_messages, change])
     assert "Part 1 of 10 · Household" in said and "✅ Submitted" in said
+    assert "✏️ Changing an answer (it was: The head of household); then back to the summary." in said
     assert "1 person ·" in said and "3 people ·" in said and "Households 1–3 of 3" in said
-    assert chinese_in(cadre.bot_messages) == []
+    assert chinese_in([*cadre.bot_messages, change]) == []
 
 
 async def test_a_whole_check_and_the_ledger_in_chinese_use_full_width_punctuation(
     harness: Harness,
 ) -> None:
-    cadre = await check_and_ledger(harness, "zh_CN")
-    said = "\n".join(message.content for message in cadre.bot_messages)
+    cadre, change = await check_and_ledger(harness, "zh_CN")
+    said = "\n".join(message.content for message in [*cadre.bot_messages, change])
     assert "第 1 / 10 部分 · 基本情况" in said and "✅ 已提交" in said
+    assert "✏️ 修改回答（原答案：户主本人），改好后回到汇总。" in said
     assert "张建国（幸福村）" in said and "第 1–3 户，共 3 户" in said
-    assert offending(iter(texts_of(cadre.bot_messages))) == []
+    assert offending(iter(texts_of([*cadre.bot_messages, change]))) == []
