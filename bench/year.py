@@ -52,7 +52,7 @@ from conversations import FORMS_DIRECTORY, Context, Record, load_form  # noqa: E
 from conversations.thresholds import load_thresholds, params_for  # noqa: E402
 from storage import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from storage.campaigns import cutoff_on  # noqa: E402
-from storage.checks import settle_earlier, start_session, submit_check  # noqa: E402
+from storage.checks import settle_earlier, start_session  # noqa: E402
 from storage.deadlines import check_deadlines  # noqa: E402
 from storage.models import (  # noqa: E402
     Area,
@@ -68,6 +68,7 @@ from storage.problems import act  # noqa: E402
 from storage.progress import load_schedules  # noqa: E402
 from storage.reports import monthly_report  # noqa: E402
 from storage.schedule import AreaSchedule  # noqa: E402
+from storage.submissions import submit_check  # noqa: E402
 from tests.checkdriver import (  # noqa: E402
     DROPPED_OUT,
     NO_INCOME,

@@ -332,7 +332,7 @@ async def fetch_missing_photos(
     token only the store is read."""
     from telegram import Bot
 
-    from storage.photos import photo_ids_of_scope
+    from storage.exports import photo_ids_of_scope
 
     file_ids = await photo_ids_of_scope(s, form, scope)
     missing = [f for f in file_ids if not await asyncio.to_thread(store.has, f)]

@@ -23,11 +23,12 @@ from storage.exports import (
     export_areas,
     export_checks,
     export_ledger,
+    photo_ids_of_scope,
 )
 from storage.models import Area
 from storage.notices import NoticeKind, export_notice
 from storage.periods import Period, parse_period_name, period_of
-from storage.photos import Fetch, FetchReport, PhotoStore, fill_store, photo_ids_of_scope
+from storage.photos import Fetch, FetchReport, PhotoStore, fill_store
 from storage.problems import villages_in
 from storage.progress import load_schedules
 from storage.reports import MonthlyReport, export_monthly, monthly_report, report_period

@@ -23,7 +23,6 @@ from storage.checks import (
     records_of_household,
     save_session,
     start_session,
-    submit_check,
 )
 from storage.db import (
     database_url_from_env,
@@ -64,6 +63,7 @@ from storage.rosters import (
     import_roster_csv,
     mask_id_number,
 )
+from storage.submissions import submit_check
 from storage.users import (
     create_invitation,
     redeem_invitation,

@@ -158,7 +158,7 @@ def record_columns(record: Record) -> dict[str, Any]:
     }
 
 
-async def submit_check(
+async def submit_new_check(
     s: AsyncSession,
     session_id: int,
     record: Record,
@@ -166,19 +166,12 @@ async def submit_check(
     now: datetime,
     deadline_for: DeadlinePolicy,
 ) -> tuple[CheckRecord, list[Problem]]:
-    """Close an open check: write its record, one problem (with a "raised" event) per raised
-    problem, and an audit entry. A second submit of the same check is refused."""
+    """Close an open check that amends nothing: write its record, one problem (with a "raised"
+    event) per raised problem, and an audit entry. A second submit of the same check is
+    refused. `storage.submissions.submit_check` also takes amendments."""
     if await s.get(User, cadre_user_id) is None:
         raise StorageError("Unknown user.")
     opened = await s.get(CheckSession, session_id)
-    if opened is not None and opened.amends_record_id is not None:
-        # An amendment (更正): a new version of the record it reopened. Imported here because
-        # storage.amendments builds on this module.
-        from storage.amendments import submit_amendment
-
-        amended = await submit_amendment(s, session_id, record, cadre_user_id, now, deadline_for)
-        await note_at_risk(s, amended.record, None, now)
-        return amended.record, amended.problems
     # The status guard in the UPDATE itself makes a concurrent double submit lose cleanly.
     claimed = await s.execute(
         update(CheckSession)

@@ -37,7 +37,7 @@ from storage.models import (
     ProblemStatus,
     User,
 )
-from storage.photos import PhotoFiles, PhotoStore
+from storage.photos import PhotoFiles, PhotoStore, photo_ids
 from storage.roster_files import mask_id_number
 from storage.schedule import ONGOING
 from storage.sheets import (
@@ -566,6 +566,16 @@ def checks_statement(scope: ExportScope) -> Select[Any]:
             Household.village_code, Household.number, CheckRecord.submitted_at, CheckRecord.id
         )
     )
+
+
+async def photo_ids_of_scope(s: AsyncSession, form: Form, scope: ExportScope) -> list[str]:
+    """Every photo file id in the checks an export of `scope` writes, each once."""
+    seen: dict[str, None] = {}
+    result = await s.stream(checks_statement(scope).execution_options(yield_per=1000))
+    async for row in result:
+        for file_id in photo_ids(form, row[13] or {}):
+            seen.setdefault(file_id, None)
+    return list(seen)
 
 
 def _check_row(row: Sequence[Any]) -> CheckRow:

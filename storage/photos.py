@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from conversations.model import Form, Question
 
 log = logging.getLogger(__name__)
@@ -123,18 +121,6 @@ def photo_ids(form: Form, answers: Mapping[str, Any]) -> Iterator[str]:
                 value = item.get(child.id)
                 if isinstance(value, str) and value:
                     yield value
-
-
-async def photo_ids_of_scope(s: AsyncSession, form: Form, scope: Any) -> list[str]:
-    """Every photo file id in the checks an export of `scope` writes, each once."""
-    from storage.exports import checks_statement
-
-    seen: dict[str, None] = {}
-    result = await s.stream(checks_statement(scope).execution_options(yield_per=1000))
-    async for row in result:
-        for file_id in photo_ids(form, row[13] or {}):
-            seen.setdefault(file_id, None)
-    return list(seen)
 
 
 @dataclass

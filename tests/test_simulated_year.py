@@ -9,7 +9,7 @@ its opening at submit to 纳入 and the risk removal (风险消除), and a sampl
 checks (one household a quarter). The other routine checks are written without the chat,
 through what the check desk (`services.checkdesk`, which the chat handler calls) runs for
 them: the questionnaire engine on the desk's engine context, then
-`storage.checks.start_session` and `storage.checks.submit_check` with the area's deadline
+`storage.checks.start_session` and `storage.submissions.submit_check` with the area's deadline
 policy and the campaign's cut-off; 销号 goes through `services.ledger.act_on_problem`. This
 keeps the year within about a minute of CI time.
 
