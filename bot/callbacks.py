@@ -1,4 +1,5 @@
-"""Callback data: a short, versioned scheme, always under Telegram's 64 bytes.
+"""Callback data: a short, versioned scheme, always under Telegram's 64 bytes. Every button
+of the bot is encoded and decoded here (`encode`, `decode`); no handler parses data itself.
 
 A button is a request, not a permission: whoever decodes callback data checks it against the
 current state and the user's rights before acting on it.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.checkdesk import prompt_token as prompt_token
+from storage.exports import ExportFormat, ExportKind
 from storage.models import ProblemStatus
 
 VERSION = "1"
@@ -159,6 +161,82 @@ class CaseMenu:
     extra: int = 0
 
 
+# /export: the kind in one letter (a trailing u: an office asked for full ID numbers), the
+# periods buttons name (see bot.handlers.office.period_dates), and the format buttons.
+EXPORT_CODES: dict[str, ExportKind] = {
+    "c": ExportKind.CHECKS,
+    "p": ExportKind.PROBLEMS,
+    "m": ExportKind.MONTHLY,
+    "n": ExportKind.NOTICE,
+}
+EXPORT_STEPS = {"k": 2, "a": 3, "p": 4, "f": 5}  # a step and the fields its data carries
+DATE_PERIODS = ("m0", "m1", "q", "y")  # this month, last month, three months, this year
+REPORTING_PERIODS = ("r0", "r1")  # the current reporting period, the one before
+# A public notice: the check round of this or last month, or the monitoring cases at their
+# notice step (inclusion, risk removal).
+NOTICE_PERIODS = ("c0", "c1", "ci", "cr")
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
+PHOTOS_CODE = "z"  # the format button of a workbook with its photos (ZIP)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A button of /export: `1x:k:<kind>` kind chosen, `1x:a:<kind>:<area>` area chosen,
+    `1x:p:<kind>:<area>:<period>` period chosen, `1x:f:<kind>:<area>:<period>:<format>`
+    format chosen (check records only)."""
+
+    step: str  # k, a, p or f
+    kind: ExportKind
+    unmasked: bool
+    area: str | None = None
+    period: str | None = None
+    fmt: ExportFormat = "xlsx"
+    photos: bool = False  # check records: a ZIP of the workbook and the photos
+
+    def kind_code(self) -> str:
+        code = next(code for code, kind in EXPORT_CODES.items() if kind == self.kind)
+        return code + ("u" if self.unmasked else "")
+
+
+def _export_data(request: ExportRequest) -> str:
+    parts = [request.step, request.kind_code()]
+    if request.step in ("a", "p", "f"):
+        parts.append(request.area or "")
+    if request.step in ("p", "f"):
+        parts.append(request.period or "")
+    if request.step == "f":
+        parts.append(PHOTOS_CODE if request.photos else request.fmt)
+    return f"{VERSION}x:" + ":".join(parts)
+
+
+def _export_request(parts: list[str]) -> ExportRequest | None:
+    if len(parts) < 2 or parts[0] not in EXPORT_STEPS:
+        return None
+    step, code = parts[0], parts[1]
+    kind = EXPORT_CODES.get(code.removesuffix("u"))
+    expected = EXPORT_STEPS[step]
+    if kind is None or len(parts) != expected:
+        return None
+    area = parts[2] if expected >= 3 else None
+    period = parts[3] if expected >= 4 else None
+    fmt = parts[4] if expected == 5 else "xlsx"
+    if area is not None and not area.isalnum():
+        return None
+    if period is not None and period not in DATE_PERIODS + REPORTING_PERIODS + NOTICE_PERIODS:
+        return None
+    if fmt not in (*EXPORT_FORMATS, PHOTOS_CODE):
+        return None
+    return ExportRequest(
+        step,
+        kind,
+        code.endswith("u"),
+        area,
+        period,
+        "csv" if fmt == "csv" else "xlsx",
+        photos=fmt == PHOTOS_CODE and kind == ExportKind.CHECKS,
+    )
+
+
 Callback = (
     HouseholdPage
     | OpenHousehold
@@ -172,6 +250,7 @@ Callback = (
     | CaseStep
     | CaseAnswer
     | CaseMenu
+    | ExportRequest
 )
 
 
@@ -210,6 +289,8 @@ def encode(callback: Callback) -> str:
             return f"{VERSION}M:{case_id}:{position}:{action}:{arg}"
         case CaseMenu(action, arg, extra):
             return f"{VERSION}N:{action}:{arg}:{extra}"
+        case ExportRequest():
+            return _export_data(callback)
     raise TypeError(callback)
 
 
@@ -253,6 +334,8 @@ def decode(data: str | None) -> Callback | None:
             return CaseAnswer(_int(parts[0]), _int(parts[1], 0), parts[2], _int(parts[3], 0))
         if kind == "N" and len(parts) == 3 and parts[0] in MENU_ACTIONS:
             return CaseMenu(parts[0], _int(parts[1], 0), _int(parts[2], 0))
+        if kind == "x":
+            return _export_request(parts)
     except ValueError:
         return None
     return None

@@ -13,10 +13,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from bot.callbacks import ExportRequest, decode, encode
 from bot.cli import main as hucha
 from bot.emulator import ChatMessage, EmulatedUser
 from bot.handlers import office as office_handlers
-from bot.handlers.office import ExportRequest, decode_request, encode_request, period_dates
+from bot.handlers.office import period_dates
 from storage import CheckRecord, Problem
 from tests.checkdriver import SUBMIT, answer_until, open_check
 from tests.harness import COUNTY, OTHER_VILLAGE, TOWNSHIP, VILLAGE, Harness
@@ -176,14 +177,27 @@ async def test_a_leader_cannot_export_another_area_even_with_a_forged_button(
     await harness.register(leader, role="leader", area=VILLAGE)
     await leader.send_command("export")
     menu = await leader.next_message()
-    forged = encode_request(ExportRequest("p", "checks", False, OTHER_VILLAGE, "m0"))
+    forged = encode(ExportRequest("p", "checks", False, OTHER_VILLAGE, "m0"))
     answer = await leader.press(menu.message_id, forged)
     assert answer.show_alert and answer.text == "只能导出本人所辖区域的数据。"
-    full = encode_request(ExportRequest("k", "checks", True))
+    full = encode(ExportRequest("k", "checks", True))
     answer = await leader.press(menu.message_id, full)
     assert answer.text == "只有扶贫办可以导出完整身份证号。"
     await leader.send_command("export", "full")
     assert "只有扶贫办可以导出完整身份证号" in (await leader.next_message()).content
+
+
+async def test_a_malformed_export_button_is_answered_as_no_longer_valid(
+    harness: Harness,
+) -> None:
+    await harness.seed()
+    leader = harness.emulator.user(3007, "组长", language_code="zh-hans")
+    await harness.register(leader, role="leader", area=VILLAGE)
+    await leader.send_command("export")
+    menu = await leader.next_message()
+    for data in ("1x:k:zz", "1x:p:c:320705001:zz", "1x:a:c:32;drop", "1x:f:c:1:m0"):
+        answer = await leader.press(menu.message_id, data)
+        assert answer.text == "这个按钮已失效。", data
 
 
 async def test_a_cadre_cannot_export_or_import(harness: Harness) -> None:
@@ -238,10 +252,10 @@ def test_callback_data_round_trips_and_stays_short() -> None:
         ExportRequest("a", "problems", False, "320705001001"),
         ExportRequest("f", "checks", True, "320705001001999", "q", "csv"),
     ):
-        data = encode_request(request)
-        assert len(data.encode()) <= 64 and decode_request(data) == request
-    assert decode_request("1x:p:c:320705001:zz") is None
-    assert decode_request("1x:a:c:32;drop") is None
+        data = encode(request)
+        assert len(data.encode()) <= 64 and decode(data) == request
+    assert decode("1x:p:c:320705001:zz") is None
+    assert decode("1x:a:c:32;drop") is None
 
 
 def test_periods_named_by_buttons() -> None:

@@ -7,13 +7,10 @@ Exports and imports run as background tasks of the application: the writing itse
 in worker threads (see storage.exports), so other users, and the same user, are answered
 meanwhile.
 
-Callback data (under 64 bytes, checked again against the user's rights when it comes back):
-`1x:k:<kind>` kind chosen; `1x:a:<kind>:<area>` area chosen; `1x:p:<kind>:<area>:<period>`
-period chosen; `1x:f:<kind>:<area>:<period>:<format>` format chosen (checks only). `<kind>` is
-c (check records), p (problem ledger), m (monthly report) or n (public notice list of a
-village, whose "period" names the notice: c0/c1 the check round of this or last month, ci
-inclusion in monitoring, cr risk removal), with a trailing u when an office asked for full ID
-numbers (`/export full`)."""
+The buttons of /export carry `bot.callbacks.ExportRequest`, checked again against the user's
+rights when they come back. A public notice is of one village, and its "period" names the
+notice: c0/c1 the check round of this or last month, ci inclusion in monitoring, cr risk
+removal."""
 
 from __future__ import annotations
 
@@ -22,7 +19,6 @@ import calendar
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -31,7 +27,14 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot.callbacks import parse_id
+from bot.callbacks import (
+    DATE_PERIODS,
+    NOTICE_PERIODS,
+    REPORTING_PERIODS,
+    ExportRequest,
+    encode,
+    parse_id,
+)
 from bot.handlers import check
 from bot.handlers.common import language, registered_user
 from bot.i18n import Translator, format_day
@@ -51,94 +54,15 @@ from web.photos import bot_fetch
 
 log = logging.getLogger(__name__)
 
-PREFIX = "1x:"
-KIND_CODES: dict[str, ExportKind] = {
-    "c": ExportKind.CHECKS,
-    "p": ExportKind.PROBLEMS,
-    "m": ExportKind.MONTHLY,
-    "n": ExportKind.NOTICE,
-}
-PERIODS = ("m0", "m1", "q", "y")
-MONTHLY_PERIODS = ("r0", "r1")  # the current reporting period, the one before
-# A public notice: the check round of this or last month, or the monitoring cases at their
-# notice step (inclusion, risk removal).
-NOTICE_PERIODS = ("c0", "c1", "ci", "cr")
 NOTICE_KINDS = {"c0": NoticeKind.CHECK, "c1": NoticeKind.CHECK}
 NOTICE_KINDS |= {"ci": NoticeKind.INCLUSION, "cr": NoticeKind.REMOVAL}
-FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 FORMAT_LABELS: tuple[tuple[ExportFormat, str], ...] = (("xlsx", "Excel (XLSX)"), ("csv", "CSV"))
-PHOTOS_CODE = "z"  # the format button of a workbook with its photos (ZIP)
 UNMASKED_WORDS = ("full", "unmasked", "完整", "完整身份证号")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # what the Bot API lets a bot send
 ROSTER_SUFFIXES = (".csv", ".xlsx", ".txt")
 # Edit the progress message at most this often (Telegram limits edits per chat).
 PROGRESS_EVERY = timedelta(seconds=2)
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What an /export button asks for, decoded."""
-
-    step: str  # k, a, p or f
-    kind: ExportKind
-    unmasked: bool
-    area: str | None = None
-    period: str | None = None
-    fmt: ExportFormat = "xlsx"
-    photos: bool = False  # check records: a ZIP of the workbook and the photos
-
-    def kind_code(self) -> str:
-        code = next(code for code, kind in KIND_CODES.items() if kind == self.kind)
-        return code + ("u" if self.unmasked else "")
-
-
-def handles(data: str | None) -> bool:
-    """Whether callback data belongs to /export."""
-    return bool(data) and str(data).startswith(PREFIX)
-
-
-def encode_request(request: ExportRequest) -> str:
-    parts = [request.step, request.kind_code()]
-    if request.step in ("a", "p", "f"):
-        parts.append(request.area or "")
-    if request.step in ("p", "f"):
-        parts.append(request.period or "")
-    if request.step == "f":
-        parts.append(PHOTOS_CODE if request.photos else request.fmt)
-    return PREFIX + ":".join(parts)
-
-
-def decode_request(data: str | None) -> ExportRequest | None:
-    """The request behind callback data; None for anything malformed."""
-    if not data or not data.startswith(PREFIX):
-        return None
-    parts = data[len(PREFIX) :].split(":")
-    if len(parts) < 2 or parts[0] not in ("k", "a", "p", "f"):
-        return None
-    step, code = parts[0], parts[1]
-    kind = KIND_CODES.get(code.removesuffix("u"))
-    expected = {"k": 2, "a": 3, "p": 4, "f": 5}[step]
-    if kind is None or len(parts) != expected:
-        return None
-    area = parts[2] if expected >= 3 else None
-    period = parts[3] if expected >= 4 else None
-    fmt = parts[4] if expected == 5 else "xlsx"
-    if area is not None and not area.isalnum():
-        return None
-    if period is not None and period not in PERIODS + MONTHLY_PERIODS + NOTICE_PERIODS:
-        return None
-    if fmt not in (*FORMATS, PHOTOS_CODE):
-        return None
-    return ExportRequest(
-        step,
-        kind,
-        code.endswith("u"),
-        area,
-        period,
-        "csv" if fmt == "csv" else "xlsx",
-        photos=fmt == PHOTOS_CODE and kind == ExportKind.CHECKS,
-    )
 
 
 def period_dates(period: str, today: date) -> tuple[date, date]:
@@ -183,7 +107,7 @@ def _period_names(lang: str, t: Translator) -> dict[str, str]:
 
 
 def _button(text: str, request: ExportRequest) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=encode_request(request))
+    return InlineKeyboardButton(text, callback_data=encode(request))
 
 
 # ---------------------------------------------------------------- /export
@@ -216,7 +140,9 @@ async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send(context.bot, chat_id, escape(text), InlineKeyboardMarkup(rows))
 
 
-async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_export_button(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, request: ExportRequest
+) -> None:
     """A button of /export: the next question, or the export itself."""
     svc = services(context)
     query = update.callback_query
@@ -224,10 +150,6 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if query is None or user is None or update.effective_chat is None:
         return
     lang = language(user, update, svc)
-    request = decode_request(query.data)
-    if request is None:
-        await query.answer(svc.t(lang, "This button is no longer valid."))
-        return
     try:
         chosen = await exports.export_choices(svc.runtime, user.id, request.area, request.unmasked)
     except StorageError as error:
@@ -255,8 +177,8 @@ async def on_export_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
         return
     if request.step == "a":
-        periods = {ExportKind.MONTHLY: MONTHLY_PERIODS, ExportKind.NOTICE: NOTICE_PERIODS}.get(
-            request.kind, PERIODS
+        periods = {ExportKind.MONTHLY: REPORTING_PERIODS, ExportKind.NOTICE: NOTICE_PERIODS}.get(
+            request.kind, DATE_PERIODS
         )
         names = _period_names(lang, svc.t)
         rows = [

@@ -95,9 +95,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
         return
-    if office.handles(query.data):
-        await office.on_export_button(update, context)
-        return
     decoded = callbacks.decode(query.data)
     match decoded:
         case callbacks.CheckAction():
@@ -128,6 +125,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await cases.on_case_answer(update, context, decoded)
         case callbacks.CaseMenu():
             await cases.on_case_menu(update, context, decoded)
+        case callbacks.ExportRequest():
+            await office.on_export_button(update, context, decoded)
         case _:
             svc = services(context)
             user = await registered_user(update, context)
