@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from bot.emulator import ChatMessage, EmulatedUser
-from tests.checkdriver import answer_until, open_check
+from tests.checkdriver import FORM, answer_until, open_check
 from tests.harness import Harness
 from tests.test_text_conventions import offending
 
@@ -87,6 +87,9 @@ async def check_and_ledger(harness: Harness, lang: str) -> tuple[EmulatedUser, C
     await open_check(harness, cadre, "张建国")
     summary = await answer_until(harness, cadre, PLAN, lang=lang)
     assert summary is not None
+    # The summary fits a phone: the problems and the counts; the answers only on request.
+    asked = FORM.questions[0].labels[lang]
+    assert asked not in summary.content and len(summary.buttons) == 4, summary
     await cadre.press(summary.message_id, summary.buttons[1][1] or "")
     answers = await cadre.next_message()
     while not answers.buttons:  # a long list comes in several messages
