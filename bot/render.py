@@ -114,6 +114,11 @@ def prompt_screen(
     token = prompt_token(prompt.key, "asking")
     lines = [f"⚠️ {escape(notice)}\n"] if notice else []
     lines.append(prompt_header(prompt, lang, t))
+    earlier = None
+    if prompt.current is not None and prompt.kind not in ("repeat", "select_many"):
+        earlier = answer_text(form, prompt.key, prompt.current, lang, t)
+    if prompt.editing:  # first, so that the screen reads as a change, not a new question
+        lines.append(escape(_changing(earlier, lang, t)))
     if prompt.hint:
         lines.append(f"<i>{escape(label(prompt.hint, lang))}</i>")
     if prompt.kind == "repeat":
@@ -129,19 +134,7 @@ def prompt_screen(
     hint = _kind_hint(prompt, lang, t)
     if hint:
         lines.append(f"<i>{escape(hint)}</i>")
-    earlier = None
-    if prompt.current is not None and prompt.kind not in ("repeat", "select_many"):
-        earlier = answer_text(form, prompt.key, prompt.current, lang, t)
-    if prompt.editing and earlier is not None:
-        text = t(
-            lang,
-            "✏️ Changing an answer (it was: {answer}); then back to the summary.",
-            answer=earlier,
-        )
-        lines.append(escape(text))
-    elif prompt.editing:
-        lines.append(escape(t(lang, "✏️ Changing an answer; then back to the summary.")))
-    elif earlier is not None:
+    if earlier is not None and not prompt.editing:
         lines.append(escape(t(lang, "Earlier answer: {answer}", answer=earlier)))
     rows: list[list[Any]] = []
     for index, choice in enumerate(prompt.choices):
@@ -171,6 +164,15 @@ def prompt_screen(
     nav.append(_button(t(lang, "⏸ Pause"), session_id, token, "x"))
     rows.append(nav)
     return Screen("\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+def _changing(earlier: str | None, lang: str, t: Translator) -> str:
+    """Says that the question was picked on the summary to change its answer."""
+    if earlier is None:
+        return t(lang, "✏️ Changing an answer; then back to the summary.")
+    return t(
+        lang, "✏️ Changing an answer (it was: {answer}); then back to the summary.", answer=earlier
+    )
 
 
 def _preview_line(form: Form, item: SummaryItem, lang: str, t: Translator) -> str:
