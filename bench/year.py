@@ -53,7 +53,7 @@ from conversations.thresholds import load_thresholds, params_for  # noqa: E402
 from storage import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from storage.campaigns import cutoff_on  # noqa: E402
 from storage.checks import settle_earlier, start_session  # noqa: E402
-from storage.deadlines import check_deadlines  # noqa: E402
+from storage.deadlines import CheckDeadlines  # noqa: E402
 from storage.models import (  # noqa: E402
     Area,
     CheckRecord,
@@ -234,7 +234,7 @@ async def check_month(
     for v, code in enumerate(codes):
         async with maker.begin() as s:
             schedule = (await load_schedules(s)).of(code)
-            deadline_for = check_deadlines(schedule, today, await cutoff_on(s, code, today))
+            deadlines = CheckDeadlines(schedule, today, await cutoff_on(s, code, today))
             for h in range(v, households, villages):
                 record = answers.of(h, plan_of(h, month), month)
                 session = await start_session(s, v + 1, h + 1, "household_check", 0, {}, now)
@@ -242,7 +242,7 @@ async def check_month(
                 for problem_id, rule in raised.get(h, []):
                     if rule not in rules:  # no longer there: rectified, the cadre says
                         await settle_earlier(s, session.id, problem_id, "rectified", now)
-                _, problems = await submit_check(s, session.id, record, v + 1, now, deadline_for)
+                _, problems = await submit_check(s, session.id, record, v + 1, now, deadlines)
                 raised[h] = [(problem.id, problem.rule_id) for problem in problems]
 
 

@@ -67,7 +67,7 @@ from storage import (
 )
 from storage.campaigns import cutoff_on
 from storage.checks import set_amendment_kind, set_prompt_message, settle_earlier
-from storage.deadlines import check_deadlines
+from storage.deadlines import CheckDeadlines
 from storage.errors import StorageError
 from storage.findings import found_by, standing_problems, unsettled
 from storage.models import CheckRecord, Problem, User
@@ -507,9 +507,9 @@ class CheckDesk:
         village = sheet.household.village_code
         schedule = (await load_schedules(s)).of(village)
         # Found in a campaign (专项排查): never due after its cut-off.
-        deadline_for = check_deadlines(schedule, today, await cutoff_on(s, village, today))
+        deadlines = CheckDeadlines(schedule, today, await cutoff_on(s, village, today))
         record, problems = await submit_check(
-            s, sheet.row.id, finished.record, user.id, self.runtime.clock(), deadline_for
+            s, sheet.row.id, finished.record, user.id, self.runtime.clock(), deadlines
         )
         first_found = await found_by(s, record.id)
         in_case = record.at_risk and await open_case_of(s, record.household_id) is not None

@@ -13,7 +13,6 @@ from storage.areas import (
 from storage.audit import audit
 from storage.bots import BotRecord, add_bot, bot_serving, list_bots, remove_bot
 from storage.checks import (
-    DeadlinePolicy,
     discard_session,
     get_session,
     last_checks,
@@ -31,7 +30,7 @@ from storage.db import (
     normalized_database_url,
     upgrade,
 )
-from storage.deadlines import deadline_from
+from storage.deadlines import CheckDeadlines, deadline_from
 from storage.demo import DemoSeed, seed_demo
 from storage.errors import InvitationError, StorageError
 from storage.households import (
@@ -78,9 +77,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BotRecord",
+    "CheckDeadlines",
     "CheckRecord",
     "CheckSession",
-    "DeadlinePolicy",
     "DemoSeed",
     "Household",
     "HouseholdPage",

@@ -20,10 +20,10 @@ from conversations.model import CheckState, Form, Record
 from storage.areas import area_contains
 from storage.audit import audit
 from storage.checks import open_session, record_columns
+from storage.deadlines import CheckDeadlines
 from storage.documents import json_document
 from storage.errors import StorageError
 from storage.findings import (
-    DeadlinePolicy,
     Settlement,
     apply_findings,
     key_of,
@@ -158,7 +158,7 @@ async def submit_amendment(
     record: Record,
     user_id: int,
     now: datetime,
-    deadline_for: DeadlinePolicy,
+    deadlines: CheckDeadlines,
 ) -> AmendmentResult:
     """Close an amendment session: the new version of the record, the old one no longer the
     latest, problems re-evaluated, all of it in the audit trail.
@@ -224,7 +224,7 @@ async def submit_amendment(
         record.problems,
         user_id,
         now,
-        deadline_for,
+        deadlines,
         settle,
         note=reason,
         carried_from=old.id,

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.model import Record
 from storage.audit import audit
+from storage.deadlines import CheckDeadlines
 from storage.documents import json_document
 from storage.errors import StorageError
-from storage.findings import SETTLEMENTS, DeadlinePolicy, apply_findings, problems_of_version
+from storage.findings import SETTLEMENTS, apply_findings, problems_of_version
 from storage.models import CheckRecord, CheckSession, Household, Problem, User
 from storage.monitoring import note_at_risk
 
@@ -164,7 +165,7 @@ async def submit_new_check(
     record: Record,
     cadre_user_id: int,
     now: datetime,
-    deadline_for: DeadlinePolicy,
+    deadlines: CheckDeadlines,
 ) -> tuple[CheckRecord, list[Problem]]:
     """Close an open check that amends nothing: write its record, one problem (with a "raised"
     event) per raised problem, and an audit entry. A second submit of the same check is
@@ -202,7 +203,7 @@ async def submit_new_check(
         if how in SETTLEMENTS
     }
     findings = await apply_findings(
-        s, check, record.problems, cadre_user_id, now, deadline_for, settle
+        s, check, record.problems, cadre_user_id, now, deadlines, settle
     )
     problems = findings.problems
     await audit(

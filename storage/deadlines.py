@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from conversations.model import RaisedProblem
@@ -24,7 +24,7 @@ __all__ = [
     "ONGOING",
     "TIERS",
     "TIMED",
-    "check_deadlines",
+    "CheckDeadlines",
     "deadline_from",
     "due_on",
     "review_day",
@@ -62,18 +62,22 @@ def review_day(schedule: AreaSchedule, today: date) -> date:
     return schedule.period_last_day(today)
 
 
-def check_deadlines(
-    schedule: AreaSchedule, today: date, cutoff: date | None = None
-) -> Callable[[RaisedProblem, datetime], date]:
-    """The deadline of each problem a check submitted `today` raises: a rule's own date (e.g.
-    the renovation plan's) unless it has passed, else its days or tier; never after `cutoff`
-    (a campaign's rectification cut-off)."""
+@dataclass(frozen=True)
+class CheckDeadlines:
+    """What sets the deadlines of the problems one check raises, as data: the area's schedule,
+    the day the check is submitted (None: the day of submission), and a campaign's
+    rectification cut-off, after which nothing it raises is due."""
 
-    def deadline_for(raised: RaisedProblem, now: datetime) -> date:
+    schedule: AreaSchedule = field(default_factory=AreaSchedule)
+    today: date | None = None
+    cutoff: date | None = None
+
+    def due(self, raised: RaisedProblem, now: datetime) -> date:
+        """A rule's own date (e.g. the renovation plan's) unless it has passed, else its days
+        or tier; never after the cut-off."""
+        today = self.today or now.date()
         if raised.deadline_date and raised.deadline_date >= today.isoformat():
             day = date.fromisoformat(raised.deadline_date)
         else:
-            day = deadline_from(raised.deadline_days, raised.deadline_tier, today, schedule)
-        return min(day, cutoff) if cutoff is not None else day
-
-    return deadline_for
+            day = deadline_from(raised.deadline_days, raised.deadline_tier, today, self.schedule)
+        return min(day, self.cutoff) if self.cutoff is not None else day

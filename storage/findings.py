@@ -9,15 +9,16 @@ raises it settles it as the cadre said at the summary (rectified, awaiting é”€å
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.model import RaisedProblem
+from storage.deadlines import CheckDeadlines
 from storage.documents import json_document
 from storage.models import CheckRecord, Problem, ProblemEvent, ProblemStatus
 from storage.periods import OPEN, TO_RECTIFY
@@ -34,7 +35,6 @@ SETTLED_STATUS = {"rectified": ProblemStatus.RECTIFIED, "error": ProblemStatus.W
 RAISING = ("raised", "reopened", "seen_again", "carried_over")
 
 ProblemKey = tuple[str, str]
-DeadlinePolicy = Callable[[RaisedProblem, datetime], date]
 
 
 def key_of(rule_id: str | None, subject: str | None) -> ProblemKey:
@@ -54,7 +54,7 @@ def new_problem(
     record: CheckRecord,
     user_id: int,
     now: datetime,
-    deadline_for: DeadlinePolicy,
+    deadlines: CheckDeadlines,
     reopened_from: Problem | None = None,
 ) -> Problem:
     """The ledger entry for a problem a check raised: open, texts in the ledger language."""
@@ -69,7 +69,7 @@ def new_problem(
         goal_i18n=json_document(dict(raised.goal)),
         measures=_in_ledger_language(raised.measures),
         responsible_unit=raised.responsible_unit,
-        deadline=deadline_for(raised, now),
+        deadline=deadlines.due(raised, now),
         deadline_tier=raised.deadline_tier,
         subject=raised.subject,
         status=ProblemStatus.OPEN,
@@ -180,7 +180,7 @@ async def apply_findings(
     raised: Sequence[RaisedProblem],
     user_id: int,
     now: datetime,
-    deadline_for: DeadlinePolicy,
+    deadlines: CheckDeadlines,
     settle: Mapping[int, Settlement],
     *,
     note: str | None = None,
@@ -204,9 +204,7 @@ async def apply_findings(
     for key, r in unique.items():
         problem = by_key.get(key)
         if problem is None:
-            findings.new.append(
-                new_problem(r, record, user_id, now, deadline_for, verified.get(key))
-            )
+            findings.new.append(new_problem(r, record, user_id, now, deadlines, verified.get(key)))
             continue
         action = "seen_again"
         if carried_from is not None and problem.check_record_id == carried_from:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.model import Record
 from storage.amendments import submit_amendment
 from storage.checks import submit_new_check
+from storage.deadlines import CheckDeadlines
 from storage.errors import StorageError
-from storage.findings import DeadlinePolicy
 from storage.models import CheckRecord, CheckSession, Problem, User
 from storage.monitoring import note_at_risk
 
@@ -22,7 +22,7 @@ async def submit_check(
     record: Record,
     cadre_user_id: int,
     now: datetime,
-    deadline_for: DeadlinePolicy,
+    deadlines: CheckDeadlines,
 ) -> tuple[CheckRecord, list[Problem]]:
     """Close an open check, or an open amendment, with the engine's finished record: its
     record (or new version) and the problems it raises. A second submit is refused."""
@@ -30,7 +30,7 @@ async def submit_check(
         raise StorageError("Unknown user.")
     opened = await s.get(CheckSession, session_id)
     if opened is None or opened.amends_record_id is None:
-        return await submit_new_check(s, session_id, record, cadre_user_id, now, deadline_for)
-    amended = await submit_amendment(s, session_id, record, cadre_user_id, now, deadline_for)
+        return await submit_new_check(s, session_id, record, cadre_user_id, now, deadlines)
+    amended = await submit_amendment(s, session_id, record, cadre_user_id, now, deadlines)
     await note_at_risk(s, amended.record, None, now)
     return amended.record, amended.problems

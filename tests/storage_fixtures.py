@@ -34,10 +34,10 @@ from sqlalchemy.pool import NullPool
 from conversations.model import RaisedProblem, Record
 from storage import (
     Base,
+    CheckDeadlines,
     DemoSeed,
     User,
     create_invitation,
-    deadline_from,
     make_engine,
     make_sessionmaker,
     redeem_invitation,
@@ -227,6 +227,5 @@ async def submit_twice_at_once(maker: async_sessionmaker[AsyncSession], world: W
     return list(await asyncio.gather(submit(), submit(), return_exceptions=True))
 
 
-def deadline_today(raised: RaisedProblem, now: datetime) -> date:
-    """The deadline policy the bot composes: the rule's days or tier from today's date."""
-    return deadline_from(raised.deadline_days, raised.deadline_tier, now.date())
+# The rule's days or tier from the day of submission, on the default schedule.
+deadline_today = CheckDeadlines()

@@ -21,7 +21,7 @@ from services import Runtime, ledger
 from services.campaigns import open_for_area
 from services.policy import Deed
 from storage.campaigns import campaigns_for
-from storage.deadlines import check_deadlines
+from storage.deadlines import CheckDeadlines
 from storage.errors import StorageError
 from storage.models import Campaign, Problem, ProblemEvent
 from storage.periods import campaign_start
@@ -96,10 +96,10 @@ async def test_an_office_opens_a_campaign_and_its_cutoff_holds(bot_harness: Harn
     problem = await add_planned(h, v.leader, "王秀兰", "P-CAMPAIGN 危房改造")
     assert problem.deadline == date(2027, 1, 15)
     # A check's deadlines are held to the cut-off the same way; a rule's own earlier date stays.
-    policy = check_deadlines(AreaSchedule(), date(2026, 11, 23), date(2027, 1, 15))
+    policy = CheckDeadlines(AreaSchedule(), date(2026, 11, 23), date(2027, 1, 15))
     raised = RaisedProblem("housing", "住房安全", {}, {}, {}, "县住建局", None, "timed")
-    assert policy(raised, h.clock()) == date(2027, 1, 15)
-    assert policy(replace(raised, deadline_date="2026-12-10"), h.clock()) == date(2026, 12, 10)
+    assert policy.due(raised, h.clock()) == date(2027, 1, 15)
+    assert policy.due(replace(raised, deadline_date="2026-12-10"), h.clock()) == date(2026, 12, 10)
 
     # A leader has no deadline to move; the use case refuses it too.
     card_buttons = await _card_buttons(v.leader, problem.id)

@@ -56,7 +56,7 @@ from storage import (
     upgrade,
 )
 from storage.campaigns import cutoff_on
-from storage.deadlines import check_deadlines
+from storage.deadlines import CheckDeadlines
 from storage.models import MonitoringCase, Problem, ProblemEvent
 from storage.problems import add_problem
 from storage.progress import load_schedules
@@ -255,8 +255,8 @@ async def write_check(y: Year, key: tuple[str, str], plan: Mapping[str, Any]) ->
         session = await start_session(s, cadre, household_id, form.id, 1, {}, y.h.clock())
         schedule = (await load_schedules(s)).of(household.village_code)
         cutoff = await cutoff_on(s, household.village_code, context.today)
-        deadline_for = check_deadlines(schedule, context.today, cutoff)
-        await submit_check(s, session.id, record, cadre, y.h.clock(), deadline_for)
+        deadlines = CheckDeadlines(schedule, context.today, cutoff)
+        await submit_check(s, session.id, record, cadre, y.h.clock(), deadlines)
 
 
 async def until(user: EmulatedUser, wanted: Any) -> ChatMessage:
