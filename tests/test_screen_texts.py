@@ -130,4 +130,5 @@ async def test_a_whole_check_and_the_ledger_in_chinese_use_full_width_punctuatio
     assert "第 1 / 10 部分 · 基本情况" in said and "✅ 已提交" in said
     assert "✏️ 修改回答（原答案：户主本人），改好后回到汇总。" in said
     assert "张建国（幸福村）" in said and "第 1–3 户，共 3 户" in said
+    assert "2026年11月23日 10:00 Wang：核查发现" in said  # a Latin name, a Chinese colon
     assert offending(iter(texts_of([*cadre.bot_messages, change]))) == []

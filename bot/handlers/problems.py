@@ -422,9 +422,12 @@ def card_text(svc: Services, lang: str, card: ProblemCard, today: date, zone: st
     items: list[str] = []
     for line in card.history[-CARD_HISTORY:]:
         who = line.user_name or "—"
-        item = f"• {format_moment(line.at, lang, zone)} {who}: {history_name(t, lang, line.action)}"
+        when = format_moment(line.at, lang, zone)
+        action = history_name(t, lang, line.action)
+        entry = t(lang, "{when} {who}: {action}", when=when, who=who, action=action)
         if line.note:
-            item += f" — {line.note}"
+            entry = t(lang, "{entry} — {note}", entry=entry, note=line.note)
+        item = f"• {entry}"
         if line.photo_file_id:
             item += " 📷"
         items.append(_short(escape(item), CARD_FIELD_LIMIT))
