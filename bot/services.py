@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class UserLocks:
+    """One lock per user whose updates are being handled. The table holds its locks weakly:
+    a lock lives while an update holds it or waits for it, and leaves the table with the
+    last of them, so the table is as large as the users being served now, not all users
+    ever served."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def of(self, telegram_id: int) -> asyncio.Lock:
+        lock = self._locks.get(telegram_id)
+        if lock is None:
+            lock = self._locks[telegram_id] = asyncio.Lock()
+        return lock
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -36,7 +56,7 @@ class Services:
     thresholds: Any
     t: Translator
     clock: Callable[[], datetime] = utc_now
-    locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    locks: UserLocks = field(default_factory=UserLocks)
     # (chat, message) of buttons that start something once, such as an export; oldest first.
     consumed: dict[tuple[int, int], None] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
@@ -74,10 +94,7 @@ class Services:
 
     def lock_for(self, telegram_id: int) -> asyncio.Lock:
         """Updates of one user are handled one at a time, in order."""
-        lock = self.locks.get(telegram_id)
-        if lock is None:
-            lock = self.locks[telegram_id] = asyncio.Lock()
-        return lock
+        return self.locks.of(telegram_id)
 
     def consume_button(self, chat_id: int, message_id: int | None) -> bool:
         """Whether this is the first press of a one-shot button on this message. Updates of
