@@ -106,6 +106,33 @@ def _contact_period(payload: Mapping[str, Any]) -> tuple[date, date]:
     return first, after - timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Line:
+    """What a reminder's line is drawn from: the translator and language, the payload, its
+    strings escaped for HTML (`p`, the category named from the questionnaires), the day."""
+
+    t: Translator
+    lang: str
+    payload: Mapping[str, Any]
+    p: Mapping[str, str]
+    today: date
+    forms: Mapping[str, Form]
+
+
+# One function per reminder kind (storage.reminder_rules.ReminderKind) draws its line.
+LINES: dict[str, Callable[[Line], str]] = {}
+
+
+def renders(kind: ReminderKind) -> Callable[[Callable[[Line], str]], Callable[[Line], str]]:
+    """Registers the function that draws the line of reminders of `kind`."""
+
+    def register(draw: Callable[[Line], str]) -> Callable[[Line], str]:
+        LINES[kind] = draw
+        return draw
+
+    return register
+
+
 def render_line(
     t: Translator,
     lang: str,
@@ -119,157 +146,196 @@ def render_line(
     p = {key: escape(str(value)) for key, value in payload.items() if isinstance(value, str)}
     if "category" in payload:
         p["category"] = escape(category_name(forms or {}, str(payload["category"]), lang))
-    text = ""
-    if kind == ReminderKind.REPORT:
-        text = "📋 " + t(
-            lang,
-            "Monthly report due {day}: {unchecked} of {total} households of {village} are "
-            "not checked yet.",
-            day=format_day(_day(payload["reporting_day"]), lang),
-            unchecked=payload["unchecked"],
-            total=payload["total"],
-            village=p.get("village", ""),
-        )
-    elif kind == ReminderKind.REPORT_STATUS:
-        lines = [
-            "📋 "
-            + t(
-                lang,
-                "Monthly report due {day}. Households checked so far:",
-                day=format_day(_day(payload["reporting_day"]), lang),
-            )
-        ]
-        for village in payload.get("villages", []):
-            lines.append(_village_status(t, lang, village))
-        text = "\n".join(lines)
-    elif kind == ReminderKind.REPORT_LATE:
-        lines = [
-            "📋 "
-            + t(
-                lang,
-                "The reporting day {day} has passed; these villages did not check every household:",
-                day=format_day(_day(payload["reporting_day"]), lang),
-            )
-        ]
-        for village in payload.get("villages", []):
-            lines.append(_village_status(t, lang, village))
-        text = "\n".join(lines)
-    elif kind == ReminderKind.DEADLINE:
-        deadline = _day(payload["deadline"])
-        days = (deadline - today).days
-        what = t(
-            lang,
-            "{household}, {category}: {text}",
-            household=p.get("household", ""),
-            category=p.get("category", ""),
-            text=escape(_problem_text(payload, lang)),
-        )
-        if "review" in payload:
-            review = _day(payload["review"])
-            text = "🔁 " + t(
-                lang,
-                "Ongoing rectification, up for this period's review by {day}: record its "
-                "progress. {what}",
-                day=format_day(review, lang),
-                what=what,
-            )
-        elif days <= 0:
-            text = "⏰ " + t(lang, "Rectification due today: {what}", what=what)
-        else:
-            text = "⏰ " + t(
-                lang,
-                "Rectification due in {days} days ({day}): {what}",
-                days=days,
-                day=format_day(deadline, lang),
-                what=what,
-            )
-        if payload.get("campaign"):
-            text += "\n📌 " + t(
-                lang,
-                "Found in the campaign {name}: everything rectified by {day}.",
-                name=p.get("campaign", ""),
-                day=format_day(_day(payload["cutoff"]), lang),
-            )
-    elif kind == ReminderKind.OVERDUE:
-        lines = []
-        if payload["count"] or not payload.get("campaigns"):
-            lines.append(
-                "⚠️ " + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
-            )
-        for item in payload.get("oldest", []):
-            lines.append(
-                "• "
-                + t(
-                    lang,
-                    "{household}, {category}: {days} days overdue",
-                    household=escape(str(item["household"])),
-                    category=escape(category_name(forms or {}, str(item["category"]), lang)),
-                    days=item["days"],
-                )
-            )
-        if payload.get("case_steps"):
-            lines.append(
-                "🛡 "
-                + t(
-                    lang,
-                    "{count} monitoring case steps are overdue.",
-                    count=payload["case_steps"],
-                )
-            )
-        for campaign in payload.get("campaigns", []):
-            lines.append(
-                "📌 "
-                + t.n(
-                    lang,
-                    "Campaign {name}: {count} problem found in it is still to rectify; "
-                    "everything by {day}.",
-                    "Campaign {name}: {count} problems found in it are still to rectify; "
-                    "everything by {day}.",
-                    int(campaign["left"]),
-                    name=escape(str(campaign["campaign"])),
-                    day=format_day(_day(campaign["cutoff"]), lang),
-                )
-            )
-        lines.append(t(lang, "Send /problems to see them."))
-        text = "\n".join(lines)
-    elif kind == ReminderKind.ESCALATION:
-        deadline = _day(payload["deadline"])
-        text = "🚨 " + t(
-            lang,
-            "Overdue for {days} days (deadline {day}): {household}, {category}: {text}",
-            days=(today - deadline).days,
-            day=format_day(deadline, lang),
-            household=p.get("household", ""),
-            category=p.get("category", ""),
-            text=escape(_problem_text(payload, lang)),
-        )
-    elif kind == ReminderKind.CONTACT:
-        names = listed([escape(str(name)) for name in payload.get("households", [])], lang, t)
-        first, last = _contact_period(payload)
-        text = "📞 " + t(
-            lang,
-            "{count} households of {village} have not been contacted this period "
-            "({start} to {end}): {names}",
-            count=payload["count"],
-            village=p.get("village", ""),
-            start=format_day(first, lang),
-            end=format_day(last, lang),
-            names=names + ("…" if payload["count"] > len(payload.get("households", [])) else ""),
-        )
-    elif kind == ReminderKind.CASE_STEP:
-        text = "🛡 " + t(
-            lang,
-            "Monitoring step \u201c{step}\u201d for {household} is due {day}.",
-            step=step_name(t, lang, str(payload.get("step", ""))),
-            household=p.get("household", ""),
-            day=format_day(_day(payload["due_on"]), lang),
-        )
-    else:
-        text = escape(kind)
+    draw = LINES.get(kind)
+    text = draw(Line(t, lang, payload, p, today, forms or {})) if draw else escape(kind)
     if payload.get("for_user"):
         text = (
             t(lang, "For {name}, who cannot be reached:", name=p.get("for_user", "")) + "\n" + text
         )
+    return text
+
+
+@renders(ReminderKind.REPORT)
+def _report_line(r: Line) -> str:
+    t, lang, payload, p = r.t, r.lang, r.payload, r.p
+    text = "📋 " + t(
+        lang,
+        "Monthly report due {day}: {unchecked} of {total} households of {village} are "
+        "not checked yet.",
+        day=format_day(_day(payload["reporting_day"]), lang),
+        unchecked=payload["unchecked"],
+        total=payload["total"],
+        village=p.get("village", ""),
+    )
+    return text
+
+
+@renders(ReminderKind.REPORT_STATUS)
+def _report_status_line(r: Line) -> str:
+    t, lang, payload = r.t, r.lang, r.payload
+    lines = [
+        "📋 "
+        + t(
+            lang,
+            "Monthly report due {day}. Households checked so far:",
+            day=format_day(_day(payload["reporting_day"]), lang),
+        )
+    ]
+    for village in payload.get("villages", []):
+        lines.append(_village_status(t, lang, village))
+    text = "\n".join(lines)
+    return text
+
+
+@renders(ReminderKind.REPORT_LATE)
+def _report_late_line(r: Line) -> str:
+    t, lang, payload = r.t, r.lang, r.payload
+    lines = [
+        "📋 "
+        + t(
+            lang,
+            "The reporting day {day} has passed; these villages did not check every household:",
+            day=format_day(_day(payload["reporting_day"]), lang),
+        )
+    ]
+    for village in payload.get("villages", []):
+        lines.append(_village_status(t, lang, village))
+    text = "\n".join(lines)
+    return text
+
+
+@renders(ReminderKind.DEADLINE)
+def _deadline_line(r: Line) -> str:
+    t, lang, payload, p, today = r.t, r.lang, r.payload, r.p, r.today
+    deadline = _day(payload["deadline"])
+    days = (deadline - today).days
+    what = t(
+        lang,
+        "{household}, {category}: {text}",
+        household=p.get("household", ""),
+        category=p.get("category", ""),
+        text=escape(_problem_text(payload, lang)),
+    )
+    if "review" in payload:
+        review = _day(payload["review"])
+        text = "🔁 " + t(
+            lang,
+            "Ongoing rectification, up for this period's review by {day}: record its "
+            "progress. {what}",
+            day=format_day(review, lang),
+            what=what,
+        )
+    elif days <= 0:
+        text = "⏰ " + t(lang, "Rectification due today: {what}", what=what)
+    else:
+        text = "⏰ " + t(
+            lang,
+            "Rectification due in {days} days ({day}): {what}",
+            days=days,
+            day=format_day(deadline, lang),
+            what=what,
+        )
+    if payload.get("campaign"):
+        text += "\n📌 " + t(
+            lang,
+            "Found in the campaign {name}: everything rectified by {day}.",
+            name=p.get("campaign", ""),
+            day=format_day(_day(payload["cutoff"]), lang),
+        )
+    return text
+
+
+@renders(ReminderKind.OVERDUE)
+def _overdue_line(r: Line) -> str:
+    t, lang, payload, forms = r.t, r.lang, r.payload, r.forms
+    lines = []
+    if payload["count"] or not payload.get("campaigns"):
+        lines.append(
+            "⚠️ " + t(lang, "{count} problems in your area are overdue.", count=payload["count"])
+        )
+    for item in payload.get("oldest", []):
+        lines.append(
+            "• "
+            + t(
+                lang,
+                "{household}, {category}: {days} days overdue",
+                household=escape(str(item["household"])),
+                category=escape(category_name(forms or {}, str(item["category"]), lang)),
+                days=item["days"],
+            )
+        )
+    if payload.get("case_steps"):
+        lines.append(
+            "🛡 "
+            + t(
+                lang,
+                "{count} monitoring case steps are overdue.",
+                count=payload["case_steps"],
+            )
+        )
+    for campaign in payload.get("campaigns", []):
+        lines.append(
+            "📌 "
+            + t.n(
+                lang,
+                "Campaign {name}: {count} problem found in it is still to rectify; "
+                "everything by {day}.",
+                "Campaign {name}: {count} problems found in it are still to rectify; "
+                "everything by {day}.",
+                int(campaign["left"]),
+                name=escape(str(campaign["campaign"])),
+                day=format_day(_day(campaign["cutoff"]), lang),
+            )
+        )
+    lines.append(t(lang, "Send /problems to see them."))
+    text = "\n".join(lines)
+    return text
+
+
+@renders(ReminderKind.ESCALATION)
+def _escalation_line(r: Line) -> str:
+    t, lang, payload, p, today = r.t, r.lang, r.payload, r.p, r.today
+    deadline = _day(payload["deadline"])
+    text = "🚨 " + t(
+        lang,
+        "Overdue for {days} days (deadline {day}): {household}, {category}: {text}",
+        days=(today - deadline).days,
+        day=format_day(deadline, lang),
+        household=p.get("household", ""),
+        category=p.get("category", ""),
+        text=escape(_problem_text(payload, lang)),
+    )
+    return text
+
+
+@renders(ReminderKind.CONTACT)
+def _contact_line(r: Line) -> str:
+    t, lang, payload, p = r.t, r.lang, r.payload, r.p
+    names = listed([escape(str(name)) for name in payload.get("households", [])], lang, t)
+    first, last = _contact_period(payload)
+    text = "📞 " + t(
+        lang,
+        "{count} households of {village} have not been contacted this period "
+        "({start} to {end}): {names}",
+        count=payload["count"],
+        village=p.get("village", ""),
+        start=format_day(first, lang),
+        end=format_day(last, lang),
+        names=names + ("…" if payload["count"] > len(payload.get("households", [])) else ""),
+    )
+    return text
+
+
+@renders(ReminderKind.CASE_STEP)
+def _case_step_line(r: Line) -> str:
+    t, lang, payload, p = r.t, r.lang, r.payload, r.p
+    text = "🛡 " + t(
+        lang,
+        "Monitoring step \u201c{step}\u201d for {household} is due {day}.",
+        step=step_name(t, lang, str(payload.get("step", ""))),
+        household=p.get("household", ""),
+        day=format_day(_day(payload["due_on"]), lang),
+    )
     return text
 
 

@@ -7,7 +7,7 @@ stage: after downtime the stage that applies now goes out, the superseded one do
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -43,14 +43,15 @@ from storage.schedule import AreaSchedule, Schedules
 
 
 class ReminderKind(StrEnum):
-    """What a reminder is about; stored as its value in the outbox."""
+    """What a reminder is about; stored as its value in the outbox. The sweep finds them in
+    this order (and a person's merged message lists them so)."""
 
     REPORT = "report"  # a village's households to check before the reporting day (月报)
     REPORT_STATUS = "report_status"  # a leader's villages before the reporting day
-    REPORT_LATE = "report_late"  # the reporting day passed with households unchecked
     DEADLINE = "deadline"  # a rectification deadline (整改期限) coming up
     OVERDUE = "overdue"  # a leader's digest of overdue problems
     ESCALATION = "escalation"  # a problem long overdue, to the office
+    REPORT_LATE = "report_late"  # the reporting day passed with households unchecked
     CONTACT = "contact"  # households not contacted this period
     CASE_STEP = "case_step"  # a monitoring case's step due
 
@@ -143,6 +144,100 @@ def _problem_payload(row: Any) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What every rule reads: the session, the moment, the areas' schedules, the people, the
+    villages grouped by schedule and the campaigns open."""
+
+    s: AsyncSession
+    now: datetime
+    schedules: Schedules
+    people: People
+    groups: list[_Group]
+    campaigns: Sequence[CampaignFacts]
+
+
+Find = Callable[[Sweep], Awaitable[list[DueReminder]]]
+# The ids of a kind's outbox entries whose subject still calls for the reminder at sending.
+Live = Callable[[AsyncSession, Sequence[Deliverable]], Awaitable[set[int]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One registered rule: the kinds it finds (a rule finding two shares their reading),
+    whether what it finds is checked against the outbox by subject (a series whose stages
+    are periods of their own) rather than by the rule itself, and how the outbox tells at
+    sending time that the subject still applies."""
+
+    kinds: tuple[ReminderKind, ...]
+    find: Find
+    told_by_subject: bool = False
+    live: Live | None = None
+
+
+RULES: list[Rule] = []
+
+
+def rule(
+    *kinds: ReminderKind, told_by_subject: bool = False, live: Live | None = None
+) -> Callable[[Find], Find]:
+    """Registers a rule that finds reminders of `kinds` (see Rule)."""
+
+    def register(find: Find) -> Find:
+        RULES.append(Rule(kinds, find, told_by_subject, live))
+        return find
+
+    return register
+
+
+def _subject_id(entry: Deliverable) -> int:
+    return int(entry.subject.split(":")[1])
+
+
+async def _problems_live(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
+    """A problem still to rectify, its deadline unchanged since the reminder was found."""
+    rows = await s.execute(
+        select(Problem.id, Problem.deadline, Problem.deadline_tier).where(
+            Problem.id.in_({_subject_id(e) for e in entries}), Problem.status.in_(OPEN_STATUSES)
+        )
+    )
+    # An ongoing problem's review is due whatever its first review date was.
+    live = {pid: None if tier == ONGOING else deadline for pid, deadline, tier in rows}
+    keep: set[int] = set()
+    for entry in entries:
+        problem_id = _subject_id(entry)
+        if problem_id not in live:
+            continue
+        deadline = live[problem_id]
+        if deadline is not None and not entry.period.startswith(deadline.isoformat()):
+            continue
+        keep.add(entry.id)
+    return keep
+
+
+async def _steps_live(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
+    """A monitoring case's step not done yet, in a case still open."""
+    rows = await s.execute(
+        select(MonitoringStep.case_id, MonitoringStep.step)
+        .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
+        .where(
+            MonitoringStep.case_id.in_({_subject_id(e) for e in entries}),
+            MonitoringStep.done_at.is_(None),
+            MonitoringCase.status == "open",
+        )
+    )
+    open_steps = {(case_id, step) for case_id, step in rows}
+    keep: set[int] = set()
+    for entry in entries:
+        _, case_id, step = entry.subject.split(":", 2)
+        if (int(case_id), step) in open_steps:
+            keep.add(entry.id)
+    return keep
+
+
 # ---------------------------------------------------------------- each kind
 
 
@@ -163,17 +258,19 @@ def _name_campaign(payload: dict[str, Any], campaign: CampaignFacts | None) -> N
         payload["cutoff"] = campaign.cutoff.isoformat()
 
 
-async def _deadline_reminders(
-    s: AsyncSession,
-    groups: list[_Group],
-    people: People,
-    now: datetime,
-    campaigns: Sequence[CampaignFacts] = (),
-    schedules: Schedules | None = None,
-) -> list[DueReminder]:
+@rule(ReminderKind.DEADLINE, told_by_subject=True, live=_problems_live)
+async def _deadline_reminders(sweep: Sweep) -> list[DueReminder]:
     """Rectification deadlines: the responsible cadre, some days before and on the day. A
     长期坚持 (ongoing) problem has no deadline: it comes up for review at the end of every
     period instead, told the same days before."""
+    s, groups, people, now, campaigns, schedules = (
+        sweep.s,
+        sweep.groups,
+        sweep.people,
+        sweep.now,
+        sweep.campaigns,
+        sweep.schedules,
+    )
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -243,10 +340,10 @@ async def _deadline_reminders(
     return due
 
 
-async def _escalations(
-    s: AsyncSession, groups: list[_Group], people: People, now: datetime
-) -> list[DueReminder]:
+@rule(ReminderKind.ESCALATION, live=_problems_live)
+async def _escalations(sweep: Sweep) -> list[DueReminder]:
     """Problems overdue for `escalation_days`: the office is told, once per problem."""
+    s, groups, people, now = sweep.s, sweep.groups, sweep.people, sweep.now
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -345,15 +442,17 @@ async def _campaign_lines(
     return lines
 
 
-async def _overdue_digests(
-    s: AsyncSession,
-    schedules: Schedules,
-    people: People,
-    now: datetime,
-    campaigns: Sequence[CampaignFacts] = (),
-) -> list[DueReminder]:
+@rule(ReminderKind.OVERDUE)
+async def _overdue_digests(sweep: Sweep) -> list[DueReminder]:
     """Once a day at the digest time, each leader hears of the overdue problems and case
     steps in their area."""
+    s, schedules, people, now, campaigns = (
+        sweep.s,
+        sweep.schedules,
+        sweep.people,
+        sweep.now,
+        sweep.campaigns,
+    )
     due: list[DueReminder] = []
     leaders = people.leaders()
     by_day: dict[date, list[User]] = {}
@@ -452,11 +551,17 @@ async def _overdue_digests(
     return due
 
 
-async def _report_reminders(
-    s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
-) -> list[DueReminder]:
+@rule(ReminderKind.REPORT, ReminderKind.REPORT_STATUS)
+async def _report_reminders(sweep: Sweep) -> list[DueReminder]:
     """Before the reporting day (月报): cadres of villages with households not yet checked in
     this period; leaders get each village's status."""
+    s, groups, schedules, people, now = (
+        sweep.s,
+        sweep.groups,
+        sweep.schedules,
+        sweep.people,
+        sweep.now,
+    )
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -536,11 +641,17 @@ async def _report_reminders(
     return due
 
 
-async def _report_late(
-    s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
-) -> list[DueReminder]:
+@rule(ReminderKind.REPORT_LATE)
+async def _report_late(sweep: Sweep) -> list[DueReminder]:
     """The reporting day has passed: leaders hear which villages were not fully checked in
     the period that just ended (those villages are overdue)."""
+    s, groups, schedules, people, now = (
+        sweep.s,
+        sweep.groups,
+        sweep.schedules,
+        sweep.people,
+        sweep.now,
+    )
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -607,12 +718,18 @@ def contact_day_in(period: Period) -> date:
     return period.end.replace(day=min(day, period.end.day))
 
 
-async def _contact_reminders(
-    s: AsyncSession, groups: list[_Group], schedules: Schedules, people: People, now: datetime
-) -> list[DueReminder]:
+@rule(ReminderKind.CONTACT)
+async def _contact_reminders(sweep: Sweep) -> list[DueReminder]:
     """From the period's contact day on, each cadre hears of their households not contacted
     (storage.periods) in the period; households without a known help cadre go to all the
     village's cadres."""
+    s, groups, schedules, people, now = (
+        sweep.s,
+        sweep.groups,
+        sweep.schedules,
+        sweep.people,
+        sweep.now,
+    )
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -682,10 +799,10 @@ def _case_step_recipients(
     return leaders or people.offices_over(village) or people.recipients(responsible, village)
 
 
-async def _case_step_reminders(
-    s: AsyncSession, groups: list[_Group], people: People, now: datetime
-) -> list[DueReminder]:
+@rule(ReminderKind.CASE_STEP, told_by_subject=True, live=_steps_live)
+async def _case_step_reminders(sweep: Sweep) -> list[DueReminder]:
     """Monitoring-case steps (防返贫监测): the case's cadre, before and on the step's day."""
+    s, groups, people, now = sweep.s, sweep.groups, sweep.people, sweep.now
     due: list[DueReminder] = []
     for group in groups:
         schedule = group.schedule
@@ -749,76 +866,39 @@ async def _case_step_reminders(
     return due
 
 
-async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
-    """The ids of entries whose subject still calls for the reminder: a problem verified or
-    reported rectified meanwhile, or a case step done, sends nothing."""
-    problem_ids = {
-        int(e.subject.split(":")[1])
-        for e in entries
-        if e.kind in (ReminderKind.DEADLINE, ReminderKind.ESCALATION)
-    }
-    live: dict[int, date | None] = {}
-    if problem_ids:
-        rows = await s.execute(
-            select(Problem.id, Problem.deadline, Problem.deadline_tier).where(
-                Problem.id.in_(problem_ids), Problem.status.in_(OPEN_STATUSES)
-            )
-        )
-        # An ongoing problem's review is due whatever its first review date was.
-        live = {pid: None if tier == ONGOING else deadline for pid, deadline, tier in rows}
-    case_ids = {int(e.subject.split(":")[1]) for e in entries if e.kind == ReminderKind.CASE_STEP}
-    open_steps: set[tuple[int, str]] = set()
-    if case_ids:
-        rows2 = await s.execute(
-            select(MonitoringStep.case_id, MonitoringStep.step)
-            .join(MonitoringCase, MonitoringCase.id == MonitoringStep.case_id)
-            .where(
-                MonitoringStep.case_id.in_(case_ids),
-                MonitoringStep.done_at.is_(None),
-                MonitoringCase.status == "open",
-            )
-        )
-        open_steps = {(cid, step) for cid, step in rows2}
-    keep: set[int] = set()
-    for entry in entries:
-        if entry.kind in (ReminderKind.DEADLINE, ReminderKind.ESCALATION):
-            problem_id = int(entry.subject.split(":")[1])
-            if problem_id not in live:
-                continue
-            deadline = live[problem_id]
-            if deadline is not None and not entry.period.startswith(deadline.isoformat()):
-                continue
-        elif entry.kind == ReminderKind.CASE_STEP:
-            _, case_id, step = entry.subject.split(":", 2)
-            if (int(case_id), step) not in open_steps:
-                continue
-        keep.add(entry.id)
-    return keep
-
-
 async def due_reminders(
     s: AsyncSession, now: datetime, schedules: Schedules | None = None
 ) -> list[DueReminder]:
-    """Every reminder that has fallen due by `now` and is not in the outbox yet."""
+    """Every reminder that has fallen due by `now` and is not in the outbox yet: what each
+    registered rule finds, in the order of ReminderKind."""
     if schedules is None:
         schedules = await load_schedules(s)
     people = People(await s.scalars(select(User)), schedules)
-    groups = _groups(schedules)
-    campaigns = await open_campaigns(s)
+    sweep = Sweep(s, now, schedules, people, _groups(schedules), await open_campaigns(s))
     found: list[DueReminder] = []
-    found += await _report_reminders(s, groups, schedules, people, now)
-    found += await _deadline_reminders(s, groups, people, now, campaigns, schedules)
-    found += await _overdue_digests(s, schedules, people, now, campaigns)
-    found += await _escalations(s, groups, people, now)
-    found += await _report_late(s, groups, schedules, people, now)
-    found += await _contact_reminders(s, groups, schedules, people, now)
-    found += await _case_step_reminders(s, groups, people, now)
-    for kind in (ReminderKind.DEADLINE, ReminderKind.CASE_STEP):
-        subjects = [reminder.subject for reminder in found if reminder.kind == kind]
-        if subjects:
-            told = await _existing(s, kind, subjects)
-            found = [r for r in found if r.kind != kind or r.key not in told]
+    for registered in sorted(RULES, key=lambda r: KINDS.index(r.kinds[0])):
+        found += await registered.find(sweep)
+        if registered.told_by_subject:
+            for kind in registered.kinds:
+                subjects = [reminder.subject for reminder in found if reminder.kind == kind]
+                if subjects:
+                    told = await _existing(s, kind, subjects)
+                    found = [r for r in found if r.kind != kind or r.key not in told]
     unique: dict[tuple[str, str, str, str], DueReminder] = {}
     for reminder in found:
         unique.setdefault(reminder.key, reminder)
     return list(unique.values())
+
+
+async def still_applying(s: AsyncSession, entries: Sequence[Deliverable]) -> set[int]:
+    """The ids of entries whose subject still calls for the reminder, as each kind's rule
+    says (a problem verified or reported rectified meanwhile, or a case step done, sends
+    nothing); a kind without a `live` check always applies."""
+    keep = {entry.id for entry in entries}
+    for registered in RULES:
+        if registered.live is None:
+            continue
+        mine = [entry for entry in entries if entry.kind in registered.kinds]
+        if mine:
+            keep -= {entry.id for entry in mine} - await registered.live(s, mine)
+    return keep

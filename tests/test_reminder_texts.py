@@ -7,9 +7,10 @@ import re
 from datetime import date
 
 from bot.i18n import Translator
-from bot.reminders import render_line
+from bot.reminders import LINES, render_line
 from bot.settings import Settings
 from conversations import load_forms
+from storage.reminder_rules import RULES, ReminderKind
 
 TODAY = date(2026, 11, 28)
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -40,3 +41,11 @@ def test_a_category_typed_by_hand_stays_as_written() -> None:
     forms = load_forms(Settings().forms_dir)
     payload = {**DEADLINE, "category": "Road", "text_i18n": {"en": "The road is broken."}}
     assert "Road" in render_line(Translator(), "en", "deadline", payload, TODAY, forms)
+
+
+def test_every_reminder_kind_is_one_rule_and_one_line() -> None:
+    """A reminder kind is registered once: the rule that finds it (storage.reminder_rules),
+    the line that shows it (bot.reminders); the sweep and the renderer iterate those."""
+    found = [kind for rule in RULES for kind in rule.kinds]
+    assert sorted(found) == sorted(ReminderKind)
+    assert set(LINES) == set(ReminderKind)
