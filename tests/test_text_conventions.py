@@ -125,3 +125,33 @@ def test_a_problem_card_in_english_carries_no_chinese_but_names() -> None:
 def test_nothing_is_cancelled_in_chinese() -> None:
     """ "暂停" pauses and keeps every answer, "放弃" discards; "取消" says neither."""
     assert [text for _, text in chinese_catalog() if "取消" in text] == []
+
+
+def test_an_instruction_names_its_button_by_the_buttons_word() -> None:
+    """ "选好后按“完成”" under a "完成 ✔" button: the word in quotes is on the button."""
+    from bot.i18n import Translator
+    from conversations import messages
+
+    t = Translator()
+
+    def catalog(msgid: str) -> dict[str, str]:
+        return {lang: t(lang, msgid) for lang in ("zh_CN", "en")}
+
+    done, more = catalog("Done ✔"), catalog("Continue ▶")
+    pairs = [
+        ("Choose all that apply, then press Done.", [done]),
+        ("Choose all that apply, then press Done; if none apply, just Done.", [done]),
+        ("Check the list; add or remove, then press Continue.", [more]),
+        (
+            "If all of this is right, press All normal; if not, Answer each.",
+            [dict(messages.ALL_NORMAL), dict(messages.EACH_ITEM)],
+        ),
+        ("If this is right, press Submit.", [catalog("✅ Submit")]),
+    ]
+    for instruction, buttons in pairs:
+        for lang in ("zh_CN", "en"):
+            said = t(lang, instruction)
+            words = [re.sub(r"^\W+|\W+$", "", button[lang]) for button in buttons]
+            assert all(word in said for word in words), (lang, said, words)
+            quoted = re.findall(r"“([^”]+)”", said)
+            assert all(q in words for q in quoted), (said, words)
