@@ -88,6 +88,13 @@ def parser() -> argparse.ArgumentParser:
 
     demo = command("demo", "offline demo in the terminal, no token needed")
     demo.add_argument("--script", help="answers separated by ';' instead of typing them")
+    demo.add_argument(
+        "--as",
+        dest="role",
+        choices=("cadre", "leader", "office"),
+        default="cadre",
+        help="chat as the village's cadre (default), the township's leader or the county's office",
+    )
 
     areas = command("areas", "the area tree: counties, townships, villages")
     area_actions = areas.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -471,7 +478,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from bot.demo import run_demo
 
-        return asyncio.run(run_demo(getattr(args, "database_url", None), args.script))
+        return asyncio.run(run_demo(getattr(args, "database_url", None), args.script, args.role))
     if args.command == "areas" and args.action == "import":
         options = office_cli.TopAreaOptions(
             args.province, args.timezone, _settings_json(args.settings)

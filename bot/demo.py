@@ -1,7 +1,8 @@
 """`hucha demo`: the real bot against the local emulator, chatted with from the terminal.
 
 Offline and without a token: the emulator plays Telegram, a demo county is seeded into an
-embedded SQLite file, and the person at the keyboard is a registered demo cadre.
+embedded SQLite file, and the person at the keyboard is a registered demo cadre, or, with
+`--as leader` or `--as office`, the township's work-team leader or the county's office.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from storage import make_engine, make_sessionmaker, seed_demo, upgrade
 
 DEMO_DATABASE = "sqlite+aiosqlite:///hucha-demo.db"
 DEMO_USER_ID = 900001
+# Who the person at the keyboard is: their Telegram id, name, and the area of their role.
+DEMO_PEOPLE = {
+    "cadre": (DEMO_USER_ID, "演示干部"),
+    "leader": (DEMO_USER_ID + 1, "演示队长"),
+    "office": (DEMO_USER_ID + 2, "演示办公室"),
+}
 REPLY_QUIET = 0.2
 FIRST_REPLY_WAIT = 10.0
 _TAGS = re.compile(r"<[^>]+>")
@@ -136,23 +143,31 @@ class Terminal:
         return True
 
 
-async def prepare_database(url: str) -> str | None:
-    """Migrate and seed; return an invitation code for the demo cadre if one is needed."""
+async def prepare_database(url: str, role: str = "cadre") -> str | None:
+    """Migrate and seed; return an invitation code for the demo person of `role` (a cadre of
+    the village, a leader of the township, an office of the county)."""
     await upgrade(url)
     engine = make_engine(url)
     try:
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker.begin() as s:
             seed = await seed_demo(s, utc_now())
-        issued = await invitations.issue(Runtime(sessionmaker), None, "cadre", seed.village_code)
+        area = {
+            "cadre": seed.village_code,
+            "leader": seed.township_code,
+            "office": seed.county_code,
+        }[role]
+        issued = await invitations.issue(Runtime(sessionmaker), None, role, area)
         return issued.code
     finally:
         await engine.dispose()
 
 
-async def run_demo(database_url: str | None = None, script: str | None = None) -> int:
+async def run_demo(
+    database_url: str | None = None, script: str | None = None, role: str = "cadre"
+) -> int:
     url = database_url or DEMO_DATABASE
-    code = await prepare_database(url)
+    code = await prepare_database(url, role)
     emulator = BotApiEmulator()
     await emulator.start()
     settings = Settings(
@@ -169,12 +184,14 @@ async def run_demo(database_url: str | None = None, script: str | None = None) -
     await application.start()
     intake = Intake(application, instance="demo")
     await intake.start_polling(poll_seconds=1)
-    user = emulator.user(DEMO_USER_ID, "演示干部", language_code="zh-hans")
+    user_id, name = DEMO_PEOPLE[role]
+    user = emulator.user(user_id, name, language_code="zh-hans")
     terminal = Terminal(emulator, user)
     print("户查 Hucha demo\n" + HELP + "\n")
     try:
         await terminal.act(f"/start {code}")
-        await terminal.act("/check")
+        if role == "cadre":
+            await terminal.act("/check")
         lines = script.split(";") if script is not None else None
         while True:
             if lines is not None:

@@ -12,7 +12,12 @@ def commands(lang: str, t: Translator, role: str = "cadre", web: bool = False) -
     """The menu of a role; `web` when the dashboard has a public address (/web gives a link)."""
     menu = [
         BotCommand("check", t(lang, "Check a household")),
-        BotCommand("households", t(lang, "Households of my village")),
+        BotCommand(
+            "households",
+            t(lang, "Households of my village")
+            if role == "cadre"
+            else t(lang, "Households of my area"),
+        ),
         BotCommand("problems", t(lang, "Problems to rectify")),
         BotCommand("progress", t(lang, "Progress this period")),
         BotCommand("cases", t(lang, "Monitoring cases")),

@@ -78,6 +78,31 @@ def test_demo_walks_into_a_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "辖区农户" in out
 
 
+@pytest.mark.parametrize(
+    ("role", "welcome", "command", "reply"),
+    [
+        ("leader", "您已注册为朝阳镇的工作队长", "/progress", "幸福村"),
+        ("office", "您已注册为云港区的办公室", "/export", "要导出什么？"),
+    ],
+)
+def test_demo_as_a_leader_or_an_office(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    role: str,
+    welcome: str,
+    command: str,
+    reply: str,
+) -> None:
+    """`hucha demo --as leader|office` chats as the township's leader or the county's office,
+    with that role's menu, and does not open a check."""
+    url = database(tmp_path)
+    assert main(["--database-url", url, "demo", "--as", role, "--script", command]) == 0
+    out = capsys.readouterr().out
+    assert welcome in out and reply in out
+    assert "/households — 辖区农户" in out and "/export" in out
+    assert "入户核查：" not in out
+
+
 def test_demo_shows_a_card_brought_up_to_date(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -170,7 +170,9 @@ def help_text(lang: str, t: Translator, role: str = "cadre") -> str:
     """The commands this person can use, one a line."""
     lines = [
         t(lang, "/check — check a household"),
-        t(lang, "/households — the households of your village"),
+        t(lang, "/households — the households of your village")
+        if role == "cadre"
+        else t(lang, "/households — the households of your area"),
         t(lang, "/problems — problems to rectify, with their deadlines"),
         t(lang, "/progress — this period's checks and problems"),
         t(lang, "/cases — households under return-to-poverty monitoring"),
