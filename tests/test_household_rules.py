@@ -193,6 +193,146 @@ CASES: list[tuple[str, Context, Mapping[str, Input], list[tuple[str, str | None]
     ),
     ("the scheme's lab report not known", context(), {"water_lab_report": Pick("unknown")}, []),
     ("the scheme has no lab report", context(), {"water_lab_report": Pick("no")}, []),
+    # the other rules, each with the answers next to it that must raise nothing
+    ("no staple food", context(), {"food_staple": Pick("no")}, [("food_not_met", None)]),
+    (
+        "no bedding for the winter",
+        context(),
+        {"clothing_bedding": Pick("no")},
+        [("clothing_not_met", None)],
+    ),
+    (
+        "a child dropped out to work",
+        context(),
+        {
+            "children[0].school_status": Pick("dropped_out"),
+            "children[0].dropout_reason": Pick("work"),
+            "children[0].dropout_note": Text("外出打工"),
+        },
+        [("child_dropped_out", "王小明")],
+    ),
+    (
+        "a child taught at home after the county's assessment",
+        context(),
+        {
+            "children[0].school_status": Pick("home_teaching"),
+            "children[0].county_assessed": Pick("yes"),
+        },
+        [],
+    ),
+    (
+        "a pupil suspended while ill",
+        context(),
+        {
+            "children[0].school_status": Pick("suspended"),
+            "children[0].suspension_reason": Text("生病住院"),
+        },
+        [],
+    ),
+    (
+        "a member without insurance",
+        context(),
+        {"members[1].insurance": Pick("none")},
+        [("member_not_insured", "李秀英")],
+    ),
+    (
+        "medical costs too heavy",
+        context(),
+        {"members[0].health": Text("长期慢性病"), "members[0].costs_affordable": Pick("no")},
+        [("member_costs_unaffordable", "王建国")],
+    ),
+    (
+        "disabled, grade 3, no aid: the two subsidies are not due",
+        GENERAL,
+        {
+            "members[0].health": Text("残疾"),
+            "members[0].disability_type": Pick("visual"),
+            "members[0].disability_grade": Pick("3"),
+            "members[0].disability_subsidy": Pick("no"),
+        },
+        [],
+    ),
+    ("not working, offered training", context(), {"members[1].work": Pick("offered")}, []),
+    ("in a public-welfare job", context(), {"members[1].work": Pick("public_job")}, []),
+    (
+        "the house never assessed",
+        context(),
+        {"housing_grade": Pick("not_assessed")},
+        [("housing_not_assessed", None)],
+    ),
+    (
+        "a 30-minute trip for water",
+        context(),
+        {"water_piped": Pick("no"), "water_trip_minutes": Text("30")},
+        [("water_convenience", None)],
+    ),
+    (
+        "a 15-minute trip for water",
+        context(),
+        {"water_piped": Pick("no"), "water_trip_minutes": Text("15")},
+        [],
+    ),
+    (
+        "short of water 40 days",
+        context(),
+        {"water_short_days": Text("40")},
+        [("water_reliability", None)],
+    ),
+    ("short of water 36 days", context(), {"water_short_days": Text("36")}, []),
+    (
+        "income below Yunnan's line of 2024",
+        context(),
+        {"income_wages": Text("20000"), "income_business": Text("0")},
+        [("income_below_line", None)],
+    ),
+    (
+        "income above the line, below it after medical spending",
+        context(),
+        {
+            "income_wages": Text("43000"),
+            "income_business": Text("0"),
+            "income_transfer": Text("2000"),
+            "spending_eligible": Text("20000"),
+        },
+        [("income_spending_hardship", None)],
+    ),
+    (
+        "income near the line with a risk",
+        context(),
+        {
+            "income_wages": Text("43000"),
+            "income_business": Text("0"),
+            "income_transfer": Text("2000"),
+            "spending_eligible": Text("0"),
+            "risk_factors": Text("因病"),
+        },
+        [("risk_near_line", None)],
+    ),
+    (
+        "income near the line without a risk",
+        context(),
+        {
+            "income_wages": Text("43000"),
+            "income_business": Text("0"),
+            "income_transfer": Text("2000"),
+            "spending_eligible": Text("0"),
+        },
+        [],
+    ),
+    ("the help cadre not known", context(), {"knows_cadre": Pick("no")}, [("cadre_unknown", None)]),
+    (
+        "no contact in the last 30 days",
+        context(),
+        {"contacted_this_month": Pick("no")},
+        [("no_contact_this_month", None)],
+    ),
+    (
+        "not satisfied",
+        context(),
+        {"satisfaction": Pick("not_satisfied")},
+        [("not_satisfied", None)],
+    ),
+    ("fairly satisfied", context(), {"satisfaction": Pick("fairly")}, []),
 ]
 
 
@@ -209,6 +349,11 @@ def test_answers_raise_exactly_these_problems(
     state, _ = walk(form, overrides=answers, context=how)
     problems = submit(form, state, how).record.problems
     assert [(p.rule_id, p.subject) for p in problems] == expected
+
+
+def test_every_rule_of_the_questionnaire_has_a_case_above(form: Form) -> None:
+    raised = {rule for _, _, _, expected in CASES for rule, _ in expected}
+    assert {rule.id for rule in form.rules} - raised == set()
 
 
 def test_a_family_still_in_a_planned_house_is_due_on_the_plans_date(form: Form) -> None:
