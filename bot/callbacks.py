@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.checkdesk import prompt_token as prompt_token
+from services.exports import EXPORTS
 from storage.exports import ExportFormat, ExportKind
 from storage.models import ProblemStatus
 
@@ -163,12 +164,7 @@ class CaseMenu:
 
 # /export: the kind in one letter (a trailing u: an office asked for full ID numbers), the
 # periods buttons name (see bot.handlers.office.period_dates), and the format buttons.
-EXPORT_CODES: dict[str, ExportKind] = {
-    "c": ExportKind.CHECKS,
-    "p": ExportKind.PROBLEMS,
-    "m": ExportKind.MONTHLY,
-    "n": ExportKind.NOTICE,
-}
+EXPORT_CODES: dict[str, ExportKind] = {export.code: kind for kind, export in EXPORTS.items()}
 EXPORT_STEPS = {"k": 2, "a": 3, "p": 4, "f": 5}  # a step and the fields its data carries
 DATE_PERIODS = ("m0", "m1", "q", "y")  # this month, last month, three months, this year
 REPORTING_PERIODS = ("r0", "r1")  # the current reporting period, the one before
@@ -233,7 +229,7 @@ def _export_request(parts: list[str]) -> ExportRequest | None:
         area,
         period,
         "csv" if fmt == "csv" else "xlsx",
-        photos=fmt == PHOTOS_CODE and kind == ExportKind.CHECKS,
+        photos=fmt == PHOTOS_CODE and EXPORTS[kind].photos,
     )
 
 

@@ -18,8 +18,9 @@ from bot.photos import FetchReport, fetch_photos
 from bot.services import utc_now
 from bot.settings import Settings
 from conversations.messages import N_
+from services.exports import EXPORTS, Span
 from storage.area_import import TopAreaOptions
-from storage.exports import EXPORT_FORMATS, EXPORT_KINDS, ExportFormat, ExportKind
+from storage.exports import EXPORT_FORMATS, ExportFormat, ExportKind
 
 __all__ = ["TopAreaOptions"]
 
@@ -134,7 +135,7 @@ async def list_areas_command(settings: Settings, code: str | None, lang: str) ->
 
 def add_export_arguments(export: argparse.ArgumentParser) -> None:
     """`hucha export`: check records, the problem ledger or the monthly report of an area."""
-    export.add_argument("--kind", choices=EXPORT_KINDS, required=True)
+    export.add_argument("--kind", choices=[str(kind) for kind in EXPORTS], required=True)
     export.add_argument("--area", required=True, help="area code, e.g. 320705001")
     export.add_argument(
         "--from", dest="start", help="first day, YYYY-MM-DD (all kinds but monthly)"
@@ -239,7 +240,7 @@ def _period_name(args: argparse.Namespace) -> tuple[int, int] | None:
     dates; other kinds take no period."""
     from storage.periods import parse_period_name
 
-    if args.kind != ExportKind.MONTHLY:
+    if EXPORTS[ExportKind(args.kind)].span is not Span.REPORTING:
         if args.period is not None:
             raise CliError("--period is for the monthly report; give --from and --to.")
         return None
@@ -257,11 +258,12 @@ def _period_name(args: argparse.Namespace) -> tuple[int, int] | None:
 async def export_command(settings: Settings, args: argparse.Namespace, lang: str) -> int:
     """Write an export; print where it went, in the user's language."""
     from conversations import load_forms
+    from services.exports import Job
     from storage import get_area, make_engine, make_sessionmaker, upgrade
-    from storage.exports import ExportScope, export_checks, export_ledger
-    from storage.notices import NoticeKind, export_notice
+    from storage.exports import ExportScope
+    from storage.notices import NoticeKind
     from storage.photos import PhotoStore
-    from storage.reports import export_monthly, report_period
+    from storage.reports import report_period
 
     t = Translator()
     now = utc_now()
@@ -271,8 +273,9 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     # With its photos the checks export is a ZIP holding the workbook (or the CSV files).
     fmt = (args.fmt or "xlsx") if args.photos else export_format(args.out, args.fmt)
     await _writable(args.out)
+    export = EXPORTS[ExportKind(args.kind)]
     form = None
-    if args.kind == ExportKind.CHECKS:
+    if export.reads_form:
         forms = await asyncio.to_thread(load_forms, settings.forms_dir)
         if args.form not in forms:
             raise CliError(
@@ -298,26 +301,25 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
                 lang=lang,
                 withdrawn=args.withdrawn,
             )
-            if form is not None:
-                store = None
-                if args.photos:
-                    store = PhotoStore(settings.photo_dir)
-                    report = await fetch_missing_photos(settings, s, form, scope, store)
-                    if report.failed:
-                        text = t(lang, "{count} photos could not be fetched.", count=report.failed)
-                        print(text, file=sys.stderr)
-                result = await export_checks(s, form, scope, args.out, fmt, now, photos=store)
-            elif args.kind == ExportKind.PROBLEMS:
-                result = await export_ledger(s, scope, args.out, fmt, now)
-            elif args.kind == ExportKind.NOTICE:
-                kind = NoticeKind(args.decision)
-                result = await export_notice(
-                    s, kind, scope, args.out, fmt, now, notice_days=args.notice_days
-                )
-            else:
-                assert period is not None
-                found = await report_period(s, args.area, *period)
-                result = await export_monthly(s, args.area, found, args.out, fmt, now, lang=lang)
+            store = None
+            if args.photos and export.photos and form is not None:
+                store = PhotoStore(settings.photo_dir)
+                report = await fetch_missing_photos(settings, s, form, scope, store)
+                if report.failed:
+                    text = t(lang, "{count} photos could not be fetched.", count=report.failed)
+                    print(text, file=sys.stderr)
+            job = Job(
+                scope,
+                args.out,
+                fmt,
+                now,
+                form=form,
+                photos=store,
+                period=await report_period(s, args.area, *period) if period else None,
+                notice=NoticeKind(args.decision),
+                notice_days=args.notice_days,
+            )
+            result = await export.write(s, job)
     finally:
         await engine.dispose()
     files = ", ".join(str(path) for path in result.files)

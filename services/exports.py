@@ -1,22 +1,31 @@
 """Exports (导出) as use cases: which areas a user may export, writing one export (check
-records, the problem ledger, the monthly report) with its options, and the monthly report as
-data for a printable page. Rights are checked again on every request; every export is
-audited by storage, unmasked ones as such."""
+records, the problem ledger, the monthly report, a village's public notice list) with its
+options, and the monthly report as data for a printable page. Rights are checked again on
+every request; every export is audited by storage, unmasked ones as such.
+
+Each export kind is registered here once (`@export_type`): its name, how it is bounded, its
+writer. The bot's /export buttons, the CLI's --kind and the dashboard's export page iterate
+`EXPORTS`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.messages import N_
+from conversations.model import Form
 from services.policy import Deed, require
 from services.runtime import Runtime, acting_user, local_date
 from storage.errors import StorageError
 from storage.exports import (
     ExportFormat,
     ExportKind,
+    ExportResult,
     ExportScope,
     Progress,
     authorize_export,
@@ -26,6 +35,7 @@ from storage.exports import (
     photo_ids_of_scope,
 )
 from storage.models import Area
+from storage.monitoring import MIN_NOTICE_DAYS
 from storage.notices import NoticeKind, export_notice
 from storage.periods import Period, parse_period_name, period_of
 from storage.photos import Fetch, FetchReport, PhotoStore, fill_store
@@ -34,6 +44,125 @@ from storage.progress import load_schedules
 from storage.reports import MonthlyReport, export_monthly, monthly_report, report_period
 
 FORM_ID = "household_check"
+
+
+class Span(StrEnum):
+    """What bounds an export, and so what a channel asks for besides the area."""
+
+    DATES = "dates"  # a first and a last day
+    REPORTING = "reporting"  # one reporting period (月报), by the month of its reporting day
+    NOTICE = "notice"  # a village's notice: which decision it posts (a check round on dates)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One export as every writer takes it: the scope, the file, the moment, who asked (None
+    from the command line), and what some kinds read besides."""
+
+    scope: ExportScope
+    path: Path
+    fmt: ExportFormat
+    now: datetime
+    user_id: int | None = None
+    progress: Progress | None = None
+    form: Form | None = None  # the questionnaire, for kinds that read it
+    photos: PhotoStore | None = None  # its photos beside it (a ZIP), for kinds that carry them
+    period: Period | None = None  # the reporting period, for Span.REPORTING
+    notice: NoticeKind = NoticeKind.CHECK  # for Span.NOTICE
+    notice_days: int = MIN_NOTICE_DAYS
+
+
+Writer = Callable[[AsyncSession, Job], Awaitable[ExportResult]]
+
+
+@dataclass(frozen=True)
+class ExportType:
+    """One registered export kind: its name (a msgid), its letter in the bot's buttons, what
+    bounds it, its writer; whether its rows are check records (it reads the questionnaire, and
+    amended checks may come in all their versions), whether it may carry its photos (the bot
+    then asks the file format), whether it shows ID numbers (masked unless an office asks)."""
+
+    kind: ExportKind
+    name: str
+    code: str
+    span: Span
+    write: Writer
+    reads_form: bool = False
+    photos: bool = False
+    id_numbers: bool = False
+
+
+EXPORTS: dict[ExportKind, ExportType] = {}
+
+
+def export_type(
+    kind: ExportKind,
+    name: str,
+    code: str,
+    span: Span,
+    *,
+    reads_form: bool = False,
+    photos: bool = False,
+    id_numbers: bool = False,
+) -> Callable[[Writer], Writer]:
+    """Registers the writer of an export kind (see ExportType)."""
+
+    def register(write: Writer) -> Writer:
+        assert all(other.code != code for other in EXPORTS.values()), code
+        EXPORTS[kind] = ExportType(kind, name, code, span, write, reads_form, photos, id_numbers)
+        return write
+
+    return register
+
+
+@export_type(
+    ExportKind.CHECKS,
+    N_("Check records"),
+    "c",
+    Span.DATES,
+    reads_form=True,
+    photos=True,
+    id_numbers=True,
+)
+async def _check_records(s: AsyncSession, job: Job) -> ExportResult:
+    assert job.form is not None
+    return await export_checks(
+        s, job.form, job.scope, job.path, job.fmt, job.now, job.user_id, job.progress, job.photos
+    )
+
+
+@export_type(ExportKind.PROBLEMS, N_("Problem ledger"), "p", Span.DATES, id_numbers=True)
+async def _problem_ledger(s: AsyncSession, job: Job) -> ExportResult:
+    return await export_ledger(s, job.scope, job.path, job.fmt, job.now, job.user_id, job.progress)
+
+
+@export_type(ExportKind.MONTHLY, N_("Monthly report"), "m", Span.REPORTING)
+async def _monthly_report(s: AsyncSession, job: Job) -> ExportResult:
+    assert job.period is not None
+    return await export_monthly(
+        s,
+        job.scope.area_code,
+        job.period,
+        job.path,
+        job.fmt,
+        job.now,
+        job.user_id,
+        lang=job.scope.lang,
+    )
+
+
+@export_type(ExportKind.NOTICE, N_("Public notice list"), "n", Span.NOTICE)
+async def _public_notice(s: AsyncSession, job: Job) -> ExportResult:
+    return await export_notice(
+        s,
+        job.notice,
+        job.scope,
+        job.path,
+        job.fmt,
+        job.now,
+        job.user_id,
+        notice_days=job.notice_days,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,23 +271,24 @@ async def write_export(
         user = await acting_user(s, user_id)
         require(user, Deed.EXPORT)
         area = await authorize_export(s, user, order.area_code, order.unmasked)
-        scope = _scope(order, area.code, area.timezone)
-        if order.kind == ExportKind.CHECKS:
-            form = rt.forms[FORM_ID]
-            store = PhotoStore(order.photo_dir) if order.photo_dir is not None else None
-            result = await export_checks(
-                s, form, scope, path, order.fmt, now, user.id, progress, photos=store
-            )
-        elif order.kind == ExportKind.PROBLEMS:
-            result = await export_ledger(s, scope, path, order.fmt, now, user.id, progress)
-        elif order.kind == ExportKind.NOTICE:
-            notice = order.notice or NoticeKind.CHECK
-            result = await export_notice(s, notice, scope, path, order.fmt, now, user.id)
-        else:
-            period = await _period(s, area.code, order.period, order.end)
-            result = await export_monthly(
-                s, area.code, period, path, order.fmt, now, user.id, lang=order.lang
-            )
+        export = EXPORTS[order.kind]
+        job = Job(
+            _scope(order, area.code, area.timezone),
+            path,
+            order.fmt,
+            now,
+            user.id,
+            progress,
+            form=rt.forms[FORM_ID] if export.reads_form else None,
+            photos=PhotoStore(order.photo_dir) if order.photo_dir is not None else None,
+            period=(
+                await _period(s, area.code, order.period, order.end)
+                if export.span is Span.REPORTING
+                else None
+            ),
+            notice=order.notice or NoticeKind.CHECK,
+        )
+        result = await export.write(s, job)
     return Written(result.files, result.rows, result.kind, area.name)
 
 

@@ -15,10 +15,14 @@ from sqlalchemy import select
 
 from bot.callbacks import ExportRequest, decode, encode
 from bot.cli import main as hucha
+from bot.cli import parser
 from bot.emulator import ChatMessage, EmulatedUser
 from bot.handlers import office as office_handlers
 from bot.handlers.office import period_dates
+from bot.i18n import Translator
+from services.exports import EXPORTS
 from storage import CheckRecord, Problem
+from storage.exports import ExportKind
 from tests.checkdriver import SUBMIT, answer_until, open_check
 from tests.harness import COUNTY, OTHER_VILLAGE, TOWNSHIP, VILLAGE, Harness
 
@@ -256,6 +260,21 @@ def test_callback_data_round_trips_and_stays_short() -> None:
         assert len(data.encode()) <= 64 and decode(data) == request
     assert decode("1x:p:c:320705001:zz") is None
     assert decode("1x:a:c:32;drop") is None
+
+
+def test_every_export_kind_is_registered_once_and_offered_everywhere() -> None:
+    """An export kind is one registered unit (services.exports.EXPORTS): the /export buttons,
+    the CLI's --kind and the dashboard iterate it."""
+    assert set(EXPORTS) == set(ExportKind)
+    codes = [export.code for export in EXPORTS.values()]
+    assert len(set(codes)) == len(codes)
+    t = Translator()
+    for kind, export in EXPORTS.items():
+        assert t("zh_CN", export.name) != export.name, kind
+        request = ExportRequest("k", kind, True)
+        assert decode(encode(request)) == request
+        args = parser().parse_args(["export", "--kind", kind, "--area", "1", "--out", "x.xlsx"])
+        assert args.kind == kind
 
 
 def test_periods_named_by_buttons() -> None:

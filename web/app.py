@@ -28,6 +28,7 @@ from markupsafe import Markup
 from bot.i18n import Translator, format_day, format_moment, format_number, label
 from conversations.model import Question
 from services import Runtime, access, exports, households, ledger, monitoring, overview
+from services.exports import EXPORTS, Span
 from services.policy import Deed, may
 from storage.errors import StorageError
 from storage.exports import ExportKind
@@ -45,7 +46,6 @@ from storage.texts import DEADLINE_TIER_NAMES
 from web import charts
 from web.labels import (
     ACTION_NAMES,
-    EXPORT_NAMES,
     HISTORY_NAMES,
     NOTICE_NAMES,
     ROLE_NAMES,
@@ -645,7 +645,7 @@ async def exports_page(request: web.Request, page: Page) -> web.StreamResponse:
             "page": page,
             "nav": "exports",
             "choices": choices,
-            "kinds": EXPORT_NAMES,
+            "kinds": list(EXPORTS.values()),
             "month": current[0].name,
             "first": today.replace(day=1).isoformat(),
             "today": today.isoformat(),
@@ -670,13 +670,14 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
     form = await request.post()
     runtime = page.dashboard.runtime
     kind = str(form.get("kind", ""))
-    if kind not in EXPORT_NAMES:
+    if kind not in EXPORTS:
         raise StorageError("Unknown export.")
+    export = EXPORTS[ExportKind(kind)]
     area = str(form.get("area", "")) or page.visitor.area_code
     fmt = "csv" if form.get("format") == "csv" else "xlsx"
     today = runtime.clock().date()
     period = None
-    if kind == ExportKind.MONTHLY:
+    if export.span is Span.REPORTING:
         start, end = _month_bounds(str(form.get("month", "")), today)
         period = f"{start:%Y-%m}"
     else:
@@ -685,11 +686,9 @@ async def export_download(request: web.Request, page: Page) -> web.StreamRespons
     if end < start:
         raise StorageError("Give the dates as YYYY-MM-DD, the first before the last.")
     notice = str(form.get("notice", ""))
-    photos = (
-        page.dashboard.photos.store if kind == ExportKind.CHECKS and form.get("photos") else None
-    )
+    photos = page.dashboard.photos.store if export.photos and form.get("photos") else None
     order = exports.ExportOrder(
-        ExportKind(kind),
+        export.kind,
         area,
         start,
         end,

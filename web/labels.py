@@ -1,10 +1,9 @@
-"""Names users read for statuses, actions, steps and export kinds (message ids shared with
+"""Names users read for statuses, actions and steps (message ids shared with
 the bot, so one translation serves both)."""
 
 from __future__ import annotations
 
 from conversations.messages import N_
-from storage.exports import ExportKind
 from storage.models import ProblemStatus
 
 STATUS_NAMES: dict[str, str] = {
@@ -32,12 +31,6 @@ HISTORY_NAMES = {
     "deadline": N_("deadline changed"),
     "deadline_past_cutoff": N_("deadline set past the campaign's cut-off, on the office's word"),
     "unit": N_("unit changed"),
-}
-EXPORT_NAMES: dict[str, str] = {
-    ExportKind.CHECKS: N_("Check records"),
-    ExportKind.PROBLEMS: N_("Problem ledger"),
-    ExportKind.MONTHLY: N_("Monthly report"),
-    ExportKind.NOTICE: N_("Public notice list"),
 }
 NOTICE_NAMES = {
     "check": N_("Household check results"),

@@ -44,6 +44,7 @@ from bot.sending import edit, send, send_document
 from bot.services import Services, services
 from conversations.thresholds import missing_income_lines
 from services import exports
+from services.exports import EXPORTS, Span
 from services.policy import Deed, may
 from storage import StorageError, User, provinces_within
 from storage.amendments import amendable_records, latest_version, start_amendment
@@ -83,12 +84,7 @@ def period_dates(period: str, today: date) -> tuple[date, date]:
 
 
 def _kind_names(lang: str, t: Translator) -> dict[ExportKind, str]:
-    return {
-        ExportKind.CHECKS: t(lang, "Check records"),
-        ExportKind.PROBLEMS: t(lang, "Problem ledger"),
-        ExportKind.MONTHLY: t(lang, "Monthly report"),
-        ExportKind.NOTICE: t(lang, "Public notice list"),
-    }
+    return {kind: t(lang, export.name) for kind, export in EXPORTS.items()}
 
 
 def _period_names(lang: str, t: Translator) -> dict[str, str]:
@@ -133,7 +129,7 @@ async def on_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
         return
     names = _kind_names(lang, svc.t)
-    rows = [[_button(names[kind], ExportRequest("k", kind, unmasked))] for kind in ExportKind]
+    rows = [[_button(names[kind], ExportRequest("k", kind, unmasked))] for kind in EXPORTS]
     text = svc.t(lang, "What do you want to export?")
     if unmasked:
         text += "\n" + svc.t(lang, "Full ID numbers will be shown; this export is recorded.")
@@ -156,13 +152,15 @@ async def on_export_button(
         await query.answer(svc.t(lang, error.message_id, **error.params), show_alert=True)
         return
     area, areas = chosen.area, chosen.choices
-    if request.kind == ExportKind.NOTICE and request.step != "k" and area.level != "village":
+    export = EXPORTS[request.kind]
+    if export.span is Span.NOTICE and request.step != "k" and area.level != "village":
         text = svc.t(lang, "A public notice is for one village: pick a village.")
         await query.answer(text, show_alert=True)
         return
     message_id = query.message.message_id if query.message is not None else None
     chat_id = update.effective_chat.id
-    last_step = request.step == "f" or (request.step == "p" and request.kind != ExportKind.CHECKS)
+    # A kind that may carry its photos is asked its file format after its period.
+    last_step = request.step == "f" or (request.step == "p" and not export.photos)
     if last_step and not svc.consume_button(chat_id, message_id):
         # A double tap on the last button: the first press already runs the export.
         await query.answer()
@@ -177,8 +175,8 @@ async def on_export_button(
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
         return
     if request.step == "a":
-        periods = {ExportKind.MONTHLY: REPORTING_PERIODS, ExportKind.NOTICE: NOTICE_PERIODS}.get(
-            request.kind, DATE_PERIODS
+        periods = {Span.REPORTING: REPORTING_PERIODS, Span.NOTICE: NOTICE_PERIODS}.get(
+            export.span, DATE_PERIODS
         )
         names = _period_names(lang, svc.t)
         rows = [
@@ -193,7 +191,7 @@ async def on_export_button(
         text = svc.t(lang, "Which period for {area}?", area=area.name)
         await edit(context.bot, chat_id, message_id, escape(text), InlineKeyboardMarkup(rows))
         return
-    if request.step == "p" and request.kind == ExportKind.CHECKS:
+    if request.step == "p" and export.photos:
         rows = [
             [
                 _button(
@@ -259,7 +257,8 @@ async def run_export(
     """Write the export to a temporary folder, send the file(s), say it is done."""
     today = svc.clock().astimezone(ZoneInfo(zone)).date()
     period_name = None
-    if request.kind == ExportKind.MONTHLY:
+    span = EXPORTS[request.kind].span
+    if span is Span.REPORTING:
         periods = await exports.reporting_periods(svc.runtime, user.id, area_code, 2)
         chosen = periods[1 if request.period == "r1" else 0]
         start, end, period_name = chosen.start, chosen.end, chosen.name
@@ -273,7 +272,7 @@ async def run_export(
         request.fmt,
         unmasked=request.unmasked,
         lang=lang,
-        notice=NOTICE_KINDS[request.period or "c0"] if request.kind == ExportKind.NOTICE else None,
+        notice=NOTICE_KINDS[request.period or "c0"] if span is Span.NOTICE else None,
         photo_dir=svc.settings.photo_dir if request.photos else None,
         period=period_name,
     )
