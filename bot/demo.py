@@ -16,11 +16,12 @@ from html import unescape
 from bot.app import build_application
 from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
 from bot.handlers import routes
-from bot.intake import Intake
+from bot.intake import Intake, bot_key
 from bot.services import utc_now
 from bot.settings import Settings
 from services import Runtime, invitations
 from storage import make_engine, make_sessionmaker, seed_demo, upgrade
+from storage.inbox import last_update_id
 
 DEMO_DATABASE = "sqlite+aiosqlite:///hucha-demo.db"
 DEMO_USER_ID = 900001
@@ -178,7 +179,12 @@ async def run_demo(
         rate_limit=False,
     )
     engine = make_engine(url)
-    application = build_application(settings, make_sessionmaker(engine))
+    sessionmaker = make_sessionmaker(engine)
+    application = build_application(settings, sessionmaker)
+    # Telegram never numbers two updates alike; the emulator starts at 1 on every run, and
+    # the updates an earlier run left in this database would make the new ones look repeated.
+    async with sessionmaker() as s:
+        emulator.continue_updates_after(await last_update_id(s, bot_key(application)))
     await application.initialize()
     await routes.register_commands(application)
     await application.start()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,6 +147,15 @@ async def earlier_pending(s: AsyncSession, bot: str, chat_id: int, update_id: in
         .limit(1)
     )
     return found is not None
+
+
+async def last_update_id(s: AsyncSession, bot: str) -> int:
+    """The highest update id received from this bot (0 for none): a Bot API that starts
+    counting again (the demo's emulator) must go on above it."""
+    found = await s.scalar(
+        select(func.max(ReceivedUpdate.update_id)).where(ReceivedUpdate.bot == bot)
+    )
+    return int(found or 0)
 
 
 async def pending_count(s: AsyncSession, bot: str | None = None) -> int:

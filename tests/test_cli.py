@@ -78,6 +78,19 @@ def test_demo_walks_into_a_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "辖区农户" in out
 
 
+def test_demo_run_again_answers_every_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The emulator numbers updates from 1 on every run; the second run on the same database
+    must not take its first messages for repeats of the first run's and drop them."""
+    url = database(tmp_path)
+    assert main(["--database-url", url, "demo", "--script", "/help"]) == 0
+    capsys.readouterr()
+    assert main(["--database-url", url, "demo", "--as", "leader", "--script", "/progress"]) == 0
+    out = capsys.readouterr().out
+    assert "您已注册为朝阳镇的工作队长" in out and "幸福村" in out
+
+
 @pytest.mark.parametrize(
     ("role", "welcome", "command", "reply"),
     [

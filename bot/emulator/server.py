@@ -230,6 +230,11 @@ class BotApiEmulator:
     ) -> None:
         await self.stop()
 
+    def continue_updates_after(self, update_id: int) -> None:
+        """Number this bot's next update above `update_id`: a new emulator for a database
+        that already received updates from this bot (the demo run again)."""
+        self._world.updates.continue_after(update_id)
+
     @property
     def base_url(self) -> str:
         """For python-telegram-bot's `base_url` (it appends the token)."""

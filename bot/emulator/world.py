@@ -144,6 +144,10 @@ class UpdateLog:
         self._activity.fire()
         return update
 
+    def continue_after(self, update_id: int) -> None:
+        """Number the next update above `update_id`, as Telegram never reuses one."""
+        self._next_id = max(self._next_id, update_id + 1)
+
     def confirm(self, offset: int) -> None:
         """Forget updates before `offset`; a negative offset keeps only the last -offset."""
         if offset < 0:
