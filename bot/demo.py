@@ -36,9 +36,11 @@ FIRST_REPLY_WAIT = 10.0
 _TAGS = re.compile(r"<[^>]+>")
 
 HELP = (
-    "输入数字按按钮，其他内容作为消息发送；photo 发送照片，location 发送位置，quit 退出。\n"
+    "输入数字按按钮，其他内容作为消息发送；photo 发送照片，location 发送位置，quit 退出；"
+    "一条消息要写几行时，用 \\n 分行。\n"
     "Type a number to press a button; anything else is sent as a message; "
-    "'photo' sends a photo, 'location' a location, 'quit' leaves."
+    "'photo' sends a photo, 'location' a location, 'quit' leaves; "
+    "'\\n' starts a new line within a message."
 )
 
 
@@ -139,7 +141,8 @@ class Terminal:
             command, _, args = line[1:].partition(" ")
             await self.user.send_command(command, args or None)
         else:
-            await self.user.send_text(line)
+            # A message of several lines (a problem added by hand) is typed on one.
+            await self.user.send_text(line.replace("\\n", "\n"))
         await self.drain()
         return True
 

@@ -91,6 +91,17 @@ def test_demo_run_again_answers_every_message(
     assert "您已注册为朝阳镇的工作队长" in out and "幸福村" in out
 
 
+def test_demo_sends_a_message_of_several_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A leader adds a problem by hand, one item a line, typed on one line with \\n."""
+    url = database(tmp_path)
+    script = "/addproblem 张桂兰;住房安全\\n房屋墙体开裂\\n住房安全有保障\\n-\\n住建局\\n30"
+    assert main(["--database-url", url, "demo", "--as", "leader", "--script", script]) == 0
+    out = capsys.readouterr().out
+    assert "✅ 已保存。" in out and "具体问题：房屋墙体开裂" in out
+
+
 @pytest.mark.parametrize(
     ("role", "welcome", "command", "reply"),
     [
