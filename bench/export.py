@@ -144,7 +144,6 @@ async def seed(url: str, records: int) -> None:
                 raise SystemExit(f"{url} holds {have} records, not {records}: use another file")
             demo = await seed_demo(s, NOW)
             cadre = User(
-                telegram_id=1,
                 name="李卫东",
                 role="cadre",
                 area_code=demo.village_code,
@@ -180,7 +179,6 @@ async def seed(url: str, records: int) -> None:
                                 "form_id": "household_check",
                                 "state": {},
                                 "status": "submitted",
-                                "chat_id": 1,
                                 "created_at": NOW,
                                 "updated_at": NOW,
                             }

@@ -77,7 +77,6 @@ async def populate(
         await _insert(s, Area, areas)
         users = [
             {
-                "telegram_id": 10 + n,
                 "name": f"村干部{n}",
                 "role": "cadre",
                 "area_code": code,
@@ -88,7 +87,6 @@ async def populate(
         ]
         users.append(
             {
-                "telegram_id": 1,
                 "name": "队长",
                 "role": "leader",
                 "area_code": township,
@@ -128,7 +126,6 @@ async def populate(
                         "form_id": "household_check",
                         "state": {},
                         "status": "submitted",
-                        "chat_id": 1,
                         "created_at": at,
                         "updated_at": at,
                     }
@@ -203,7 +200,6 @@ async def _new_record(s: AsyncSession, record_id: int, household: int, at: datet
             form_id="household_check",
             state={},
             status="submitted",
-            chat_id=1,
             created_at=at,
             updated_at=at,
         )

@@ -50,9 +50,11 @@ from storage import make_engine, make_sessionmaker, upgrade
 from storage.campaigns import open_campaign
 from storage.models import (
     Area,
+    Channel,
     CheckRecord,
     CheckSession,
     Household,
+    Identity,
     OutboxEntry,
     Problem,
     User,
@@ -99,12 +101,15 @@ async def populate(
                 users.append({"name": f"干部{i}-{n}", "role": "cadre", "area_code": v})
         users += [{"name": f"队长{t}", "role": "leader", "area_code": t} for t in townships]
         users.append({"name": "县乡村振兴局", "role": "office", "area_code": county})
-        for n, user in enumerate(users):
-            user.update(
-                telegram_id=TELEGRAM_BASE + n, language="zh_CN", active=True, created_at=CREATED
-            )
+        for user in users:
+            user.update(language="zh_CN", active=True, created_at=CREATED)
         await _insert(s, User, users)
         ids = {name: uid for uid, name in await s.execute(select(User.id, User.name))}
+        identities: list[dict[str, object]] = [
+            {"user_id": ids[str(user["name"])], "channel": Channel.TELEGRAM, "address": str(n)}
+            for n, user in enumerate(users, start=TELEGRAM_BASE)
+        ]
+        await _insert(s, Identity, identities)
         rows = []
         for h in range(households):
             village = h % villages
@@ -158,7 +163,6 @@ async def populate(
                 "form_id": "household_check",
                 "state": {},
                 "status": "submitted",
-                "chat_id": 1,
                 "created_at": CREATED,
                 "updated_at": CREATED,
             }
@@ -323,10 +327,10 @@ async def main() -> None:
     await emulator.start()
     try:
         async with maker() as s:
-            telegram_ids = list(await s.scalars(select(User.telegram_id)))
-        for telegram_id in telegram_ids:
+            addresses = list(await s.scalars(select(Identity.address)))
+        for address in addresses:
             # Each person has opened the chat once, as registration by /start does.
-            emulator.user(telegram_id)._chat.started = True
+            emulator.user(int(address))._chat.started = True
         await timed_delivery(emulator, url, maker, FIRST, rate_limit=True)
         await timed_delivery(emulator, url, maker, next_morning, rate_limit=False)
     finally:

@@ -138,10 +138,10 @@ async def populate(
             area.update(timezone="Asia/Shanghai", settings={}, province=PROVINCE)
         await _insert(s, Area, areas)
         users = [
-            {"telegram_id": 10 + n, "name": f"村干部{n}", "role": "cadre", "area_code": code}
+            {"name": f"村干部{n}", "role": "cadre", "area_code": code}
             for n, code in enumerate(codes)
         ]
-        users.append({"telegram_id": 1, "name": "队长", "role": "leader", "area_code": TOWNSHIP})
+        users.append({"name": "队长", "role": "leader", "area_code": TOWNSHIP})
         for user in users:
             user.update(active=True, created_at=now)
         await _insert(s, User, users)

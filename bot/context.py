@@ -26,7 +26,8 @@ class UpdateContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
         user_id: int | None = None,
     ) -> None:
         super().__init__(application, chat_id, user_id)
-        self.known_user: User | None = None
+        # The Telegram id the user was read for, and the user.
+        self.known_user: tuple[int, User] | None = None
 
 
 CONTEXT_TYPES = ContextTypes(context=UpdateContext)
@@ -37,14 +38,14 @@ async def sender_user(context: ContextTypes.DEFAULT_TYPE, telegram_id: int) -> U
     user) is not remembered: a handler of the same update may register them."""
     if isinstance(context, UpdateContext):
         known = context.known_user
-        if known is not None and known.telegram_id == telegram_id:
-            return known
+        if known is not None and known[0] == telegram_id:
+            return known[1]
     async with services(context).sessionmaker() as s:
         user = await user_by_telegram_id(s, telegram_id)
     if user is None or not user.active:
         return None
     if isinstance(context, UpdateContext):
-        context.known_user = user
+        context.known_user = (telegram_id, user)
     return user
 
 

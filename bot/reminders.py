@@ -420,7 +420,7 @@ async def _deliver_to(
             await postpone(s, ids, schedule.release(now), count_attempt=False)
         report.held += len(ids)
         return
-    if not first.active:
+    if not first.active or first.telegram_id is None:
         async with sessionmaker.begin() as s:
             report.rerouted += await reroute_blocked(s, first.user_id, ids, now)
         return

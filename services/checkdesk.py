@@ -66,7 +66,12 @@ from storage import (
     submit_check,
 )
 from storage.campaigns import cutoff_on
-from storage.checks import set_amendment_kind, set_prompt_message, settle_earlier
+from storage.checks import (
+    set_amendment_kind,
+    set_prompt_message,
+    settle_earlier,
+    show_in_chat,
+)
 from storage.deadlines import CheckDeadlines
 from storage.errors import StorageError
 from storage.findings import found_by, standing_problems, unsettled
@@ -83,10 +88,11 @@ SETTLE_ACTIONS = {"g": "rectified", "w": "error", "c": "correction", "h": "chang
 # Presses that only change what the channel shows, never the check.
 SUMMARY_PAGES = ("m", "n", "v")
 
-# Beside the engine's state: the last delivery (the channel's update id) that saved it, and the
-# last one whose screen was sent. A delivery handled again (its instance died before marking it
-# done) is then not applied a second time, and its screen is sent only when it never was.
-APPLIED, SHOWN = "applied_update", "shown_update"
+# Beside the engine's state: the last delivery (the channel's update id) that saved it; the
+# last one whose screen was sent is kept with the prompt (`TelegramPrompt.shown_update`). A
+# delivery handled again (its instance died before marking it done) is then not applied a
+# second time, and its screen is sent only when it never was.
+APPLIED = "applied_update"
 
 AreaTexts = Callable[[IncomeLine | None], dict[str, dict[str, str]]]
 
@@ -204,23 +210,33 @@ class Pressed:
     shown: Prompt | Summary | None
 
 
+def _shown_update(row: CheckSession) -> int:
+    shown = row.telegram.shown_update if row.telegram is not None else None
+    return -1 if shown is None else shown
+
+
+def prompt_message(row: CheckSession) -> int | None:
+    """The message the check's current prompt went out as, if known."""
+    return row.telegram.message_id if row.telegram is not None else None
+
+
 def handled_before(row: CheckSession, delivery: int | None) -> bool:
-    """Whether this delivery's input is already in the saved state."""
-    return delivery is not None and int(row.state.get(APPLIED, -1)) >= delivery
+    """Whether this delivery's input is already in the saved state (a delivery whose screen
+    was sent was handled)."""
+    applied = max(int(row.state.get(APPLIED, -1)), _shown_update(row))
+    return delivery is not None and applied >= delivery
 
 
 def shown_before(row: CheckSession, delivery: int | None) -> bool:
     """Whether the screen that followed this delivery's input was sent."""
-    return delivery is not None and int(row.state.get(SHOWN, -1)) >= delivery
+    return delivery is not None and _shown_update(row) >= delivery
 
 
-def saved_state(state: CheckState, delivery: int | None, shown: bool = False) -> dict[str, Any]:
-    """The state as saved, with the delivery that saved it (and showed its screen)."""
+def saved_state(state: CheckState, delivery: int | None) -> dict[str, Any]:
+    """The state as saved, with the delivery that saved it."""
     saved = state.to_json()
     if delivery is not None:
         saved[APPLIED] = delivery
-        if shown:
-            saved[SHOWN] = delivery
     return saved
 
 
@@ -373,7 +389,8 @@ class CheckDesk:
             else:
                 # Touched now: the check resumed is the one the next answer goes to.
                 await save_session(s, row.id, row.state, now)
-            earlier = row.prompt_message_id
+            earlier = prompt_message(row)
+            await show_in_chat(s, row, chat_id)
             await clear_input(s, user.id)
             await s.commit()
             form = self.runtime.forms[row.form_id]
@@ -422,7 +439,7 @@ class CheckDesk:
             # only on the summary last sent, which shows what would be submitted.
             stale = press.token != token_of(shown) or (
                 isinstance(shown, Summary)
-                and press.message_id != row.prompt_message_id
+                and press.message_id != prompt_message(row)
                 and press.action not in SUMMARY_PAGES
             )
             if stale:
@@ -441,7 +458,8 @@ class CheckDesk:
                 except StorageError as error:
                     await s.rollback()
                     return Refused(error.message_id, error.params)
-                sheet.row.prompt_message_id = None
+                if sheet.row.telegram is not None:
+                    sheet.row.telegram.message_id = None
                 return await self._advance(s, user, sheet, Submit(), delivery)
             inp = input_for(press.action, press.arg, shown)
             if inp is None:
@@ -459,15 +477,14 @@ class CheckDesk:
             return row
 
     async def record_prompt(
-        self, sheet: Sheet, state: CheckState, message_id: int | None, delivery: int | None
+        self, sheet: Sheet, message_id: int | None, delivery: int | None
     ) -> None:
         """The message the check's current prompt went out as (None: unknown, kept as was),
         and that the screen of this delivery was sent."""
         if message_id is None:
             return
-        saved = saved_state(state, delivery, shown=True) if delivery is not None else None
         async with self.runtime.sessionmaker.begin() as s:
-            await set_prompt_message(s, sheet.row.id, message_id, saved)
+            await set_prompt_message(s, sheet.row.id, message_id, delivery)
 
     # ------------------------------------------------------------ one step
 

@@ -45,9 +45,11 @@ from storage.models import (
     Area,
     AuditEntry,
     Base,
+    Channel,
     CheckRecord,
     CheckSession,
     Household,
+    Identity,
     Invitation,
     Member,
     Problem,
@@ -64,11 +66,13 @@ from storage.rosters import (
 )
 from storage.submissions import submit_check
 from storage.users import (
+    address_of,
     create_invitation,
     redeem_invitation,
     set_active,
     set_blocked_bot,
     set_language,
+    user_by_address,
     user_by_telegram_id,
 )
 
@@ -77,6 +81,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BotRecord",
+    "Channel",
     "CheckDeadlines",
     "CheckRecord",
     "CheckSession",
@@ -84,6 +89,7 @@ __all__ = [
     "Household",
     "HouseholdPage",
     "HouseholdRow",
+    "Identity",
     "ImportReport",
     "Invitation",
     "InvitationError",
@@ -95,6 +101,7 @@ __all__ = [
     "User",
     "add_area",
     "add_bot",
+    "address_of",
     "area_codes_within",
     "area_contains",
     "audit",
@@ -134,5 +141,6 @@ __all__ = [
     "start_session",
     "submit_check",
     "upgrade",
+    "user_by_address",
     "user_by_telegram_id",
 ]

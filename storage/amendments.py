@@ -19,7 +19,7 @@ from conversations.engine import SUMMARY_KEY
 from conversations.model import CheckState, Form, Record
 from storage.areas import area_contains
 from storage.audit import audit
-from storage.checks import open_session, record_columns
+from storage.checks import open_session, record_columns, telegram_prompt
 from storage.deadlines import CheckDeadlines
 from storage.documents import json_document
 from storage.errors import StorageError
@@ -100,7 +100,7 @@ async def start_amendment(
     record_id: int,
     user: User,
     form: Form,
-    chat_id: int,
+    chat_id: int | None,
     reason: str,
     now: datetime,
     window: timedelta = DEFAULT_WINDOW,
@@ -127,7 +127,7 @@ async def start_amendment(
         form_id=record.form_id,
         state=json_document(summary_state(form, record.answers)),
         status="open",
-        chat_id=chat_id,
+        telegram=telegram_prompt(chat_id),
         amends_record_id=record.id,
         amendment_reason=reason[:1000],
         amendment_kind=kind,

@@ -17,7 +17,7 @@ from storage.deadlines import CheckDeadlines
 from storage.documents import json_document
 from storage.errors import StorageError
 from storage.findings import SETTLEMENTS, apply_findings, problems_of_version
-from storage.models import CheckRecord, CheckSession, Household, Problem, User
+from storage.models import CheckRecord, CheckSession, Household, Problem, TelegramPrompt, User
 from storage.monitoring import note_at_risk
 
 
@@ -51,11 +51,12 @@ async def start_session(
     user_id: int,
     household_id: int,
     form_id: str,
-    chat_id: int,
+    chat_id: int | None,
     state: Mapping[str, Any],
     now: datetime,
 ) -> CheckSession:
-    """Open a check of a household. Refused while the user has one open for it already."""
+    """Open a check of a household, shown in the Telegram chat `chat_id` (None: another
+    channel shows it). Refused while the user has one open for it already."""
     if await s.get(User, user_id) is None:
         raise StorageError("Unknown user.")
     if await s.get(Household, household_id) is None:
@@ -68,7 +69,7 @@ async def start_session(
         form_id=form_id,
         state=json_document(state),
         status="open",
-        chat_id=chat_id,
+        telegram=telegram_prompt(chat_id),
         created_at=now,
         updated_at=now,
     )
@@ -86,35 +87,40 @@ async def _open_session_by_id(s: AsyncSession, session_id: int) -> CheckSession:
     return session
 
 
+def telegram_prompt(chat_id: int | None) -> TelegramPrompt | None:
+    """Where Telegram will show a new check: in this chat, no prompt sent yet."""
+    return None if chat_id is None else TelegramPrompt(chat_id=chat_id)
+
+
 async def save_session(
-    s: AsyncSession,
-    session_id: int,
-    state: Mapping[str, Any],
-    now: datetime,
-    prompt_message_id: int | None = None,
+    s: AsyncSession, session_id: int, state: Mapping[str, Any], now: datetime
 ) -> CheckSession:
-    """Save the engine's state after an answer; keeps the prompt message when None is given."""
+    """Save the engine's state after an answer."""
     session = await _open_session_by_id(s, session_id)
     session.state = json_document(state)
     session.updated_at = now
-    if prompt_message_id is not None:
-        session.prompt_message_id = prompt_message_id
     await s.flush()
     return session
 
 
+async def show_in_chat(s: AsyncSession, session: CheckSession, chat_id: int) -> TelegramPrompt:
+    """Where Telegram shows the check; a check opened elsewhere gets this chat."""
+    if session.telegram is None:
+        session.telegram = TelegramPrompt(session_id=session.id, chat_id=chat_id)
+        await s.flush()
+    return session.telegram
+
+
 async def set_prompt_message(
-    s: AsyncSession, session_id: int, message_id: int, state: Mapping[str, Any] | None = None
+    s: AsyncSession, session_id: int, message_id: int, shown_update: int | None = None
 ) -> None:
-    """Remember which message shows the check's current prompt (and, given, the state that
-    says so): one statement, nothing read."""
-    values: dict[str, Any] = {"prompt_message_id": message_id}
-    if state is not None:
-        values["state"] = json_document(state)
+    """Remember which Telegram message shows the check's current prompt (and, given, the
+    update whose screen that is): one statement, nothing read."""
+    values: dict[str, Any] = {"message_id": message_id}
+    if shown_update is not None:
+        values["shown_update"] = shown_update
     await s.execute(
-        update(CheckSession)
-        .where(CheckSession.id == session_id, CheckSession.status == "open")
-        .values(**values)
+        update(TelegramPrompt).where(TelegramPrompt.session_id == session_id).values(**values)
     )
 
 

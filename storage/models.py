@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -131,7 +131,6 @@ class User(Base):
     __table_args__ = (_one_of("role", ROLES, "role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     area_code: Mapped[str] = mapped_column(String(32), ForeignKey("areas.code"), index=True)
@@ -140,6 +139,32 @@ class User(Base):
     # Inactive because they blocked the bot (unblocking brings them back), not by an office.
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Channel(StrEnum):
+    """A way people reach Hucha (渠道). An address means something only within its channel.
+    Stored as a plain string, so a new channel is a new value here and its adapter, with no
+    migration."""
+
+    TELEGRAM = "telegram"
+
+
+class Identity(Base):
+    """How a person is reached on one channel: their address there. For Telegram, the user id,
+    which is also the chat id of their private chat with the bot."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        # Who is writing: the lookup of every update.
+        UniqueConstraint("channel", "address"),
+        # Where to write to someone: one address per person and channel.
+        UniqueConstraint("user_id", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(200))
 
 
 class Invitation(Base):
@@ -219,8 +244,6 @@ class CheckSession(Base):
     form_id: Mapped[str] = mapped_column(String(64))
     state: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     status: Mapped[str] = mapped_column(String(16), default="open")
-    chat_id: Mapped[int] = mapped_column(BigInteger)
-    prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
     # Set when the session amends (更正) a submitted check: the record it will supersede.
     amends_record_id: Mapped[int | None] = mapped_column(
         # use_alter: check_records points back at check_sessions, a cycle to create in two steps.
@@ -235,6 +258,21 @@ class CheckSession(Base):
     resolutions: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Read with the session in the same statement: every answer needs it.
+    telegram: Mapped[TelegramPrompt | None] = relationship(lazy="joined")
+
+
+class TelegramPrompt(Base):
+    """Where Telegram shows a check: its chat, the message the current prompt went out as,
+    and the last update whose screen was sent (an update delivered again after a crash then
+    sends its screen only if it never was)."""
+
+    __tablename__ = "telegram_prompts"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("check_sessions.id"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    shown_update: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CheckRecord(Base):

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.audit import audit
 from storage.documents import json_document
 from storage.models import (
+    Channel,
+    Identity,
     OutboxEntry,
     User,
 )
@@ -98,7 +100,8 @@ class Deliverable:
     payload: Mapping[str, Any]
     attempts: int
     user_id: int
-    telegram_id: int
+    # None: the person has no Telegram identity, nowhere to send to.
+    telegram_id: int | None
     language: str | None
     area_code: str
     user_name: str
@@ -136,8 +139,9 @@ async def claim_deliverable(
     if not ids:
         return []
     rows = await s.execute(
-        select(OutboxEntry, User)
+        select(OutboxEntry, User, Identity.address)
         .join(User, User.id == OutboxEntry.user_id)
+        .outerjoin(Identity, (Identity.user_id == User.id) & (Identity.channel == Channel.TELEGRAM))
         .where(OutboxEntry.id.in_(ids))
         .order_by(OutboxEntry.id)
     )
@@ -150,13 +154,13 @@ async def claim_deliverable(
             dict(entry.payload or {}),
             entry.attempts,
             user.id,
-            user.telegram_id,
+            None if address is None else int(address),
             user.language,
             user.area_code,
             user.name,
             user.active,
         )
-        for entry, user in rows
+        for entry, user, address in rows
     ]
 
 

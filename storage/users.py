@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.areas import area_contains
 from storage.audit import audit
 from storage.errors import InvitationError, StorageError
-from storage.models import LANGUAGES, ROLES, Area, Invitation, User
+from storage.models import LANGUAGES, ROLES, Area, Channel, Identity, Invitation, User
 
 # Upper case without the look-alikes 0/O and 1/I, so a code read aloud or typed survives.
 INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -80,13 +80,15 @@ async def create_invitation(
 async def redeem_invitation(
     s: AsyncSession,
     code: str,
-    telegram_id: int,
+    address: int | str,
     name: str,
     language: str | None,
     now: datetime,
     within: str | None = None,
+    channel: Channel = Channel.TELEGRAM,
 ) -> User:
-    """Use an invitation: register the Telegram user, or rebind an existing one's role and area.
+    """Use an invitation: register the person writing from `address` on `channel` (for
+    Telegram, their user id) with that identity, or rebind an existing one's role and area.
 
     Raises InvitationError with reason "unknown", "used" or "expired", or "elsewhere" when
     `within` (the area of the bot it came to) does not hold the invitation's area: then the
@@ -122,10 +124,9 @@ async def redeem_invitation(
     invitation = await s.get(Invitation, code, populate_existing=True)
     assert invitation is not None
 
-    user = await user_by_telegram_id(s, telegram_id)
+    user = await user_by_address(s, channel, str(address))
     if user is None:
         user = User(
-            telegram_id=telegram_id,
             name=name,
             role=invitation.role,
             area_code=invitation.area_code,
@@ -134,6 +135,8 @@ async def redeem_invitation(
             created_at=now,
         )
         s.add(user)
+        await s.flush()
+        s.add(Identity(user_id=user.id, channel=channel, address=str(address)))
         action = "user.registered"
     else:
         user.role = invitation.role
@@ -170,8 +173,26 @@ async def users_by_id(s: AsyncSession, user_ids: Iterable[int]) -> dict[int, Use
     return {user.id: user for user in await s.scalars(select(User).where(User.id.in_(wanted)))}
 
 
+async def user_by_address(s: AsyncSession, channel: Channel, address: str) -> User | None:
+    """The person who has this address on this channel: one statement, on the identities'
+    unique index."""
+    return await s.scalar(
+        select(User)
+        .join(Identity, Identity.user_id == User.id)
+        .where(Identity.channel == channel, Identity.address == address)
+    )
+
+
 async def user_by_telegram_id(s: AsyncSession, telegram_id: int) -> User | None:
-    return await s.scalar(select(User).where(User.telegram_id == telegram_id))
+    """The person writing from this Telegram account."""
+    return await user_by_address(s, Channel.TELEGRAM, str(telegram_id))
+
+
+async def address_of(s: AsyncSession, user_id: int, channel: Channel) -> str | None:
+    """Where to write to a person on a channel; None when they have no identity there."""
+    return await s.scalar(
+        select(Identity.address).where(Identity.user_id == user_id, Identity.channel == channel)
+    )
 
 
 async def _user(s: AsyncSession, user_id: int) -> User:

@@ -22,8 +22,8 @@ from conversations import FORMS_DIRECTORY
 from storage import (
     CheckSession,
     Household,
+    Identity,
     Member,
-    User,
     add_area,
     create_invitation,
 )
@@ -150,8 +150,8 @@ class Harness:
         async with self.sessionmaker() as s:
             found = await s.scalars(
                 select(CheckSession)
-                .join(User, User.id == CheckSession.user_id)
-                .where(User.telegram_id == telegram_id, CheckSession.status == "open")
+                .join(Identity, Identity.user_id == CheckSession.user_id)
+                .where(Identity.address == str(telegram_id), CheckSession.status == "open")
                 .order_by(CheckSession.updated_at.desc())
             )
             row = found.first()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.app import build_application
 from bot.emulator import BotApiEmulator, EmulatedUser
 from bot.settings import Settings
-from storage import User, make_engine, make_sessionmaker
+from storage import Identity, make_engine, make_sessionmaker
 from storage.problems import add_problem
 from tests.harness import COUNTY, OTHER_VILLAGE, TOWNSHIP, VILLAGE, Clock, Harness
 
@@ -70,7 +70,7 @@ class Village:
 
 async def _user_id(h: Harness, telegram_id: int) -> int:
     async with h.sessionmaker() as s:
-        found = await s.scalar(select(User.id).where(User.telegram_id == telegram_id))
+        found = await s.scalar(select(Identity.user_id).where(Identity.address == str(telegram_id)))
     assert found is not None
     return found
 

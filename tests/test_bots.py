@@ -34,8 +34,9 @@ from storage import (
     make_engine,
     make_sessionmaker,
     upgrade,
+    user_by_telegram_id,
 )
-from storage.models import ReceivedUpdate
+from storage.models import Identity, ReceivedUpdate
 from storage.problems import add_problem
 from tests.harness import COUNTY, VILLAGE, Clock, Harness, eventually
 from tests.test_webhook import SECRET, free_port
@@ -143,7 +144,7 @@ async def test_a_cadre_of_one_county_is_sent_kindly_to_their_own_bot(
         stray.block()
         await eventually(lambda: _membership_handled(h, TOKEN_B))
         async with h.sessionmaker() as s:
-            user = await s.scalar(select(User).where(User.telegram_id == 3011))
+            user = await user_by_telegram_id(s, 3011)
         assert user is not None and user.area_code == VILLAGE and user.active
 
 
@@ -185,7 +186,7 @@ async def test_an_invitation_of_county_a_is_refused_on_bot_b_and_stays_usable_on
         reply = (await wrong.next_message()).content
         assert "幸福村" in reply and "@hucha_test_bot" in reply
         async with h.sessionmaker() as s:
-            assert await s.scalar(select(User).where(User.telegram_id == 3021)) is None
+            assert await user_by_telegram_id(s, 3021) is None
             invitation = await s.get(Invitation, code)
             assert invitation is not None and invitation.used_at is None
         right = emulator.user(3021, "赵强", language_code="zh-hans")
@@ -211,8 +212,8 @@ async def test_reminders_arrive_from_each_cadres_own_bot_only(
             await register(h, user, "leader" if "leader" in key else "cadre", area)
         ids: dict[int, int] = {}
         async with h.sessionmaker() as s:
-            for row in await s.scalars(select(User)):
-                ids[row.telegram_id] = row.id
+            for identity in await s.scalars(select(Identity)):
+                ids[int(identity.address)] = identity.user_id
         async with h.sessionmaker.begin() as s:
             house = Household(
                 village_code=FAR_VILLAGE,

@@ -16,7 +16,7 @@ from bot.services import KEY, Services
 from conversations import Back, Position, Prompt, Show, Skip, Summary, Text, step
 from conversations import engine as engine_module
 from services.checkdesk import Opened
-from storage import CheckSession, User
+from storage import CheckSession, user_by_telegram_id
 from tests.checkdriver import FORM, open_check
 from tests.harness import Harness
 from tests.test_engine import CONTEXT as CTX
@@ -57,9 +57,9 @@ async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
         await user.send_text("入户走访")
         await user.next_message()
     user_reads = [s for s in seen if s.startswith("SELECT") and "FROM users" in s]
-    writes = [s for s in seen if s.startswith("UPDATE check_sessions")]
-    answer_writes = [s for s in writes if "prompt_message_id" not in s]
-    prompt_writes = [s for s in writes if "prompt_message_id" in s]
+    writes = [s for s in seen if s.startswith("UPDATE")]
+    answer_writes = [s for s in writes if s.startswith("UPDATE check_sessions")]
+    prompt_writes = [s for s in writes if s.startswith("UPDATE telegram_prompts")]
     assert len(user_reads) == 1, user_reads
     # The answer is saved once; the message its next prompt went out as, once after sending.
     assert len(answer_writes) == 1 and len(prompt_writes) == 1, writes
@@ -77,7 +77,8 @@ async def test_the_desk_answers_without_telegram(
     assert harness.app is not None
     svc: Services = harness.app.bot_data[KEY]
     async with harness.sessionmaker() as s:
-        person = (await s.scalars(select(User).where(User.telegram_id == 3302))).one()
+        person = await user_by_telegram_id(s, 3302)
+    assert person is not None
     household_id = seeded["wang"]
     opened = await svc.desk.open_check(person, household_id, chat_id=3302)
     assert isinstance(opened, Opened), opened

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from storage import CheckSession, User
+from storage import CheckSession, user_by_telegram_id
 from storage.prompts import await_input
 from tests.checkdriver import SUBMIT, answer_until, open_check, question_at
 from tests.harness import Harness
@@ -244,7 +244,7 @@ async def test_back_at_the_check_a_typed_answer_is_not_taken_as_a_problem_note(
     await open_check(harness, user, "王秀兰")
     await answer_until(harness, user, {}, stop_at="floor_area")
     async with harness.sessionmaker() as s:
-        cadre = await s.scalar(select(User).where(User.telegram_id == 3013))
+        cadre = await user_by_telegram_id(s, 3013)
         assert cadre is not None
         # As if a problem card had asked for a progress note a moment ago.
         await await_input(s, cadre.id, "progress", 1, "open", harness.clock())

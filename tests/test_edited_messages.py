@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from storage import CheckSession, User
+from storage import CheckSession, Identity
 from storage.models import ProblemEvent
 from tests.checkdriver import answer_until, open_check
 from tests.harness import Harness
@@ -21,8 +21,8 @@ async def _answers(h: Harness, telegram_id: int) -> dict[str, object]:
     async with h.sessionmaker() as s:
         row = await s.scalar(
             select(CheckSession)
-            .join(User, User.id == CheckSession.user_id)
-            .where(User.telegram_id == telegram_id, CheckSession.status == "open")
+            .join(Identity, Identity.user_id == CheckSession.user_id)
+            .where(Identity.address == str(telegram_id), CheckSession.status == "open")
         )
     assert row is not None
     answers: dict[str, object] = row.state["answers"]

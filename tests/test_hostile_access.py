@@ -25,6 +25,7 @@ from storage import (
     upgrade,
     user_by_telegram_id,
 )
+from storage.models import TelegramPrompt
 from tests.harness import TOWNSHIP, VILLAGE, Harness, eventually
 
 pytest_plugins = ("tests.storage_fixtures",)
@@ -157,7 +158,7 @@ async def test_a_button_pressed_in_a_group_opens_nothing(harness: Harness) -> No
     title = await cadre.next_message()
     assert "张建国" in title.content
     async with harness.sessionmaker() as s:
-        chats = list(await s.scalars(select(CheckSession.chat_id)))
+        chats = list(await s.scalars(select(TelegramPrompt.chat_id)))
     assert chats == [cadre.chat_id]
 
 

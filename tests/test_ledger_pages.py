@@ -51,7 +51,7 @@ async def _ledger(s: AsyncSession) -> tuple[World, User]:
     )
     s.add(far)
     office = User(
-        telegram_id=1003, name="县办", role="office", area_code=world.seed.county_code,
+        name="县办", role="office", area_code=world.seed.county_code,
         language="zh_CN", created_at=NOW,
     )  # fmt: skip
     s.add(office)

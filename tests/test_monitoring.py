@@ -567,7 +567,7 @@ async def test_a_review_step_is_reminded_to_the_leaders_who_record_it(sqlite_mak
     steps = [(chat, text) for chat, text in sender.sent if "Monitoring step" in text]
     assert steps == [
         (
-            world.leader.telegram_id,
+            1002,
             "🛡 Monitoring step “Township review” for 王建国 is due Mar 23, 2025.",
         )
     ]

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.emulator import ChatMessage, EmulatedUser
-from storage import Problem, User
+from storage import Identity, Problem
 from storage.problems import act, add_problem
 from tests.checkdriver import SUBMIT, answer_until, open_check
 from tests.harness import COUNTY, TOWNSHIP, Harness
@@ -81,7 +81,9 @@ async def people(h: Harness) -> tuple[EmulatedUser, EmulatedUser, dict[str, int]
     ids = {}
     async with h.sessionmaker() as s:
         for key, user in (("cadre", cadre), ("leader", leader)):
-            ids[key] = await s.scalar(select(User.id).where(User.telegram_id == user.user_id))
+            ids[key] = await s.scalar(
+                select(Identity.user_id).where(Identity.address == str(user.user_id))
+            )
     return cadre, leader, ids
 
 
@@ -143,7 +145,9 @@ async def test_a_past_periods_report_gives_the_figures_of_its_day(harness: Harne
     await h.register(office, "office", COUNTY)
     await check(h, cadre, "张建国", PROBLEM_PLAN)
     async with h.sessionmaker.begin() as s:
-        office_id = await s.scalar(select(User.id).where(User.telegram_id == office.user_id))
+        office_id = await s.scalar(
+            select(Identity.user_id).where(Identity.address == str(office.user_id))
+        )
         leak = await add_problem(
             s,
             ids["leader"],

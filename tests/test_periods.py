@@ -78,10 +78,10 @@ async def hand_problems(h: Harness, leader_id: int, cadre_id: int) -> None:
 
 
 async def user_id(h: Harness, telegram_id: int) -> int:
-    from storage import User
+    from storage import Identity
 
     async with h.sessionmaker() as s:
-        found = await s.scalar(select(User.id).where(User.telegram_id == telegram_id))
+        found = await s.scalar(select(Identity.user_id).where(Identity.address == str(telegram_id)))
     assert found is not None
     return found
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from storage import AuditEntry, User
+from storage import AuditEntry, user_by_telegram_id
 from tests.harness import OTHER_VILLAGE, VILLAGE, Harness, eventually
 
 
@@ -18,7 +18,7 @@ async def test_cadre_registers_with_invitation_code(harness: Harness) -> None:
     reply = await user.next_message()
     assert "王芳" in reply.content and "幸福村" in reply.content and "村干部" in reply.content
     async with harness.sessionmaker() as s:
-        registered = await s.scalar(select(User).where(User.telegram_id == 1001))
+        registered = await user_by_telegram_id(s, 1001)
         assert registered is not None
         assert (registered.role, registered.area_code, registered.language) == (
             "cadre",
@@ -172,7 +172,8 @@ async def test_user_who_blocks_then_unblocks_the_bot_gets_back_in(harness: Harne
 
     async def active() -> bool | None:
         async with harness.sessionmaker() as s:
-            return await s.scalar(select(User.active).where(User.telegram_id == 1014))
+            user = await user_by_telegram_id(s, 1014)
+            return None if user is None else user.active
 
     user.block()
     await eventually(active, expected=False)

@@ -24,7 +24,7 @@ from bot.emulator import BotApiEmulator, EmulatedUser
 from bot.i18n import Translator
 from bot.reminders import deliver
 from bot.settings import Settings
-from storage import User, add_area, make_engine, make_sessionmaker
+from storage import Channel, Identity, User, add_area, make_engine, make_sessionmaker
 from storage.models import OutboxEntry
 from storage.reminders import DueReminder, record_due
 
@@ -78,7 +78,6 @@ async def _outbox(maker: Maker, emulator: BotApiEmulator, people: int) -> list[E
         await add_area(s, VILLAGE, "幸福村", "village", "320705001")
         cadres = [
             User(
-                telegram_id=FIRST_ID + n,
                 name=f"干部{n}",
                 role="cadre",
                 area_code=VILLAGE,
@@ -89,6 +88,10 @@ async def _outbox(maker: Maker, emulator: BotApiEmulator, people: int) -> list[E
         ]
         s.add_all(cadres)
         await s.flush()
+        s.add_all(
+            Identity(user_id=cadre.id, channel=Channel.TELEGRAM, address=str(FIRST_ID + n))
+            for n, cadre in enumerate(cadres)
+        )
         due = [
             DueReminder(
                 "report",

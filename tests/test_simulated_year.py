@@ -47,7 +47,6 @@ from storage import (
     CheckRecord,
     Household,
     Member,
-    User,
     add_area,
     make_engine,
     make_sessionmaker,
@@ -57,7 +56,7 @@ from storage import (
 )
 from storage.campaigns import cutoff_on
 from storage.deadlines import CheckDeadlines
-from storage.models import MonitoringCase, Problem, ProblemEvent
+from storage.models import Identity, MonitoringCase, Problem, ProblemEvent
 from storage.problems import add_problem
 from storage.progress import load_schedules
 from storage.reports import MONTHLY_TEMPLATE, monthly_report, report_period
@@ -234,7 +233,7 @@ async def _seed(h: Harness) -> tuple[dict[tuple[str, str], int], dict[tuple[str,
 
 async def _user_id(h: Harness, telegram_id: int) -> int:
     async with h.sessionmaker() as s:
-        found = await s.scalar(select(User.id).where(User.telegram_id == telegram_id))
+        found = await s.scalar(select(Identity.user_id).where(Identity.address == str(telegram_id)))
     assert found is not None
     return found
 

@@ -56,6 +56,7 @@ from storage import (
     upgrade,
     user_by_telegram_id,
 )
+from storage.checks import set_prompt_message
 from storage.deadlines import due_on
 from storage.schedule import schedule_from
 from storage.users import INVITATION_ALPHABET
@@ -110,7 +111,6 @@ async def test_foreign_keys_are_enforced(sqlite_maker: Maker) -> None:
         async with sqlite_maker.begin() as s:
             s.add(
                 User(
-                    telegram_id=5,
                     name="无名",
                     role="cadre",
                     area_code="999",
@@ -466,7 +466,6 @@ async def test_database_refuses_a_second_open_check_too(sqlite_maker: Maker) -> 
                     form_id="f",
                     state={},
                     status="open",
-                    chat_id=1,
                     created_at=NOW,
                     updated_at=NOW,
                 )
@@ -481,7 +480,8 @@ async def test_session_state_is_saved_after_every_answer(sqlite_maker: Maker) ->
         )
     later = NOW + timedelta(minutes=3)
     async with sqlite_maker.begin() as s:
-        await save_session(s, session.id, {"cursor": "b"}, later, prompt_message_id=77)
+        await save_session(s, session.id, {"cursor": "b"}, later)
+        await set_prompt_message(s, session.id, 77, shown_update=5)
     async with sqlite_maker.begin() as s:
         await save_session(
             s, session.id, {"cursor": "c", "answers": {"born": date(2015, 5, 1)}}, later
@@ -490,9 +490,10 @@ async def test_session_state_is_saved_after_every_answer(sqlite_maker: Maker) ->
         stored = await get_session(s, session.id)
         assert stored is not None
         assert stored.state == {"cursor": "c", "answers": {"born": "2015-05-01"}}
-        assert stored.prompt_message_id == 77
         assert stored.updated_at == later and stored.created_at == NOW
-        assert stored.chat_id == 1001
+        assert stored.telegram is not None
+        assert (stored.telegram.chat_id, stored.telegram.message_id) == (1001, 77)
+        assert stored.telegram.shown_update == 5
         assert await get_session(s, 424242) is None
 
 

@@ -40,6 +40,7 @@ from storage import (
     upgrade,
     user_by_telegram_id,
 )
+from storage.checks import set_prompt_message
 from tests.storage_fixtures import (
     NOW,
     World,
@@ -166,7 +167,8 @@ async def test_submit_check_with_problems_on_postgres(postgres_maker: Maker) -> 
         session = await start_session(
             s, world.cadre.id, household_id, "household_check", 2**40, {"cursor": "a"}, NOW
         )
-        await save_session(s, session.id, {"cursor": "b"}, NOW, prompt_message_id=2**33)
+        await save_session(s, session.id, {"cursor": "b"}, NOW)
+        await set_prompt_message(s, session.id, 2**33, shown_update=2**35)
     async with postgres_maker.begin() as s:
         record, problems = await submit_check(
             s,
@@ -184,8 +186,10 @@ async def test_submit_check_with_problems_on_postgres(postgres_maker: Maker) -> 
     async with postgres_maker() as s:
         stored_session = await get_session(s, session.id)
         assert stored_session is not None
-        assert (stored_session.status, stored_session.chat_id) == ("submitted", 2**40)
-        assert stored_session.prompt_message_id == 2**33
+        assert stored_session.status == "submitted"
+        shown = stored_session.telegram
+        assert shown is not None
+        assert (shown.chat_id, shown.message_id, shown.shown_update) == (2**40, 2**33, 2**35)
         stored = await s.get(CheckRecord, record.id)
         assert stored is not None
         assert stored.income_per_person == Decimal("5800.46")
@@ -230,7 +234,6 @@ async def test_database_refuses_a_second_open_check_on_postgres(postgres_maker: 
                     form_id="f",
                     state={},
                     status="open",
-                    chat_id=1,
                     created_at=NOW,
                     updated_at=NOW,
                 )

@@ -40,7 +40,6 @@ from bot.sending import edit, send, send_once
 from bot.services import Services, services
 from conversations import (
     Back,
-    CheckState,
     Context,
     Edit,
     Event,
@@ -62,9 +61,10 @@ from services.checkdesk import (
     Sheet,
     Submission,
     Turn,
+    prompt_message,
     token_of,
 )
-from storage import Household, User
+from storage import CheckSession, Household, User
 from storage.models import Problem
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ async def show_screen(
 ) -> int | None:
     """Send the prompt or summary as new messages; return the id of the one with buttons."""
     svc = services(context)
-    chat_id = visit.row.chat_id
+    chat_id = chat_of(visit.row)
     screens: list[Screen]
     if isinstance(event, Prompt):
         screens = [prompt_screen(visit.form, event, visit.row.id, lang, svc.t, notice)]
@@ -124,14 +124,22 @@ async def show_screen(
 
 
 async def keep_prompt(
-    context: ContextTypes.DEFAULT_TYPE,
-    sheet: Sheet,
-    message_id: int | None,
-    state: CheckState | None = None,
+    context: ContextTypes.DEFAULT_TYPE, sheet: Sheet, message_id: int | None
 ) -> None:
     """Tell the desk which message the check's prompt went out as, for this update."""
-    desk = services(context).desk
-    await desk.record_prompt(sheet, state or sheet.state, message_id, current_update())
+    await services(context).desk.record_prompt(sheet, message_id, current_update())
+
+
+def chat_of(row: CheckSession) -> int:
+    """The chat the check is shown in: the one it was opened (or last resumed) from."""
+    if row.telegram is None:
+        raise LookupError(f"check {row.id} is not shown in a Telegram chat")
+    return row.telegram.chat_id
+
+
+def asked_as(row: CheckSession) -> int | None:
+    """The message the check's current prompt went out as, if known."""
+    return prompt_message(row)
 
 
 async def send_screens(
@@ -226,20 +234,25 @@ async def on_open_session(
     row = await svc.desk.own_open_check(user, callback.session_id)
     if row is None:
         await query.answer(svc.t(lang, NO_LONGER_VALID))
-        await edit(context.bot, user.telegram_id, _message_id(query))
+        await edit(context.bot, _chat_id(update), _message_id(query))
         return
     await query.answer()
-    await edit(context.bot, row.chat_id, _message_id(query))
+    await edit(context.bot, chat_of(row), _message_id(query))
     if callback.choice == "d":
         if await svc.desk.discard(user, row.id) is None:
             return
         await send(
             context.bot,
-            row.chat_id,
+            chat_of(row),
             svc.t(lang, "The unfinished check was discarded. Send /check to start a new one."),
         )
         return
     await begin_check(update, context, user, row.household_id)
+
+
+def _chat_id(update: Update) -> int:
+    assert update.effective_chat is not None
+    return update.effective_chat.id
 
 
 def _message_id(query: Any) -> int | None:
@@ -263,14 +276,14 @@ async def on_check_button(
     if isinstance(result, Refused):
         await query.answer(svc.t(lang, result.message_id, **result.params))
         if result.message_id == NO_LONGER_VALID:
-            await edit(context.bot, user.telegram_id, pressed_on)
+            await edit(context.bot, _chat_id(update), pressed_on)
         return
     if isinstance(result, Pressed) and result.kind == "stale":
         await query.answer(svc.t(lang, NO_LONGER_VALID))
         row = result.sheet.row
-        await edit(context.bot, row.chat_id, pressed_on)
+        await edit(context.bot, chat_of(row), pressed_on)
         message_id = await show_screen(update, context, result.sheet, result.shown, lang)
-        await edit(context.bot, row.chat_id, row.prompt_message_id)
+        await edit(context.bot, chat_of(row), asked_as(row))
         await keep_prompt(context, result.sheet, message_id)
         return
     if isinstance(result, Pressed) and result.kind == "replayed":
@@ -279,7 +292,7 @@ async def on_check_button(
         await show_pressed(update, context, result, action, pressed_on, lang)
         return
     if action.action in SETTLE_ACTIONS:
-        await edit(context.bot, result.sheet.row.chat_id, pressed_on)
+        await edit(context.bot, chat_of(result.sheet.row), pressed_on)
     await show_turn(update, context, result, lang)
 
 
@@ -307,9 +320,9 @@ async def show_pressed(
             if action.action == "r"
             else screen.markup
         )
-        await edit(context.bot, row.chat_id, message_id, markup=markup)
+        await edit(context.bot, chat_of(row), message_id, markup=markup)
     elif pressed.kind == "summary":
-        await edit(context.bot, row.chat_id, message_id)
+        await edit(context.bot, chat_of(row), message_id)
         new_id = await show_screen(update, context, sheet, shown, lang)
         await keep_prompt(context, sheet, new_id)
     else:
@@ -332,12 +345,12 @@ async def summary_page(
     row = sheet.row
     if action.action == "n":
         markup = edit_menu_markup(len(summary.items), action.arg or 0, row.id, lang, svc.t)
-        await edit(context.bot, row.chat_id, message_id, markup=markup)
+        await edit(context.bot, chat_of(row), message_id, markup=markup)
         return
-    await edit(context.bot, row.chat_id, message_id)
+    await edit(context.bot, chat_of(row), message_id)
     if action.action == "m":
         screens = all_answers_screens(sheet.form, summary, row.id, lang, svc.t)
-        new_id = await send_screens(context, row.chat_id, screens)
+        new_id = await send_screens(context, chat_of(row), screens)
     else:
         new_id = await show_screen(None, context, sheet, summary, lang)
     await keep_prompt(context, sheet, new_id)
@@ -347,10 +360,10 @@ async def pause(
     context: ContextTypes.DEFAULT_TYPE, sheet: Sheet, lang: str, message_id: int | None
 ) -> None:
     svc = services(context)
-    await edit(context.bot, sheet.row.chat_id, message_id)
+    await edit(context.bot, chat_of(sheet.row), message_id)
     await send(
         context.bot,
-        sheet.row.chat_id,
+        chat_of(sheet.row),
         svc.t(
             lang,
             "The check is paused and every answer is kept. Send /check to continue it later.",
@@ -367,7 +380,7 @@ async def reshow(
     notice: str,
 ) -> None:
     """Refuse an input: say why, and ask the same question again below."""
-    await edit(context.bot, sheet.row.chat_id, sheet.row.prompt_message_id)
+    await edit(context.bot, chat_of(sheet.row), asked_as(sheet.row))
     message_id = await show_screen(update, context, sheet, event, lang, notice)
     await keep_prompt(context, sheet, message_id)
 
@@ -379,14 +392,14 @@ async def show_turn(
     svc = services(context)
     bot = context.bot
     sheet = turn.sheet
-    chat_id, asked_as = sheet.row.chat_id, sheet.row.prompt_message_id
+    chat_id, shown_as = chat_of(sheet.row), asked_as(sheet.row)
     if turn.invalid is not None:
-        await edit(bot, chat_id, asked_as)
+        await edit(bot, chat_id, shown_as)
         notice = invalid_text(turn.invalid, lang, svc.t)
         message_id = await show_screen(
             update, context, sheet, turn.shown or turn.before, lang, notice
         )
-        await keep_prompt(context, sheet, message_id, turn.state)
+        await keep_prompt(context, sheet, message_id)
         return
     if turn.settlement is not None:
         await ask_before_submit(context, sheet, turn.settlement, lang)
@@ -396,16 +409,16 @@ async def show_turn(
         return
     if turn.same_prompt and isinstance(turn.shown, Prompt):
         screen = prompt_screen(sheet.form, turn.shown, sheet.row.id, lang, svc.t)
-        await edit(bot, chat_id, asked_as, screen.text, screen.markup)
+        await edit(bot, chat_id, shown_as, screen.text, screen.markup)
         return
     if isinstance(turn.before, Prompt) and not isinstance(turn.inp, Back | Edit):
         value = answer_at(turn.state.answers, turn.before.key)
         text = answered_text(sheet.form, turn.before, value, lang, svc.t)
-        await edit(bot, chat_id, asked_as, text, None)
+        await edit(bot, chat_id, shown_as, text, None)
     else:
-        await edit(bot, chat_id, asked_as)
+        await edit(bot, chat_id, shown_as)
     message_id = await show_screen(update, context, sheet, turn.shown, lang)
-    await keep_prompt(context, sheet, message_id, turn.state)
+    await keep_prompt(context, sheet, message_id)
 
 
 def problem_line(svc: Services, problem: Problem, lang: str) -> str:
@@ -458,9 +471,9 @@ async def ask_before_submit(
     buttons.append(
         [InlineKeyboardButton(back, callback_data=encode(CheckAction(row.id, token, "u")))]
     )
-    await edit(context.bot, row.chat_id, row.prompt_message_id)
+    await edit(context.bot, chat_of(row), asked_as(row))
     question = Screen("❓ " + escape(text), InlineKeyboardMarkup(buttons))
-    new_id = await send_screens(context, row.chat_id, [question])
+    new_id = await send_screens(context, chat_of(row), [question])
     await keep_prompt(context, sheet, new_id)
 
 
@@ -470,7 +483,7 @@ async def finish(
     """Tell the cadre the check is saved and what it raised."""
     svc = services(context)
     record, problems = submitted.record, submitted.problems
-    await edit(context.bot, sheet.row.chat_id, sheet.row.prompt_message_id)
+    await edit(context.bot, chat_of(sheet.row), asked_as(sheet.row))
     name = household_name(sheet.household, lang, svc)
     saved = svc.t(lang, "Submitted: the check of {name} is saved.", name=name)
     lines = [f"✅ <b>{escape(saved)}</b>"]
@@ -494,7 +507,7 @@ async def finish(
         lines.append(
             "⚠️ " + escape(svc.t(lang, "The household is flagged for return-to-poverty monitoring."))
         )
-    await send(context.bot, sheet.row.chat_id, "\n".join(lines))
+    await send(context.bot, chat_of(sheet.row), "\n".join(lines))
 
 
 def _problem_lines(svc: Services, lang: str, problems: list[Problem]) -> list[str]:
@@ -526,7 +539,7 @@ async def on_check_input(update: Update, context: ContextTypes.DEFAULT_TYPE, inp
         # Handled before this delivery: only a screen that was never sent is sent.
         if turn.kind == "unshown":
             sheet = turn.sheet
-            await edit(context.bot, sheet.row.chat_id, sheet.row.prompt_message_id)
+            await edit(context.bot, chat_of(sheet.row), asked_as(sheet.row))
             lang = language(user, update, svc)
             message_id = await show_screen(update, context, sheet, turn.shown, lang)
             await keep_prompt(context, sheet, message_id)

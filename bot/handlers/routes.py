@@ -88,7 +88,7 @@ async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if visit is None:
         await send(context.bot, update.effective_chat.id, svc.t(lang, "Nothing to cancel."))
         return
-    await check.pause(context, visit, lang, visit.row.prompt_message_id)
+    await check.pause(context, visit, lang, check.asked_as(visit.row))
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
