@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from bench.child import measure_in_child  # noqa: E402
+from rosterfiles.id_numbers import id_number_check_digit  # noqa: E402
 from storage import (  # noqa: E402
     Household,
     Member,
@@ -48,7 +49,6 @@ from storage import (  # noqa: E402
     seed_demo,
     upgrade,
 )
-from storage.roster_files import id_number_check_digit  # noqa: E402
 
 NOW = datetime(2025, 3, 20, 2, 30, tzinfo=UTC)
 VILLAGES = 200

@@ -5,7 +5,7 @@
 
 Writes the roster of bench/import.py (about 3 member rows per household) as an XLSX in a
 temporary folder, then reads its first sheet with each library, every cell converted as the
-importer converts it (`storage.roster_files._cell_text`). Printed: seconds of CPU, peak RSS in MB
+importer converts it (`rosterfiles.reading._cell_text`). Printed: seconds of CPU, peak RSS in MB
 and rows per second for each, and the ratio to openpyxl. The importer reads a sheet with
 calamine while the sheet's XML is at most `CALAMINE_SHEETS_MAX`, and streams it with
 openpyxl beyond, to keep memory bounded.
@@ -49,7 +49,7 @@ def write_xlsx(folder: Path, households: int) -> Path:
 
 
 def read(reader: str, path: Path) -> int:
-    from storage.roster_files import _cell_text
+    from rosterfiles.reading import _cell_text
 
     rows = 0
     if reader == "openpyxl":

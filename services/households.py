@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from rosterfiles.id_numbers import mask_id_number
 from services.runtime import Runtime, acting_user, area_zone, local_date
 from storage.areas import area_contains, get_area
 from storage.errors import StorageError
@@ -20,7 +21,6 @@ from storage.households import (
     households_page,
 )
 from storage.models import CheckRecord, Household
-from storage.roster_files import mask_id_number
 
 
 @dataclass(frozen=True)

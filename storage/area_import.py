@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.messages import N_
+from rosterfiles.reading import RosterFileError, RowError, read_table
 from storage.areas import codes_within
 from storage.errors import StorageError
 from storage.models import Area, Household, User
-from storage.roster_files import RosterFileError, RowError, read_table
 
 # Header names an office may use, first the official one.
 CODE_NAMES = ("代码", "统计用区划代码", "区划代码", "code", "area code", "area_code")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from conversations.answers import ALL_NORMAL_CHOICES
 from conversations.model import Form, Question
+from rosterfiles.id_numbers import mask_id_number
 from storage.areas import area_contains, codes_within
 from storage.audit import audit
 from storage.errors import StorageError
@@ -38,7 +39,6 @@ from storage.models import (
     User,
 )
 from storage.photos import PhotoFiles, PhotoStore, photo_ids
-from storage.roster_files import mask_id_number
 from storage.schedule import ONGOING
 from storage.sheets import (
     Column,

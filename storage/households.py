@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rosterfiles.reading import HEAD_RELATION
 from storage.areas import codes_within
 from storage.checks import records_of_household
 from storage.models import (
-    HEAD_RELATION,
     Area,
     CheckRecord,
     Household,

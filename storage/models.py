@@ -65,7 +65,6 @@ class ProblemStatus(StrEnum):
 
 PROBLEM_STATUSES = tuple(ProblemStatus)
 HOUSEHOLD_TYPES = ("脱贫户", "监测户", "一般户")
-HEAD_RELATION = "户主"
 
 # A JSON document: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")

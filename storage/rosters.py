@@ -18,22 +18,21 @@ from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.areas import area_contains, codes_within
-from storage.audit import audit
-from storage.models import HEAD_RELATION, Area, AuditEntry, Household, HouseholdChange, Member
-from storage.roster_files import (
+from rosterfiles.id_numbers import check_id_number, id_number_check_digit, mask_id_number
+from rosterfiles.reading import (
     HEAD_NAME,
+    HEAD_RELATION,
     MESSAGES,
     MemberRow,
     RosterFileError,
     RowError,
     by_household,
-    check_id_number,
-    id_number_check_digit,
-    mask_id_number,
     read_and_check,
     read_table,
 )
+from storage.areas import area_contains, codes_within
+from storage.audit import audit
+from storage.models import Area, AuditEntry, Household, HouseholdChange, Member
 
 # What callers import from here, the names of reading and checking included.
 __all__ = [

@@ -14,8 +14,8 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rosterfiles import reading as roster_module
 from storage import Household, ImportReport, Member, households_page, import_roster
-from storage import roster_files as roster_module
 from storage.models import HouseholdChange
 from tests.storage_fixtures import NOW, make_world
 from tests.test_roster_import import HEAD_ID, SON_ID, VILLAGE, WIFE_ID
@@ -247,7 +247,7 @@ async def test_invisible_characters_are_removed_and_the_original_kept(maker: Mak
 def test_a_row_is_cleaned_cell_by_cell_whatever_its_cells_hold() -> None:
     """Rows are cleaned as one text for speed; a cell holding the separator that uses, a tab
     or a control character is still cleaned on its own."""
-    from storage.roster_files import _CELL_BREAK, RowChecker
+    from rosterfiles.reading import _CELL_BREAK, RowChecker
 
     checker = RowChecker(
         ["村", "户编号", "户主姓名", "与户主关系", "姓名", "联系电话"], date(2026, 1, 1)

@@ -7,6 +7,7 @@ happens to run the module that holds it.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # package -> top-level modules it must never import
 FORBIDDEN: dict[str, frozenset[str]] = {
     "conversations": frozenset(
-        {"bot", "storage", "services", "web", "telegram", "sqlalchemy", "aiohttp", "openpyxl"}
+        {
+            "bot",
+            "storage",
+            "services",
+            "web",
+            "rosterfiles",
+            "telegram",
+            "sqlalchemy",
+            "aiohttp",
+            "openpyxl",
+        }
+    ),
+    "rosterfiles": frozenset(
+        {"bot", "storage", "services", "web", "telegram", "sqlalchemy", "aiohttp"}
     ),
     "storage": frozenset({"bot", "services", "web", "telegram", "aiohttp"}),
     "services": frozenset({"bot", "web", "telegram", "aiohttp"}),
@@ -54,13 +68,27 @@ def test_a_room_imports_only_what_it_may(package: str) -> None:
     assert forbidden_imports(package) == []
 
 
+# Roster files are read with the standard library and these alone: no database, no channel.
+ROSTERFILES_MAY_IMPORT = frozenset({"rosterfiles", "conversations", "openpyxl", "python_calamine"})
+
+
+def test_roster_files_are_read_with_the_standard_library_and_the_spreadsheet_readers() -> None:
+    strays = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "rosterfiles").rglob("*.py"))
+        for line, module in sorted(imported_modules(path))
+        if module not in ROSTERFILES_MAY_IMPORT and module not in sys.stdlib_module_names
+    ]
+    assert strays == []
+
+
 def test_the_check_finds_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("import os\nfrom telegram.ext import Application\n", encoding="utf-8")
     assert (2, "telegram") in imported_modules(module)
 
 
-CYCLE_FREE = ("storage", "services")
+CYCLE_FREE = ("rosterfiles", "storage", "services")
 
 
 def module_name(path: Path) -> str:

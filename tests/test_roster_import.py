@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import main as hucha
 from bot.i18n import Translator
+from rosterfiles.id_numbers import check_id_number, id_number_check_digit, mask_id_number
+from rosterfiles.reading import MESSAGES
 from storage import Household, ImportReport, Member, add_area, import_roster
 from storage.models import HouseholdChange
-from storage.roster_files import MESSAGES, check_id_number, id_number_check_digit, mask_id_number
 from tests.storage_fixtures import NOW, World, make_world
 
 pytest_plugins = ("tests.storage_fixtures",)
@@ -395,3 +396,26 @@ def test_every_import_message_is_translated(lang: str) -> None:
         text = t(lang, message, **params)
         if lang == "zh_CN":
             assert text != message.format(**params), message
+
+
+def test_a_roster_column_is_as_long_as_the_database_column_it_fills() -> None:
+    from rosterfiles import reading
+
+    filled = {
+        reading.VILLAGE: Household.village_code,
+        reading.GROUP: Household.group_name,
+        reading.NUMBER: Household.number,
+        reading.HEAD_NAME: Household.head_name,
+        reading.ID_NUMBER: Member.id_number,
+        reading.RELATION: Member.relation,
+        reading.NAME: Member.name,
+        reading.SEX: Member.sex,
+        reading.HEALTH: Member.health,
+        reading.SCHOOLING: Member.schooling,
+        reading.HELP_CADRE: Household.help_cadre,
+        reading.PHONE: Household.phone,
+    }
+    assert dict(reading.COLUMN_LIMITS) == {
+        name: column.type.length  # type: ignore[attr-defined]
+        for name, column in filled.items()
+    }

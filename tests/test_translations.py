@@ -26,7 +26,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 def source_messages() -> set[str]:
     found: set[str] = set()
-    for folder in ("bot", "conversations", "services", "storage", "web"):
+    for folder in ("bot", "conversations", "rosterfiles", "services", "storage", "web"):
         for _file, _line, message, _comments, _context in extract_from_dir(
             ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):

@@ -1,7 +1,7 @@
 """Roster files read and checked row by row, with no database: CSV (UTF-8 or GB18030) and XLSX
 with Chinese column headers, cells cleaned, resident ID numbers and birth dates checked, the
 checked rows set aside on disk by household. `storage.rosters` compares them with the database
-and writes them."""
+and writes them; ID numbers are checked by `rosterfiles.id_numbers`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from storage.models import HEAD_RELATION, Household, Member
+from rosterfiles.id_numbers import CHECK_DIGITS, IdNumber, check_id_number
+
+# The relation (与户主关系) of the head of a household to itself.
+HEAD_RELATION = "户主"
 
 # The canonical column names (the Chinese headers offices use) and what else they may be called.
 VILLAGE = "村"
@@ -125,11 +128,6 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 _PHONE = re.compile(r"^\+?[\d\- ()]{7,20}$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK_DIGITS = "10X98765432"
-# An ID number Excel turned into a number: 3.20705E+17, or 320705200001011234.0.
-_EXCEL_NUMBER = re.compile(r"\d+(\.\d+)?E\+\d+")
-_DECIMAL = re.compile(r"\d+\.\d+")
 # What a roster file may hold. A county's roster is some hundred thousand rows of 14 columns;
 # files beyond these are refused quickly instead of eating the machine.
 MAX_ROWS = 1_000_000
@@ -145,25 +143,21 @@ SPOOL_BUCKETS = 32
 SPOOL_CHUNK = 1000
 
 
-def _length(column: Any) -> int:
-    length: int = column.type.length
-    return length
-
-
-# The longest text each roster column takes, as the database declares the column it fills.
+# The longest text each roster column takes: the length of the database column it fills
+# (tests/test_roster_import.py holds the two together).
 COLUMN_LIMITS: Mapping[str, int] = {
-    VILLAGE: _length(Household.village_code),
-    GROUP: _length(Household.group_name),
-    NUMBER: _length(Household.number),
-    HEAD_NAME: _length(Household.head_name),
-    ID_NUMBER: _length(Member.id_number),
-    RELATION: _length(Member.relation),
-    NAME: _length(Member.name),
-    SEX: _length(Member.sex),
-    HEALTH: _length(Member.health),
-    SCHOOLING: _length(Member.schooling),
-    HELP_CADRE: _length(Household.help_cadre),
-    PHONE: _length(Household.phone),
+    VILLAGE: 32,
+    GROUP: 100,
+    NUMBER: 64,
+    HEAD_NAME: 100,
+    ID_NUMBER: 32,
+    RELATION: 32,
+    NAME: 100,
+    SEX: 8,
+    HEALTH: 64,
+    SCHOOLING: 64,
+    HELP_CADRE: 100,
+    PHONE: 32,
 }
 # Characters that print nothing but make two equal names differ: zero-width, bidi marks and
 # controls (Unicode categories Cf and Cc), NUL included.
@@ -489,58 +483,6 @@ def parse_birth_date(text: str) -> date | None:
     return None
 
 
-def id_number_check_digit(first17: str) -> str:
-    """The check digit (校验码) of a resident ID number, GB 11643-1999: ISO 7064 MOD 11-2."""
-    if len(first17) != len(_ID_WEIGHTS):
-        raise ValueError(first17)
-    total = sum(map(operator.mul, map(int, first17), _ID_WEIGHTS))
-    return _ID_CHECK_DIGITS[total % 11]
-
-
-@dataclass(frozen=True)
-class IdNumber:
-    """A checked 18-character resident ID number with what it tells: birth date and sex."""
-
-    text: str
-    birth_date: date
-    sex: str
-
-
-def check_id_number(raw: str, today: date) -> IdNumber | tuple[str, dict[str, Any]]:
-    """The ID number, or why it is wrong (a msgid and its params)."""
-    text = raw.strip().replace(" ", "").upper()
-    if ("." in text or "E" in text) and (_EXCEL_NUMBER.fullmatch(text) or _DECIMAL.fullmatch(text)):
-        return (
-            "The ID number was saved as a number and lost its last digits; "
-            "format the column as text.",
-            {},
-        )
-    if len(text) != 18:
-        return "The ID number must have 18 characters, not {count}.", {"count": len(text)}
-    if not (
-        text[:17].isdigit() and text[:17].isascii() and (text[17].isdigit() or text[17] == "X")
-    ):
-        return "The ID number may only hold digits and a final X.", {}
-    try:
-        born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
-    except ValueError:
-        born = None
-    if born is None or born > today or born.year < 1890:
-        return "The ID number holds no valid birth date.", {}
-    if id_number_check_digit(text[:17]) != text[17]:
-        return "The ID number's check digit is wrong.", {}
-    return IdNumber(text=text, birth_date=born, sex="男" if int(text[16]) % 2 else "女")
-
-
-def mask_id_number(text: str | None) -> str:
-    """An ID number with only its first 6 and last 4 characters shown (脱敏)."""
-    if not text:
-        return ""
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
-
-
 @dataclass(frozen=True, slots=True)
 class MemberRow:
     """One checked row of the roster: the household it belongs to and the member it names."""
@@ -777,7 +719,7 @@ def _blank(cells: Sequence[Cell]) -> bool:
 
 def _id_key(text: str) -> int:
     """An 18-character ID number as one integer (X, the check digit 10, becomes a digit)."""
-    return int(text[:17]) * 11 + _ID_CHECK_DIGITS.index(text[17]) if len(text) == 18 else hash(text)
+    return int(text[:17]) * 11 + CHECK_DIGITS.index(text[17]) if len(text) == 18 else hash(text)
 
 
 class _Spool:
