@@ -364,9 +364,9 @@ def add_campaign_arguments(
 
 
 def _campaign_day(value: str, option: str) -> date:
-    from services.campaigns import parse_day
+    from conversations.answers import parse_date
 
-    day = parse_day(value)
+    day = parse_date(value)
     if day is None:
         raise CliError(
             "{option} takes a date like 2026-12-31, not {value}.", option=option, value=value

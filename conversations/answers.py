@@ -222,7 +222,10 @@ def _date(question: Question, inp: Input, today: date) -> Answer | Invalid:
 
 
 def parse_date(typed: str) -> date | None:
-    """A date typed as 2015-03-08, 2015/3/8, 2015.3.8, 2015年3月8日 or 20150308."""
+    """A date typed as 2015-03-08, 2015/3/8, 2015.3.8, 2015年3月8日 or 20150308, in full-width
+    digits too and with spaces anywhere: the one reading of a typed date, in the check and
+    wherever else a date is asked for (deadlines, campaigns, the command line)."""
+    typed = re.sub(r"\s+", "", normalise(typed))
     for pattern in _DATE_PATTERNS:
         match = pattern.match(typed)
         if match:

@@ -4,10 +4,10 @@ of their area. Who may open one is `services.policy.may` (offices, for their own
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 
+from conversations.answers import parse_date
 from services.policy import Deed, Subject, require
 from services.runtime import Runtime, acting_user
 from storage.campaigns import (
@@ -23,19 +23,6 @@ from storage.campaigns import (
     within,
 )
 from storage.prompts import await_input, clear_input
-
-_DAY = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
-
-
-def parse_day(text: str) -> date | None:
-    """A date as people type it: 2026-12-14, 2026/12/14, 2026.12.14 or 2026年12月14日."""
-    found = _DAY.match(text.translate(str.maketrans("０１２３４５６７８９－／．", "0123456789-/.")))
-    if found is None:
-        return None
-    try:
-        return date(*(int(part) for part in found.groups()))
-    except ValueError:
-        return None
 
 
 async def open_for_area(
@@ -103,7 +90,7 @@ async def answer(rt: Runtime, user_id: int, draft_id: int, step: str, text: str)
         if step == "name":
             draft.name = clean_name(text)
         else:
-            day = parse_day(text)
+            day = parse_date(text)
             if day is None:
                 raise CampaignError("I could not read a date there. Send it like 2026-12-31.")
             if step == "start":

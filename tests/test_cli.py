@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -94,12 +95,16 @@ def test_demo_run_again_answers_every_message(
 def test_demo_sends_a_message_of_several_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A leader adds a problem by hand, one item a line, typed on one line with \\n."""
+    """A leader adds a problem by hand, one item a line, typed on one line with \\n; the
+    deadline is a date written as Chinese screens write it."""
     url = database(tmp_path)
-    script = "/addproblem 张桂兰;住房安全\\n房屋墙体开裂\\n住房安全有保障\\n-\\n住建局\\n30"
+    due = date.today() + timedelta(days=40)
+    typed = f"{due.year}年{due.month}月{due.day}日"
+    script = f"/addproblem 张桂兰;住房安全\\n房屋墙体开裂\\n住房安全有保障\\n-\\n住建局\\n{typed}"
     assert main(["--database-url", url, "demo", "--as", "leader", "--script", script]) == 0
     out = capsys.readouterr().out
     assert "✅ 已保存。" in out and "具体问题：房屋墙体开裂" in out
+    assert f"整改期限：{typed}" in out
 
 
 @pytest.mark.parametrize(

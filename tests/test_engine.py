@@ -45,7 +45,7 @@ from conversations import (
     step,
 )
 from conversations import messages as m
-from conversations.answers import Answer, parse_answer
+from conversations.answers import Answer, parse_answer, parse_date
 
 TODAY = date(2024, 5, 1)
 MEMBERS = (
@@ -1064,3 +1064,27 @@ def test_without_an_income_line_income_raises_nothing(form) -> None:
     state, _ = walk(form, overrides=low, context=no_line)
     record = submit(form, state, no_line).record
     assert record.problems == () and not record.at_risk
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "2026-12-31",
+        "2026/12/31",
+        "2026.12.31",
+        "2026年12月31日",
+        "2026年12月31号",
+        "20261231",
+        "２０２６年１２月３１日",
+        " 2026 年 12 月 31 日 ",
+        "2026－12－31",
+    ],
+)
+def test_a_date_reads_the_same_however_it_is_typed(typed: str) -> None:
+    """One reading of a typed date for the check, deadlines, campaigns and the command line."""
+    assert parse_date(typed) == date(2026, 12, 31)
+
+
+@pytest.mark.parametrize("typed", ["2026-13-01", "2026-02-30", "12/31", "明天", "1899-01-01"])
+def test_what_is_not_a_date_is_refused(typed: str) -> None:
+    assert parse_date(typed) is None

@@ -29,8 +29,8 @@ from bot.i18n import LANGUAGES, Translator, format_day, format_moment
 from bot.render import category_name, measures_text, unit_name
 from bot.sending import edit, fitted, send, visible_length
 from bot.services import Services, services
+from conversations.answers import parse_date
 from services import ledger
-from services.campaigns import parse_day
 from services.monitoring import CASE_INPUT, REMOVAL_INPUT
 from services.policy import Deed, may
 from storage import Household, User, get_area, households_page, user_by_telegram_id
@@ -552,7 +552,7 @@ def _parse_deadline(text: str, today: date) -> tuple[date | None, str, bool]:
     reason = rest.strip()
     if _DAYS.match(head):
         return today + timedelta(days=int(head)), reason, past_cutoff
-    day = parse_day(head)
+    day = parse_date(head)
     if day is None:
         return None, text.strip(), False
     return day, reason, past_cutoff
@@ -795,10 +795,8 @@ def _deadline_spec(line: str | None) -> DeadlineSpec:
     tier = _typed_tier(line)
     if tier is not None:
         return tier
-    try:
-        return date.fromisoformat(line)
-    except ValueError:
-        return line  # refused by resolve_deadline as an unknown tier
+    day = parse_date(line)
+    return day if day is not None else line  # refused by resolve_deadline as an unknown tier
 
 
 async def _add_from_input(
