@@ -13,7 +13,8 @@ from typing import Any
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.services import services
-from storage import User, user_by_telegram_id
+from storage.models import Channel, PendingInput, User
+from storage.users import sender_by_address
 
 
 class UpdateContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -26,8 +27,10 @@ class UpdateContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any]
         user_id: int | None = None,
     ) -> None:
         super().__init__(application, chat_id, user_id)
-        # The Telegram id the user was read for, and the user.
+        # The Telegram id the user was read for, the user, and what the bot waited for from
+        # them when the update came (read with the user).
         self.known_user: tuple[int, User] | None = None
+        self.known_wait: PendingInput | None = None
 
 
 CONTEXT_TYPES = ContextTypes(context=UpdateContext)
@@ -41,15 +44,30 @@ async def sender_user(context: ContextTypes.DEFAULT_TYPE, telegram_id: int) -> U
         if known is not None and known[0] == telegram_id:
             return known[1]
     async with services(context).sessionmaker() as s:
-        user = await user_by_telegram_id(s, telegram_id)
-    if user is None or not user.active:
+        found = await sender_by_address(s, Channel.TELEGRAM, str(telegram_id))
+    if found is None or not found[0].active:
         return None
+    user, wait = found
     if isinstance(context, UpdateContext):
         context.known_user = (telegram_id, user)
+        context.known_wait = wait
     return user
 
 
+def wait_with_user(
+    context: ContextTypes.DEFAULT_TYPE, user: User
+) -> tuple[bool, PendingInput | None]:
+    """Whether the person's wait (stale or not) was read with them in this update, and the
+    wait itself: (False, None) when it was not, and must be read from the database."""
+    if isinstance(context, UpdateContext) and context.known_user is not None:
+        if context.known_user[1] is user:
+            return True, context.known_wait
+    return False, None
+
+
 def forget_user(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """After a handler changed the user (language, role), the next read goes to the database."""
+    """After a handler changed the user (language, role) or what the bot waits for from them,
+    the next read goes to the database."""
     if isinstance(context, UpdateContext):
         context.known_user = None
+        context.known_wait = None

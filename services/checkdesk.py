@@ -418,11 +418,14 @@ class CheckDesk:
         press: Press,
         acknowledge: Callable[[], Awaitable[Any]],
         delivery: int | None = None,
+        may_wait: bool = True,
     ) -> Turn | Pressed | Refused:
         """A button on a prompt or summary, checked against where the check stands.
         `acknowledge` tells the person the press was taken; it is awaited once the press is
         found valid and before anything is written, so a press whose acknowledgement never
-        came back (the process died meanwhile) is applied when the update comes again."""
+        came back (the process died meanwhile) is applied when the update comes again.
+        `may_wait` False: the caller read, with the person, that nothing is awaited from them
+        (no note a problem card asked for), so there is no wait to end."""
         async with self.runtime.sessionmaker() as s:
             row = await get_session(s, press.session_id)
             if row is None or row.user_id != user.id or row.status != "open":
@@ -447,7 +450,7 @@ class CheckDesk:
             await acknowledge()
             # Back at the check: a note some problem card asked for is no longer awaited, so
             # the next typed answer goes to the check.
-            if await clear_input(s, user.id):
+            if may_wait and await clear_input(s, user.id):
                 await s.commit()
             kind = _display_only(press.action, shown)
             if kind is not None:

@@ -36,7 +36,13 @@ async def pending_input(
     s: AsyncSession, user_id: int, now: datetime, ttl: timedelta = INPUT_TTL
 ) -> PendingInput | None:
     """The user's current wait, unless it has gone stale."""
-    row = await s.get(PendingInput, user_id)
+    return live_wait(await s.get(PendingInput, user_id), now, ttl)
+
+
+def live_wait(
+    row: PendingInput | None, now: datetime, ttl: timedelta = INPUT_TTL
+) -> PendingInput | None:
+    """A wait read earlier (with its user), unless it has gone stale."""
     if row is None or now - row.created_at > ttl:
         return None
     return row

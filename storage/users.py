@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.areas import area_contains
 from storage.audit import audit
 from storage.errors import InvitationError, StorageError
-from storage.models import LANGUAGES, ROLES, Area, Channel, Identity, Invitation, User
+from storage.models import (
+    LANGUAGES,
+    ROLES,
+    Area,
+    Channel,
+    Identity,
+    Invitation,
+    PendingInput,
+    User,
+)
 
 # Upper case without the look-alikes 0/O and 1/I, so a code read aloud or typed survives.
 INVITATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -181,6 +190,22 @@ async def user_by_address(s: AsyncSession, channel: Channel, address: str) -> Us
         .join(Identity, Identity.user_id == User.id)
         .where(Identity.channel == channel, Identity.address == address)
     )
+
+
+async def sender_by_address(
+    s: AsyncSession, channel: Channel, address: str
+) -> tuple[User, PendingInput | None] | None:
+    """The person with this address and what the bot waits for from them (a note, a reason,
+    stale or not), in one statement: every message a person sends needs both."""
+    row = (
+        await s.execute(
+            select(User, PendingInput)
+            .join(Identity, Identity.user_id == User.id)
+            .outerjoin(PendingInput, PendingInput.user_id == User.id)
+            .where(Identity.channel == channel, Identity.address == address)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def user_by_telegram_id(s: AsyncSession, telegram_id: int) -> User | None:

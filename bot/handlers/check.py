@@ -20,6 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import CheckAction, HouseholdPage, OpenSession, encode
+from bot.context import wait_with_user
 from bot.handlers.common import language, registered_user
 from bot.i18n import format_day, label
 from bot.logs import current_update
@@ -272,7 +273,10 @@ async def on_check_button(
     lang = language(user, update, svc)
     pressed_on = _message_id(query)
     press = Press(action.session_id, action.token, action.action, action.arg, pressed_on)
-    result = await svc.desk.press(user, press, query.answer, current_update())
+    read, wait = wait_with_user(context, user)
+    result = await svc.desk.press(
+        user, press, query.answer, current_update(), may_wait=not read or wait is not None
+    )
     if isinstance(result, Refused):
         await query.answer(svc.t(lang, result.message_id, **result.params))
         if result.message_id == NO_LONGER_VALID:

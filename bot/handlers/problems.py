@@ -22,7 +22,7 @@ from bot.callbacks import (
     ProblemList,
     encode,
 )
-from bot.context import sender_user
+from bot.context import sender_user, wait_with_user
 from bot.handlers import cases
 from bot.handlers.common import language, registered_user
 from bot.i18n import LANGUAGES, Translator, format_day, format_moment
@@ -47,7 +47,7 @@ from storage.problems import (
     resolve_deadline,
 )
 from storage.progress import load_schedules
-from storage.prompts import await_input, clear_input, pending_input
+from storage.prompts import await_input, clear_input, live_wait, pending_input
 from storage.texts import DEADLINE_TIER_NAMES, STATUS_NAMES, translator
 
 PAGE = 8
@@ -571,8 +571,12 @@ async def on_pending_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     user = await sender_user(context, sender.id)
     if user is None:
         return False
-    async with svc.sessionmaker() as s:
-        waiting = await pending_input(s, user.id, now)
+    read, row = wait_with_user(context, user)
+    if read:
+        waiting = live_wait(row, now)
+    else:
+        async with svc.sessionmaker() as s:
+            waiting = await pending_input(s, user.id, now)
     if waiting is None:
         return False
     if waiting.action == "add":
