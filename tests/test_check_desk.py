@@ -61,11 +61,30 @@ async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
     answer_writes = [s for s in writes if s.startswith("UPDATE check_sessions")]
     prompt_writes = [s for s in writes if s.startswith("UPDATE telegram_prompts")]
     assert len(user_reads) == 1, user_reads
+    # What the bot waits for from the person (a note a card asked for) comes with them.
+    assert "pending_inputs" in user_reads[0], user_reads
+    assert not [s for s in seen if s.startswith("SELECT") and "FROM pending_inputs" in s], seen
+    # Marking the update done waits for nothing: at most one statement for it.
+    assert len([s for s in writes if s.startswith("UPDATE received_updates")]) <= 1, writes
     # The answer is saved once; the message its next prompt went out as, once after sending.
     assert len(answer_writes) == 1 and len(prompt_writes) == 1, writes
     # One walk of the state answered; the answer recorded walks the new state once more.
     assert len(walks) <= 2, len(walks)
     assert await harness.cursor(3301) != "visit_type"
+
+
+async def test_a_press_on_the_check_reads_no_wait_of_its_own(
+    harness: Harness, emulator: BotApiEmulator
+) -> None:
+    await harness.seed()
+    user = emulator.user(3303, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    prompt = await open_check(harness, user, "王秀兰")
+    with statements(harness) as seen:
+        await user.press(prompt.message_id, prompt.callback_data("入户走访"))
+        await user.next_message()
+    assert not [s for s in seen if "FROM pending_inputs" in s], seen
+    assert await harness.cursor(3303) != "visit_type"
 
 
 async def test_the_desk_answers_without_telegram(
