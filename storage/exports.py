@@ -71,7 +71,6 @@ class ExportKind(StrEnum):
 
 
 ExportFormat = Literal["xlsx", "csv"]
-EXPORT_KINDS: tuple[ExportKind, ...] = tuple(ExportKind)
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("xlsx", "csv")
 EXPORT_ROLES = ("office", "leader")
 LANGUAGE = "zh_CN"
@@ -919,7 +918,6 @@ def _with_closing(row: ProblemRow, rectified_at: datetime | None, by: str | None
 
 __all__ = [
     "EXPORT_FORMATS",
-    "EXPORT_KINDS",
     "CheckLayout",
     "ExportFormat",
     "ExportKind",
