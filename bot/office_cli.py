@@ -323,7 +323,15 @@ async def export_command(settings: Settings, args: argparse.Namespace, lang: str
     finally:
         await engine.dispose()
     files = ", ".join(str(path) for path in result.files)
-    print(t(lang, "Exported {rows} rows to {files}.", rows=result.rows, files=files))
+    print(
+        t.n(
+            lang,
+            "Exported {count} row to {files}.",
+            "Exported {count} rows to {files}.",
+            result.rows,
+            files=files,
+        )
+    )
     return 0
 
 

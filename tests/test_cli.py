@@ -105,6 +105,13 @@ def test_demo_sends_a_message_of_several_lines(
     out = capsys.readouterr().out
     assert "✅ 已保存。" in out and "具体问题：房屋墙体开裂" in out
     assert f"整改期限：{typed}" in out
+    # The office's ledger export of that one problem counts it in the singular in English.
+    first, last = (date.today() + timedelta(days=n) for n in (-2, 1))
+    export = ["export", "--kind", "problems", "--area", "320705001", "--lang", "en"]
+    span = ["--from", first.isoformat(), "--to", last.isoformat()]
+    out_file = str(tmp_path / "ledger.xlsx")
+    assert main(["--database-url", url, *export, *span, "--out", out_file]) == 0
+    assert "Exported 1 row to" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -311,7 +311,9 @@ async def run_export(
         text = svc.t(lang, "The export failed. Please try again later.")
         await edit(context.bot, chat_id, message_id, escape(text), None)
         return
-    text = svc.t(lang, "Export finished: {rows} rows.", rows=result.rows)
+    text = svc.t.n(
+        lang, "Export finished: {count} row.", "Export finished: {count} rows.", result.rows
+    )
     await edit(context.bot, chat_id, message_id, escape(text), None)
 
 
