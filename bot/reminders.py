@@ -172,36 +172,26 @@ def _report_line(r: Line) -> str:
 
 @renders(ReminderKind.REPORT_STATUS)
 def _report_status_line(r: Line) -> str:
-    t, lang, payload = r.t, r.lang, r.payload
-    lines = [
-        "📋 "
-        + t(
-            lang,
-            "Monthly report due {day}. Households checked so far:",
-            day=format_day(_day(payload["reporting_day"]), lang),
-        )
-    ]
-    for village in payload.get("villages", []):
-        lines.append(_village_status(t, lang, village))
-    text = "\n".join(lines)
-    return text
+    day = format_day(_day(r.payload["reporting_day"]), r.lang)
+    heading = r.t(r.lang, "Monthly report due {day}. Households checked so far:", day=day)
+    return _villages_under(r, heading)
 
 
 @renders(ReminderKind.REPORT_LATE)
 def _report_late_line(r: Line) -> str:
-    t, lang, payload = r.t, r.lang, r.payload
-    lines = [
-        "📋 "
-        + t(
-            lang,
-            "The reporting day {day} has passed; these villages did not check every household:",
-            day=format_day(_day(payload["reporting_day"]), lang),
-        )
-    ]
-    for village in payload.get("villages", []):
-        lines.append(_village_status(t, lang, village))
-    text = "\n".join(lines)
-    return text
+    day = format_day(_day(r.payload["reporting_day"]), r.lang)
+    heading = r.t(
+        r.lang,
+        "The reporting day {day} has passed; these villages did not check every household:",
+        day=day,
+    )
+    return _villages_under(r, heading)
+
+
+def _villages_under(r: Line, heading: str) -> str:
+    """A leader's report line: the heading, then each village's status on a line."""
+    villages = [_village_status(r.t, r.lang, v) for v in r.payload.get("villages", [])]
+    return "\n".join(["📋 " + heading, *villages])
 
 
 @renders(ReminderKind.DEADLINE)

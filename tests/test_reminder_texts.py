@@ -49,3 +49,22 @@ def test_every_reminder_kind_is_one_rule_and_one_line() -> None:
     found = [kind for rule in RULES for kind in rule.kinds]
     assert sorted(found) == sorted(ReminderKind)
     assert set(LINES) == set(ReminderKind)
+
+
+def test_the_report_lines_list_each_village_under_their_heading() -> None:
+    """A leader's report status and late report: a heading, then a village a line."""
+    villages = [
+        {"village": "幸福村", "checked": 2, "total": 3},
+        {"village": "红星村", "checked": 0, "total": 2},
+    ]
+    payload = {"reporting_day": "2026-12-04", "villages": villages}
+    t = Translator()
+    today = date(2026, 12, 1)
+    assert render_line(t, "zh_CN", "report_status", payload, today) == (
+        "📋 月报截止 2026年12月4日。目前已核查户数：\n"
+        "幸福村：2/3 ▓▓▓▓▓▓▓░░░\n红星村：0/2 ░░░░░░░░░░"
+    )
+    assert render_line(t, "en", "report_late", payload, today) == (
+        "📋 The reporting day Dec 4, 2026 has passed; these villages did not check every"
+        " household:\n幸福村: 2/3 ▓▓▓▓▓▓▓░░░\n红星村: 0/2 ░░░░░░░░░░"
+    )
