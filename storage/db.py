@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_only
 
+from storage.sqlite_driver import one_trip_dbapi
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///hucha.db"
 
 _HERE = Path(__file__).resolve().parent
@@ -162,13 +164,18 @@ def make_engine(url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AsyncEn
     parameters: they carry ID numbers and phone numbers into logs."""
     if _is_sqlite(url):
         if _is_memory_sqlite(url):
-            engine = create_async_engine(url, hide_parameters=True)
+            engine = create_async_engine(url, hide_parameters=True, module=one_trip_dbapi())
             event.listen(engine.sync_engine, "connect", _sqlite_memory_on_connect)
             return engine
         # Writers queue at the gate holding their connection, and a file connection is cheap:
         # a pool as wide as the bot's concurrent updates keeps readers from waiting for one.
         engine = create_async_engine(
-            url, hide_parameters=True, pool_size=20, max_overflow=44, pool_timeout=120
+            url,
+            hide_parameters=True,
+            module=one_trip_dbapi(),
+            pool_size=20,
+            max_overflow=44,
+            pool_timeout=120,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect_with(busy_timeout))
         # The gate only waits out this process's own writers, who are making progress: it

@@ -1,0 +1,151 @@
+"""SQLite through aiosqlite with one trip to its thread per statement.
+
+SQLAlchemy's aiosqlite adapter makes four trips between the event loop and the connection's
+thread for every statement: open a cursor, execute, fetch the rows, close the cursor. Each trip
+is a future, a queue hand-over, a wake-up of the thread and a wake-up of the loop. Here the
+whole statement runs in one function on the connection's thread and comes back with its rows,
+description, row count and last row id, so a statement costs one trip. Transactions, errors and
+server-side cursors (streamed results) are SQLAlchemy's own.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+
+# What one statement brings back: description, rows, row count, last row id.
+_Outcome = tuple[Any, list[Any], int, int | None]
+
+
+def _run(raw: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+    """One statement, on the connection's own thread, from cursor to closed cursor."""
+    cursor = raw.cursor()
+    try:
+        if parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+def _run_many(raw: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> _Outcome:
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(operation, parameters)
+        return None, [], cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor whose statement makes one trip to the connection's thread."""
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]  # nothing to open or close
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    def _take(self, outcome: _Outcome) -> None:
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            self._take(await connection._execute(_run, connection._conn, operation, parameters))
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            self._take(
+                await connection._execute(_run_many, connection._conn, operation, seq_of_parameters)
+            )
+
+    async def _async_soft_close(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def nextset(self) -> None:
+        raise NotImplementedError("SQLite returns one result set per statement")
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    """A connection whose statements make one trip each, and whose commit or rollback makes
+    none when no transaction is open (after a read, or the pool's rollback after a commit)."""
+
+    __slots__ = ()
+
+    _cursor_cls = OneTripCursor
+
+    def _in_transaction(self) -> bool:
+        raw = self._connection._connection  # type: ignore[attr-defined]  # None once closed
+        return raw is not None and bool(raw.in_transaction)
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+
+class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DBAPI adapter, handing out one-trip connections."""
+
+    def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        adapted = super().connect(*arg, **kw)
+        return OneTripConnection(self, adapted._connection)
+
+
+def one_trip_dbapi() -> OneTripDBAPI:
+    """The DBAPI to give `create_async_engine(module=…)` for a `sqlite+aiosqlite` URL."""
+    return OneTripDBAPI(aiosqlite, sqlite3)
