@@ -22,6 +22,7 @@ from bot.i18n import language_of
 from bot.logs import about_update
 from bot.sending import send
 from bot.services import KEY, Services, utc_now
+from storage.group_commit import GroupCommit
 from storage.inbox import (
     Incoming,
     claim_update,
@@ -78,9 +79,15 @@ class Intake:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._told_busy: set[int] = set()
-        # Updates handled and waiting to be marked done, and the task writing them.
-        self._done_waiting: dict[int, asyncio.Future[None]] = {}
-        self._done_writer: asyncio.Task[None] | None = None
+        # Updates handled are marked done together with the others finished meanwhile. The
+        # database may be away for a while: each group is tried again, then left not done, and
+        # the claim runs out and they are taken up again.
+        self._done = GroupCommit[int](
+            self.services.sessionmaker,
+            lambda s, update_ids: mark_done(s, self.bot, sorted(set(update_ids)), utc_now()),
+            name="intake-done",
+            retry_delays=(0.5, 1, 2, 4, 8),
+        )
         self._pruned = utc_now()
         # SQLite serves one process, where routes already take one person's updates in turn.
         self._single_process = self.services.settings.database_url.startswith("sqlite")
@@ -138,32 +145,12 @@ class Intake:
         await self._mark_done(update.update_id)
 
     async def _mark_done(self, update_id: int) -> None:
-        """Mark the update done, together with the others finished meanwhile: while one write
-        is under way, updates that finish wait for the next, which takes them all (a group
-        commit). Under load that is one statement for many updates; alone, it is at once."""
-        waiting = self._done_waiting.get(update_id)
-        if waiting is None:
-            waiting = self._done_waiting[update_id] = asyncio.get_running_loop().create_future()
-        if self._done_writer is None or self._done_writer.done():
-            self._done_writer = asyncio.create_task(self._write_done(), name="intake-done")
-        await asyncio.shield(waiting)
-
-    async def _write_done(self) -> None:
-        while self._done_waiting:
-            batch, self._done_waiting = self._done_waiting, {}
-            for delay in (0.5, 1, 2, 4, 8, None):
-                try:
-                    async with self.services.sessionmaker.begin() as s:
-                        await mark_done(s, self.bot, sorted(batch), utc_now())
-                    break
-                except Exception:  # the database may be away for a while; try again
-                    log.warning("cannot mark %d updates done yet", len(batch), exc_info=True)
-                    if delay is None:
-                        break  # left not done: the claim runs out and they are taken up again
-                    await asyncio.sleep(delay)
-            for waiting in batch.values():
-                if not waiting.done():
-                    waiting.set_result(None)
+        """Mark the update done, in a group commit: under load one statement for many
+        updates; alone, at once."""
+        try:
+            await self._done.add(update_id)
+        except Exception:
+            log.warning("update %s is left not done", update_id)
 
     async def resume(self, own_too: bool = False) -> int:
         """Handle what was received and not done: this instance's own leftovers after a

@@ -8,9 +8,10 @@ engine's prompt or summary, a refusal, a question before submitting, or the subm
 with its problems. Sending is the channel's; the answer is committed before anything is sent.
 
 The message a prompt went out as is only known once it has been sent, after that commit; the
-channel hands its id back through `record_prompt`, one UPDATE that reads nothing. If it is lost,
-the previous id stays: the new prompt's buttons then read as stale and the question is simply
-asked again, nothing answered is lost.
+channel hands its id back through `record_prompt`, written with other people's of the moment in
+one UPDATE that reads nothing (a group commit). If it is lost, the previous id stays: the new
+prompt's buttons then read as stale and the question is simply asked again, nothing answered is
+lost.
 """
 
 from __future__ import annotations
@@ -67,14 +68,16 @@ from storage import (
 )
 from storage.campaigns import cutoff_on
 from storage.checks import (
+    PromptShown,
     set_amendment_kind,
-    set_prompt_message,
+    set_prompt_messages,
     settle_earlier,
     show_in_chat,
 )
 from storage.deadlines import CheckDeadlines
 from storage.errors import StorageError
 from storage.findings import found_by, standing_problems, unsettled
+from storage.group_commit import GroupCommit
 from storage.models import CheckRecord, Problem, User
 from storage.monitoring import open_case_of
 from storage.progress import load_schedules
@@ -286,6 +289,13 @@ class CheckDesk:
     area_texts: AreaTexts
     # village code → (monotonic time read, time zone, province)
     places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
+    # Which messages show the checks' prompts, written for many people at once.
+    prompts: GroupCommit[PromptShown] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prompts = GroupCommit(
+            self.runtime.sessionmaker, set_prompt_messages, name="check-prompts"
+        )
 
     async def place_of(self, s: AsyncSession, village_code: str) -> tuple[str, str | None]:
         """A village's time zone and province. Kept for a few minutes: areas hardly ever
@@ -484,10 +494,8 @@ class CheckDesk:
     ) -> None:
         """The message the check's current prompt went out as (None: unknown, kept as was),
         and that the screen of this delivery was sent."""
-        if message_id is None:
-            return
-        async with self.runtime.sessionmaker.begin() as s:
-            await set_prompt_message(s, sheet.row.id, message_id, delivery)
+        if message_id is not None:
+            await self.prompts.add(PromptShown(sheet.row.id, message_id, delivery))
 
     # ------------------------------------------------------------ one step
 

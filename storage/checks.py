@@ -3,12 +3,12 @@ a finished check into a record and its rectification problems (问题台账)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.model import Record
@@ -111,17 +111,45 @@ async def show_in_chat(s: AsyncSession, session: CheckSession, chat_id: int) -> 
     return session.telegram
 
 
+class PromptShown(NamedTuple):
+    """Which Telegram message shows a check's current prompt, and the update whose screen that
+    is (None: left as it was)."""
+
+    session_id: int
+    message_id: int
+    shown_update: int | None = None
+
+
+_PROMPTS = cast(Table, TelegramPrompt.__table__)
+_SET_PROMPT = (
+    update(_PROMPTS)
+    .where(_PROMPTS.c.session_id == bindparam("b_session"))
+    .values(
+        message_id=bindparam("b_message"),
+        shown_update=func.coalesce(bindparam("b_shown"), _PROMPTS.c.shown_update),
+    )
+)
+
+
+async def set_prompt_messages(s: AsyncSession, shown: Sequence[PromptShown]) -> None:
+    """Remember which messages show these checks' current prompts: one statement for all,
+    nothing read."""
+    if shown:
+        await s.execute(
+            _SET_PROMPT,
+            [
+                {"b_session": p.session_id, "b_message": p.message_id, "b_shown": p.shown_update}
+                for p in shown
+            ],
+        )
+
+
 async def set_prompt_message(
     s: AsyncSession, session_id: int, message_id: int, shown_update: int | None = None
 ) -> None:
     """Remember which Telegram message shows the check's current prompt (and, given, the
-    update whose screen that is): one statement, nothing read."""
-    values: dict[str, Any] = {"message_id": message_id}
-    if shown_update is not None:
-        values["shown_update"] = shown_update
-    await s.execute(
-        update(TelegramPrompt).where(TelegramPrompt.session_id == session_id).values(**values)
-    )
+    update whose screen that is)."""
+    await set_prompt_messages(s, [PromptShown(session_id, message_id, shown_update)])
 
 
 async def discard_session(s: AsyncSession, session_id: int, now: datetime) -> CheckSession:

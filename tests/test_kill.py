@@ -87,6 +87,7 @@ async def test_a_button_answered_before_a_kill_is_applied_after_the_restart(
 async def handled_again(harness: Harness) -> None:
     """What a restarted instance does with the update its killed self never marked done (the
     last one): handed to the handlers a second time."""
+    await harness.intake.settled()  # its first handling has marked it done
     async with harness.sessionmaker.begin() as s:
         last = await s.scalar(select(func.max(ReceivedUpdate.update_id)))
         await s.execute(
