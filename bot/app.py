@@ -7,7 +7,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import Application, ApplicationBuilder
-from telegram.request import HTTPXRequest
 
 from bot import reminders
 from bot.context import CONTEXT_TYPES
@@ -17,6 +16,7 @@ from bot.retry import rate_limiter
 from bot.sending import HuchaBot
 from bot.services import KEY, Services, utc_now
 from bot.settings import Settings
+from bot.transport import bot_api_request
 from conversations import load_forms, load_thresholds
 from storage import make_engine, make_sessionmaker
 from storage.bots import BotRecord
@@ -59,7 +59,7 @@ async def _stop(application: Application) -> None:  # type: ignore[type-arg]
 
 def build_bot(settings: Settings) -> HuchaBot:
     """The bot with the connection pools, proxy and rate limiter python-telegram-bot's builder
-    would give it."""
+    would give it, its requests sent through bot/transport.py."""
     if not settings.token:
         raise ValueError("a bot token is needed (HUCHA_TELEGRAM_TOKEN or --token)")
     limiter = rate_limiter() if settings.rate_limit else None
@@ -67,8 +67,8 @@ def build_bot(settings: Settings) -> HuchaBot:
         settings.token,
         base_url=settings.api_url,
         base_file_url=settings.base_file_url,
-        request=HTTPXRequest(connection_pool_size=256, proxy=settings.proxy),
-        get_updates_request=HTTPXRequest(connection_pool_size=1, proxy=settings.proxy),
+        request=bot_api_request(settings.api_url, settings.proxy, pool_size=256),
+        get_updates_request=bot_api_request(settings.api_url, settings.proxy, pool_size=1),
         rate_limiter=limiter,  # type: ignore[arg-type]
         retry_policy=settings.retry,
     )

@@ -350,10 +350,11 @@ def _public_url(url: str) -> bool:
 async def check_bot_api(settings: Settings) -> str:
     """The bot's username (getMe); raises InvalidToken or NetworkError."""
     from telegram import Bot
-    from telegram.request import HTTPXRequest
+
+    from bot.transport import bot_api_request
 
     assert settings.token is not None
-    request = HTTPXRequest(proxy=settings.proxy) if settings.proxy else None
+    request = bot_api_request(settings.api_url, settings.proxy)
     bot = Bot(settings.token, base_url=settings.api_url, request=request)
     async with bot:
         return bot.username

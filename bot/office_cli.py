@@ -342,13 +342,19 @@ async def fetch_missing_photos(
     token only the store is read."""
     from telegram import Bot
 
+    from bot.transport import bot_api_request
     from storage.exports import photo_ids_of_scope
 
     file_ids = await photo_ids_of_scope(s, form, scope)
     missing = [f for f in file_ids if not await asyncio.to_thread(store.has, f)]
     if not missing or not settings.token:
         return FetchReport(0, len(file_ids) - len(missing), len(missing))
-    bot = Bot(settings.token, base_url=settings.api_url, base_file_url=settings.base_file_url)
+    bot = Bot(
+        settings.token,
+        base_url=settings.api_url,
+        base_file_url=settings.base_file_url,
+        request=bot_api_request(settings.api_url, settings.proxy),
+    )
     async with bot:
         report = await fetch_photos(bot, store, missing)
     return FetchReport(report.fetched, len(file_ids) - len(missing), report.failed)

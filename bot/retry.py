@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import AIORateLimiter
@@ -30,10 +31,15 @@ class OutcomeUnknown(Exception):
     may have been delivered or not, and the Bot API cannot be asked which."""
 
 
+# A timeout while connecting or waiting for a connection, on aiohttp (bot/transport.py) or on
+# httpx (python-telegram-bot's own request, used behind a SOCKS proxy).
+_NOT_SENT = (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def may_have_arrived(error: TimedOut) -> bool:
     """Whether a timed-out request may have reached Telegram: only a timeout while connecting
     or waiting for a connection means it never left."""
-    return not isinstance(error.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout))
+    return not isinstance(error.__cause__, _NOT_SENT)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
