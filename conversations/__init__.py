@@ -3,11 +3,12 @@
 Load forms with `load_form` / `load_forms`, look up the area's thresholds with
 `load_thresholds` + `params_for`, then run a check with `start(form, context)` and
 `step(form, state, input, context)`, which return the new `CheckState` and the events
-(`Prompt`, `Invalid`, `Summary`, `Finished`) for the caller to act on.
+(`Prompt`, `Invalid`, `Summary`, `Finished`) for the caller to act on. A caller stepping
+many checks keeps where each stands with `KeptPositions`, so the next input walks less.
 """
 
 from conversations.answers import display_value
-from conversations.engine import SUMMARY_KEY, Position, start, step
+from conversations.engine import SUMMARY_KEY, KeptPositions, Position, start, step
 from conversations.expressions import Expression, ExpressionError, compile_expression
 from conversations.forms import FORMS_DIRECTORY, FormError, load_form, load_forms, parse_form
 from conversations.model import (
@@ -71,6 +72,7 @@ __all__ = [
     "Input",
     "Invalid",
     "ItemView",
+    "KeptPositions",
     "Labels",
     "Location",
     "Photo",

@@ -8,7 +8,8 @@ An input that does not fit gives Invalid and leaves the state as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Hashable, Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -83,11 +84,13 @@ class Position:
 
     def __init__(self, form: Form, state: CheckState, context: Context) -> None:
         self.form = form
+        self._context_given = context
         self.finished = state.phase == "finished"
         self.state = state if self.finished else _sanitised(state)
         self.context = _plain_day(context)
         self._current: Walk | None = None
         self._shown: tuple[Prompt | Summary | None] | None = None
+        self._outcome: Outcome | None = None
 
     @property
     def current(self) -> Walk:
@@ -99,13 +102,40 @@ class Position:
     def shown(self) -> Prompt | Summary | None:
         """The prompt or summary the check stands at (what `Show` would answer)."""
         if self._shown is None:
-            events = [] if self.finished else self.step(Show())[1]
+            events = [] if self.finished else self._step(Show())[1]
             found = next((e for e in events if isinstance(e, Prompt | Summary)), None)
             self._shown = (found,)
         return self._shown[0]
 
+    def following(self, state: CheckState) -> Position:
+        """The position of `state`, the outcome of this position's last `step`: the walk
+        the step made of it, and the prompt or summary it showed, are taken over, not made
+        again."""
+        if state is self.state:
+            return self
+        following = Position(self.form, state, self.context)
+        if following.finished or following.state is not state or self._current is None:
+            return following
+        for made in (self._current, *self._current.made):
+            if made.answers is state.answers and made.done_groups == state.done_groups:
+                following._current = made
+                break
+        else:
+            return following
+        if self._outcome is not None and self._outcome[0] is state:
+            events = self._outcome[1]
+            shown = next((e for e in reversed(events) if isinstance(e, Prompt | Summary)), None)
+            if shown is not None:
+                following._shown = (shown,)
+        return following
+
     def step(self, inp: Input) -> Outcome:
         """Apply one input at this position."""
+        outcome = self._step(inp)
+        self._outcome = outcome
+        return outcome
+
+    def _step(self, inp: Input) -> Outcome:
         form, state, context = self.form, self.state, self.context
         if self.finished:
             return state, [Invalid(m.ALREADY_SUBMITTED)]
@@ -116,6 +146,50 @@ class Position:
         if slot is None:
             return _recover(form, state, current)
         return _step_asking(form, state, current, slot, inp, context)
+
+
+class KeptPositions:
+    """The positions checks stand at after their last step, by check, so that the next input
+    of a check does not walk its form again: a position is handed out only for the very state
+    it was kept with, as saved (compared as JSON, so that 1 and 1.0 differ), the same form and
+    an equal context. The oldest are dropped beyond `limit`."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._kept: dict[Hashable, tuple[str, Position]] = {}
+
+    def keep(self, check: Hashable, position: Position, saved: Mapping[str, Any]) -> None:
+        """Keep `position` for `check`, whose state was saved as `saved` (its JSON document,
+        perhaps with the caller's own entries beside the state's)."""
+        self._kept.pop(check, None)
+        document = _document(saved)
+        if document is None or CheckState.from_json(json.loads(document)) != position.state:
+            return  # the state does not read back as it is: never handed out
+        self._kept[check] = (document, position)
+        while len(self._kept) > self.limit:
+            del self._kept[next(iter(self._kept))]
+
+    def forget(self, check: Hashable) -> None:
+        self._kept.pop(check, None)
+
+    def position(
+        self, check: Hashable, form: Form, saved: Mapping[str, Any], context: Context
+    ) -> Position | None:
+        """The position kept for `check` if it stands at this saved state, else None."""
+        kept = self._kept.get(check)
+        if kept is None:
+            return None
+        document, position = kept
+        if position.form is not form or position._context_given != context:
+            return None
+        return position if _document(saved) == document else None
+
+
+def _document(saved: Mapping[str, Any]) -> str | None:
+    try:
+        return json.dumps(saved, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
 
 
 def _sanitised(state: CheckState) -> CheckState:
@@ -204,34 +278,40 @@ def _step_group(
     if isinstance(inp, AddItem):
         if len(items) >= MAX_ITEMS:
             return state, [Invalid(m.TOO_MANY_ITEMS, params={"max": MAX_ITEMS})]
-        return _with_items(form, state, group, [*items, {}], context)
+        return _with_items(form, state, current, group, [*items, {}], context)
     if isinstance(inp, RemoveItem):
         index = inp.index
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(items):
             number = index + 1 if isinstance(index, int) else index
             return state, [Invalid(m.NO_SUCH_ITEM, params={"number": number})]
-        return _with_items(form, state, group, items[:index] + items[index + 1 :], context)
+        remaining = items[:index] + items[index + 1 :]
+        return _with_items(form, state, current, group, remaining, context)
     if isinstance(inp, Done):
         if len(items) < group.min_items:
             return state, [Invalid(m.TOO_FEW_ITEMS, params={"min": group.min_items})]
         answers = {**state.answers, group.id: items}
         done_groups = tuple(sorted({*state.done_groups, group.id}))
         confirmed = replace(state, answers=answers, done_groups=done_groups)
-        return _advance(form, confirmed, walk(form, confirmed, context), slot.key)
+        return _advance(form, confirmed, _walk_from(current, form, confirmed, context), slot.key)
     if isinstance(inp, Skip):
         return state, [Invalid(m.CANNOT_SKIP)]
     return state, [Invalid(m.ITEM_BUTTONS)]
 
 
 def _with_items(
-    form: Form, state: CheckState, group: Question, items: list[dict[str, Any]], context: Context
+    form: Form,
+    state: CheckState,
+    current: Walk,
+    group: Question,
+    items: list[dict[str, Any]],
+    context: Context,
 ) -> Outcome:
     changed = replace(state, answers={**state.answers, group.id: items})
-    current = walk(form, changed, context)
-    slot = current.slot(group.id)
+    after = _walk_from(current, form, changed, context)
+    slot = after.slot(group.id)
     if slot is None:
-        return _recover(form, changed, current)
-    return changed, [_prompt(form, changed, current, slot)]
+        return _recover(form, changed, after)
+    return changed, [_prompt(form, changed, after, slot)]
 
 
 def _record_answer(
@@ -239,15 +319,41 @@ def _record_answer(
 ) -> Outcome:
     if value is not None and not _constraint_holds(slot, value, current):
         return state, [Invalid(labels=slot.question.constraint_message)]
+    if slot.question.type == "all_normal" and value == NORMAL:
+        # Walked already, for the prompt's preview of what "everything normal" gives.
+        answers, after = _normal_walk(form, state, current, slot, context)
+        return _advance(form, replace(state, answers=answers, pending=()), after, slot.key)
     answered = replace(state, answers=_with_answer(state, current, slot, value), pending=())
-    return _advance(form, answered, walk(form, answered, context), slot.key)
+    return _advance(form, answered, _walk_from(current, form, answered, context), slot.key)
+
+
+def _walk_from(current: Walk, form: Form, state: CheckState, context: Context) -> Walk:
+    """The walk of `state`, which a step made from `current`'s state; kept with `current`,
+    so that the position of `state` takes it over (Position.following)."""
+    made = walk(form, state, context)
+    current.made.append(made)
+    return made
+
+
+def _normal_walk(
+    form: Form, state: CheckState, current: Walk, slot: Slot, context: Context
+) -> tuple[Mapping[str, Any], Walk]:
+    """The answers of `state` (walked as `current`) with "everything normal" answered at the
+    all_normal `slot`, and their walk: made once, for the prompt's preview and that answer."""
+    kept = current.normal_walks.get(slot.key)
+    if kept is not None and kept[0] is state.answers and kept[2].context is context:
+        return kept[1], kept[2]
+    answers = _with_answer(state, current, slot, NORMAL)
+    made = _walk_from(current, form, replace(state, answers=answers), context)
+    current.normal_walks[slot.key] = (state.answers, answers, made)
+    return answers, made
 
 
 def _constraint_holds(slot: Slot, value: Any, current: Walk) -> bool:
     constraint = slot.question.constraint
     if not constraint:
         return True
-    return is_true(evaluate(constraint, replace(current.scope_for(slot), value=value)))
+    return is_true(evaluate(constraint, current.scope_for(slot).with_value(value)))
 
 
 def _with_answer(state: CheckState, current: Walk, slot: Slot, value: Any) -> dict[str, Any]:
@@ -616,8 +722,7 @@ def _normal_preview(
     """For an `all_normal` question: the answers "everything normal" would give."""
     if slot.question.type != "all_normal" or current.context is None:
         return ()
-    trial = replace(state, answers=_with_answer(state, current, slot, NORMAL))
-    after = walk(form, trial, current.context)
+    _, after = _normal_walk(form, state, current, slot, current.context)
     return tuple(
         SummaryItem(
             key=other.key,

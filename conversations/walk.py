@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -56,6 +56,17 @@ class Walk:
     scope: Scope = field(default_factory=lambda: Scope({}))
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     context: Context | None = None
+    # What it was walked from: a state's answers (the object itself) and confirmed groups.
+    answers: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    done_groups: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # Walks of states a step made from this one, kept so that a state is walked once: for
+    # its prompt's preview, its answer and its own position. `normal_walks`, by an
+    # all_normal slot's key: the answers "everything normal" there was added to, the answers
+    # with it, and their walk.
+    made: list[Walk] = field(default_factory=list, compare=False, repr=False)
+    normal_walks: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], Walk]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def slot(self, key: str) -> Slot | None:
         return next((slot for slot in self.slots if slot.key == key), None)
@@ -94,7 +105,12 @@ def parameters(form: Form, context: Context) -> dict[str, Any]:
 
 def walk(form: Form, state: CheckState, context: Context) -> Walk:
     answers = state.answers if isinstance(state.answers, Mapping) else {}
-    result = Walk(texts={**form.texts, **context.texts}, context=context)
+    result = Walk(
+        texts={**form.texts, **context.texts},
+        context=context,
+        answers=state.answers,
+        done_groups=state.done_groups,
+    )
     household = context.household if isinstance(context.household, Mapping) else {}
     result.scope = Scope(
         result.values, None, parameters(form, context), context.today, household=household
@@ -178,9 +194,7 @@ def normal_answer(question: Question, scope: Scope) -> Any:
     today = scope.today or date.min
     if raw is None or not stored_value_fits(question, raw, today):
         return None
-    if question.constraint and not is_true(
-        evaluate(question.constraint, replace(scope, value=raw))
-    ):
+    if question.constraint and not is_true(evaluate(question.constraint, scope.with_value(raw))):
         return None
     return raw
 
@@ -212,25 +226,29 @@ def _walk_group(
     recorded: list[dict[str, Any]] = []
     labels: list[str] = []
     for index, item in enumerate(items):
-        values, record, slots = _walk_item(group, index, item, result.scope)
+        values, record, asked = _walk_item(group, index, item, result.scope)
         label = item_label(group, values, result.scope, index)
         effective.append(values)
         recorded.append(record)
         labels.append(label)
-        result.slots.extend(_labelled(slot, label) for slot in slots)
+        result.slots.extend(
+            Slot(key, child, group, index, answered, value, label, normal_from)
+            for key, child, answered, value, normal_from in asked
+        )
     result.values[group.id] = effective
     result.record[group.id] = recorded
     result.effective_items[group.id] = effective
     result.item_labels[group.id] = labels
 
 
-def _labelled(slot: Slot, label: str) -> Slot:
-    return replace(slot, item_label=label)
+# One prompt of a repeat item, before the item's label is known: its key, question, whether
+# it is answered, its value and the all_normal question that gave it.
+_Asked = tuple[str, Question, bool, Any, str | None]
 
 
 def _walk_item(
     group: Question, index: int, item: Mapping[str, Any], scope: Scope
-) -> tuple[dict[str, Any], dict[str, Any], list[Slot]]:
+) -> tuple[dict[str, Any], dict[str, Any], list[_Asked]]:
     prefilled = prefilled_fields(item)
     values = {key: value for key, value in item.items() if key != PREFILLED}
     for child in group.children:
@@ -238,7 +256,7 @@ def _walk_item(
     record = dict(values)
     for child in group.children:
         record.pop(child.id, None)
-    slots: list[Slot] = []
+    asked: list[_Asked] = []
     item_scope = scope.for_item(values)
     shortcut = _Shortcut()
     for child in group.children:
@@ -260,9 +278,9 @@ def _walk_item(
             continue
         if answered and child.type != "note":
             record[child.id] = value
-        slots.append(Slot(key, child, group, index, answered, value, normal_from=normal_from))
+        asked.append((key, child, answered, value, normal_from))
         shortcut.passed(child, key, value, None)
-    return values, record, slots
+    return values, record, asked
 
 
 def prefilled_fields(item: Mapping[str, Any]) -> set[str]:

@@ -38,6 +38,7 @@ from conversations import (
     Form,
     Input,
     Invalid,
+    KeptPositions,
     Pick,
     Position,
     Prompt,
@@ -289,6 +290,8 @@ class CheckDesk:
     area_texts: AreaTexts
     # village code → (monotonic time read, time zone, province)
     places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
+    # Where each check stood after its last step here, walked: the next step starts from it.
+    positions: KeptPositions = field(default_factory=KeptPositions)
     # Which messages show the checks' prompts, written for many people at once.
     prompts: GroupCommit[PromptShown] = field(init=False)
 
@@ -340,7 +343,11 @@ class CheckDesk:
             return None
         household, roster = found
         context, zone = await self.engine_context(s, household, roster)
-        return Sheet(row, form, context, CheckState.from_json(row.state), household, zone)
+        sheet = Sheet(row, form, context, CheckState.from_json(row.state), household, zone)
+        kept = self.positions.position(row.id, form, row.state, context)
+        if kept is not None:
+            sheet.position = (sheet.state, kept)
+        return sheet
 
     async def current_sheet(self, s: AsyncSession, user_id: int) -> Sheet | None:
         """The check the person is working on (the open one touched last), loaded."""
@@ -520,11 +527,14 @@ class CheckDesk:
             if turn.settlement is not None:
                 turn.state = sheet.state
                 return turn
+            self.positions.forget(sheet.row.id)
             await save_session(s, sheet.row.id, state.to_json(), now)
             turn.submitted = await self._submit(s, user, sheet, finished)
             return turn
-        await save_session(s, sheet.row.id, saved_state(state, delivery), now)
+        saved = saved_state(state, delivery)
+        await save_session(s, sheet.row.id, saved, now)
         await s.commit()
+        self.positions.keep(sheet.row.id, sheet.at().following(state), saved)
         return turn
 
     async def _submit(

@@ -13,10 +13,10 @@ from sqlalchemy import event, select
 
 from bot.emulator import BotApiEmulator
 from bot.services import KEY, Services
-from conversations import Back, Position, Prompt, Show, Skip, Summary, Text, step
+from conversations import Back, CheckState, Position, Prompt, Show, Skip, Summary, Text, step
 from conversations import engine as engine_module
-from services.checkdesk import Opened
-from storage import CheckSession, user_by_telegram_id
+from services.checkdesk import Opened, Turn
+from storage import CheckSession, save_session, user_by_telegram_id
 from tests.checkdriver import FORM, open_check
 from tests.harness import Harness
 from tests.test_engine import CONTEXT as CTX
@@ -107,6 +107,48 @@ async def test_the_desk_answers_without_telegram(
     async with harness.sessionmaker() as s:
         row = (await s.scalars(select(CheckSession))).one()
     assert row.state["answers"]["visit_type"] == "home_visit"
+
+
+async def test_the_next_answer_starts_from_where_the_last_left_the_check_unless_it_moved(
+    harness: Harness, emulator: BotApiEmulator, monkeypatch: Any
+) -> None:
+    seeded = await harness.seed()
+    user = emulator.user(3304, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    assert harness.app is not None
+    svc: Services = harness.app.bot_data[KEY]
+    async with harness.sessionmaker() as s:
+        person = await user_by_telegram_id(s, 3304)
+    assert person is not None
+    opened = await svc.desk.open_check(person, seeded["wang"], chat_id=3304)
+    assert isinstance(opened, Opened), opened
+    assert (await svc.desk.answer(person, Text("入户走访"))) is not None
+    walks: list[object] = []
+    real_walk = engine_module.walk
+
+    def counted_walk(*args: Any) -> Any:
+        walks.append(args)
+        return real_walk(*args)
+
+    monkeypatch.setattr(engine_module, "walk", counted_walk)
+    turn = await svc.desk.answer(person, Text("户主本人"))
+    assert isinstance(turn, Turn) and turn.invalid is None
+    assert isinstance(turn.before, Prompt) and turn.before.question_id == "respondent"
+    # Only the state answered is walked: where the check stood is the last answer's.
+    assert len(walks) == 1, len(walks)
+    # Elsewhere (another instance of the bot), the check goes back to the respondent.
+    async with harness.sessionmaker() as s:
+        row = (await s.scalars(select(CheckSession))).one()
+        back, _ = step(FORM, CheckState.from_json(row.state), Back(), opened.sheet.context)
+        await save_session(s, row.id, back.to_json(), harness.clock())
+        await s.commit()
+    turn = await svc.desk.answer(person, Text("户主配偶"))
+    assert isinstance(turn, Turn) and turn.invalid is None
+    assert isinstance(turn.before, Prompt) and turn.before.question_id == "respondent"
+    async with harness.sessionmaker() as s:
+        row = (await s.scalars(select(CheckSession))).one()
+    assert row.state["answers"]["respondent"] == "spouse"
+    assert row.state["cursor"] == "respondent_name"
 
 
 @settings(max_examples=40, deadline=None)

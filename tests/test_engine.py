@@ -26,9 +26,11 @@ from conversations import (
     Input,
     Invalid,
     ItemView,
+    KeptPositions,
     Location,
     Photo,
     Pick,
+    Position,
     Prompt,
     RemoveItem,
     Show,
@@ -987,6 +989,59 @@ def test_a_stale_cursor_resumes_at_the_first_unanswered_question(form) -> None:
     stale = CheckState.from_json({**state.to_json(), "cursor": "question_removed_from_form"})
     resumed, events = step(form, stale, Show(), CONTEXT)
     assert prompt_of(events).key == "water_short_days" and resumed.cursor == "water_short_days"
+
+
+def kept_after(form: Form, until: str, inp: Input) -> tuple[KeptPositions, CheckState]:
+    """The check answered up to `until`, then `inp`, its position kept as the check desk keeps
+    it; and the state it stands at."""
+    state, _ = walk(form, until=until)
+    position = Position(form, state, CONTEXT)
+    state, _ = position.step(inp)
+    kept = KeptPositions()
+    kept.keep(7, position.following(state), state.to_json())
+    return kept, state
+
+
+def test_a_kept_position_serves_only_the_state_it_was_kept_with(form) -> None:
+    kept, state = kept_after(form, "floor_area", Text("96.5"))
+    saved = round_trip(state).to_json()
+    position = kept.position(7, form, saved, CONTEXT)
+    assert position is not None and position.state == state
+    assert position.shown == Position(form, state, CONTEXT).shown
+    assert kept.position(8, form, saved, CONTEXT) is None
+    # 96 typed is the decimal 96.0; a state saved with the whole number 96 (equal in
+    # Python, not in JSON) is another state
+    kept_96, state_96 = kept_after(form, "floor_area", Text("96"))
+    saved_96 = round_trip(state_96).to_json()
+    assert saved_96["answers"]["floor_area"] == 96.0
+    assert kept_96.position(7, form, saved_96, CONTEXT) is not None
+    whole = {**saved_96, "answers": {**saved_96["answers"], "floor_area": 96}}
+    assert kept_96.position(7, form, whole, CONTEXT) is None
+    assert kept_96.position(7, form, {**saved_96, "cursor": "water_source"}, CONTEXT) is None
+    # the form loaded again (perhaps changed), or another day, is walked afresh
+    reloaded = load_form(FORMS_DIRECTORY / "household_check.toml")
+    assert kept.position(7, reloaded, saved, CONTEXT) is None
+    tomorrow = Context(date(2024, 5, 2), CONTEXT.params, CONTEXT.roster)
+    assert kept.position(7, form, saved, tomorrow) is None
+    kept.forget(7)
+    assert kept.position(7, form, saved, CONTEXT) is None
+
+
+def test_kept_positions_keep_the_latest_checks_only(form) -> None:
+    state, _ = walk(form, until="floor_area")
+    kept = KeptPositions(limit=2)
+    for check in (1, 2, 3):
+        kept.keep(check, Position(form, state, CONTEXT), state.to_json())
+    found = [kept.position(check, form, state.to_json(), CONTEXT) for check in (1, 2, 3)]
+    assert [position is not None for position in found] == [False, True, True]
+
+
+def test_a_position_that_does_not_read_back_from_json_is_not_kept(form) -> None:
+    state, _ = walk(form, until="floor_area")
+    odd = CheckState({**state.answers, "social_aid": ("dibao",)}, state.cursor)
+    kept = KeptPositions()
+    kept.keep(1, Position(form, odd, CONTEXT), odd.to_json())
+    assert kept.position(1, form, odd.to_json(), CONTEXT) is None
 
 
 def test_same_inputs_give_same_outputs(form) -> None:

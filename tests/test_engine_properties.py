@@ -26,9 +26,11 @@ from conversations import (
     Form,
     Input,
     Invalid,
+    KeptPositions,
     Location,
     Photo,
     Pick,
+    Position,
     Prompt,
     Question,
     Record,
@@ -213,6 +215,39 @@ def test_answering_what_is_asked_always_reaches_a_valid_record(
             return
         if isinstance(events[-1], Invalid):
             events = [shown]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), context=st.sampled_from(CONTEXTS), fitting=st.floats(0.55, 0.97))
+def test_a_kept_position_steps_as_the_saved_state_would(
+    data: st.DataObject, context: Context, fitting: float
+) -> None:
+    """The check desk keeps the position after each step and starts the next one from it;
+    that must show and do exactly what a position made afresh from the saved state does."""
+    kept = KeptPositions()
+    state, events = start(FORM, context)
+    saved = json.loads(json.dumps(state.to_json()))
+    shown: Event = events[-1]
+    for _ in range(110):
+        loaded = CheckState.from_json(saved)
+        fresh = Position(FORM, loaded, context)
+        found = kept.position("check", FORM, saved, context)
+        event("taken over" if found is not None else "made afresh")
+        position = found or Position(FORM, loaded, context)
+        assert position.state == fresh.state
+        assert position.shown == fresh.shown
+        if data.draw(st.floats(0, 1)) < fitting:
+            inp = fitting_input(data.draw, shown)
+        else:
+            inp = data.draw(any_input())
+        state, events = position.step(inp)
+        assert (state, events) == fresh.step(inp)
+        if state.phase == "finished":
+            return
+        kept.keep("check", position.following(state), state.to_json())
+        saved = json.loads(json.dumps(state.to_json()))
+        if any(not isinstance(e, Invalid) for e in events):
+            shown = next(e for e in reversed(events) if not isinstance(e, Invalid))
 
 
 TOP_IDS = [question.id for question in FORM.questions]
