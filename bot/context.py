@@ -14,6 +14,7 @@ from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.services import services
 from storage.models import Channel, PendingInput, User
+from storage.sqlite_driver import short_statements
 from storage.users import sender_by_address
 
 
@@ -43,8 +44,9 @@ async def sender_user(context: ContextTypes.DEFAULT_TYPE, telegram_id: int) -> U
         known = context.known_user
         if known is not None and known[0] == telegram_id:
             return known[1]
-    async with services(context).sessionmaker() as s:
-        found = await sender_by_address(s, Channel.TELEGRAM, str(telegram_id))
+    with short_statements():
+        async with services(context).sessionmaker() as s:
+            found = await sender_by_address(s, Channel.TELEGRAM, str(telegram_id))
     if found is None or not found[0].active:
         return None
     user, wait = found

@@ -33,6 +33,7 @@ from storage.inbox import (
     renew_claims,
     store_updates,
 )
+from storage.sqlite_driver import short_statements
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,11 @@ class Intake:
         """Store the updates; return those not stored before, which this instance now holds.
         Raises when they cannot be stored: then they must not be acknowledged."""
         incoming = [Incoming(u.update_id, chat_of(u), u.to_dict()) for u in updates]
-        async with self.services.sessionmaker.begin() as s:
-            stored = set(
-                await store_updates(s, self.bot, incoming, utc_now(), self.instance, LEASE)
-            )
+        with short_statements():
+            async with self.services.sessionmaker.begin() as s:
+                stored = set(
+                    await store_updates(s, self.bot, incoming, utc_now(), self.instance, LEASE)
+                )
         return [u for u in updates if u.update_id in stored]
 
     def dispatch(self, updates: Sequence[Update]) -> None:

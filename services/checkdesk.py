@@ -83,6 +83,7 @@ from storage.models import CheckRecord, Problem, User
 from storage.monitoring import open_case_of
 from storage.progress import load_schedules
 from storage.prompts import clear_input
+from storage.sqlite_driver import short
 
 FORM_ID = "household_check"
 PLACE_SECONDS = 300.0
@@ -358,11 +359,13 @@ class CheckDesk:
 
     # ------------------------------------------------------------ use cases
 
+    @short
     async def current(self, user: User) -> Sheet | None:
         """Where the person's current check stands (nothing is written)."""
         async with self.runtime.sessionmaker() as s:
             return await self.current_sheet(s, user.id)
 
+    @short
     async def open_checks(self, user: User) -> list[OpenCheck]:
         """The person's unfinished checks, each with its household and the village's day it
         was last answered."""
@@ -377,10 +380,12 @@ class CheckDesk:
                 found.append(OpenCheck(row, household, local_date(row.updated_at, zone)))
             return found
 
+    @short
     async def has_open_check(self, user: User) -> bool:
         async with self.runtime.sessionmaker() as s:
             return bool(await open_sessions_of(s, user.id))
 
+    @short
     async def own_open_check(self, user: User, session_id: int) -> CheckSession | None:
         """An unfinished check of the person's, by its id (a resume or discard button)."""
         async with self.runtime.sessionmaker() as s:
@@ -388,6 +393,7 @@ class CheckDesk:
             ours = row is not None and row.user_id == user.id and row.status == "open"
             return row if ours else None
 
+    @short
     async def open_check(self, user: User, household_id: int, chat_id: int) -> Opened | Refused:
         """Open the check of a household of the person's area, or resume the open one."""
         now = self.runtime.clock()
@@ -414,6 +420,7 @@ class CheckDesk:
             sheet = Sheet(row, form, context, CheckState.from_json(row.state), household, zone)
             return Opened(sheet, standing, earlier)
 
+    @short
     async def answer(
         self, user: User, inp: Input, delivery: int | None = None
     ) -> Turn | Pressed | None:
@@ -429,6 +436,7 @@ class CheckDesk:
                 return Pressed(replayed, sheet, sheet.shown)
             return await self._advance(s, user, sheet, inp, delivery)
 
+    @short
     async def press(
         self,
         user: User,
@@ -486,6 +494,7 @@ class CheckDesk:
                 return Pressed("choose", sheet, shown)
             return await self._advance(s, user, sheet, inp, delivery)
 
+    @short
     async def discard(self, user: User, session_id: int) -> CheckSession | None:
         """Drop an open check of the person's; None when it is not theirs or not open."""
         async with self.runtime.sessionmaker() as s:

@@ -164,7 +164,12 @@ def make_engine(url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AsyncEn
     parameters: they carry ID numbers and phone numbers into logs."""
     if _is_sqlite(url):
         if _is_memory_sqlite(url):
-            engine = create_async_engine(url, hide_parameters=True, module=one_trip_dbapi())
+            engine = create_async_engine(
+                url,
+                hide_parameters=True,
+                module=one_trip_dbapi(),
+                connect_args={"check_same_thread": False},
+            )
             event.listen(engine.sync_engine, "connect", _sqlite_memory_on_connect)
             return engine
         # Writers queue at the gate holding their connection, and a file connection is cheap:
@@ -173,6 +178,9 @@ def make_engine(url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AsyncEn
             url,
             hide_parameters=True,
             module=one_trip_dbapi(),
+            # Short statements run on the event loop's thread (sqlite_driver.short_statements),
+            # the others on the connection's own; never two at once.
+            connect_args={"check_same_thread": False},
             pool_size=20,
             max_overflow=44,
             pool_timeout=120,

@@ -3,6 +3,7 @@
 While one write is under way, the items handed in meanwhile wait for the next, which takes them
 all in one transaction. Under load that is one transaction for many items; alone, an item is
 written at once. Each caller waits until its own item is committed, so it may rely on it after.
+A group's statements must be short (`storage.sqlite_driver.short_statements`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.sqlite_driver import short_statements
 
 Item = TypeVar("Item")
 
@@ -64,8 +67,9 @@ class GroupCommit(Generic[Item]):
         """Write the group, trying again as set; the last error, or None once committed."""
         for delay in (*self._retry_delays, None):
             try:
-                async with self._sessionmaker.begin() as s:
-                    await self._write(s, items)
+                with short_statements():
+                    async with self._sessionmaker.begin() as s:
+                        await self._write(s, items)
                 return None
             except Exception as error:
                 if delay is None:

@@ -1,4 +1,4 @@
-"""SQLite through aiosqlite with one trip to its thread per statement.
+"""SQLite through aiosqlite with one trip to its thread per statement, or none for short ones.
 
 SQLAlchemy's aiosqlite adapter makes four trips between the event loop and the connection's
 thread for every statement: open a cursor, execute, fetch the rows, close the cursor. Each trip
@@ -6,14 +6,25 @@ is a future, a queue hand-over, a wake-up of the thread and a wake-up of the loo
 whole statement runs in one function on the connection's thread and comes back with its rows,
 description, row count and last row id, so a statement costs one trip. Transactions, errors and
 server-side cursors (streamed results) are SQLAlchemy's own.
+
+The use cases that answer a person's every message (a check's answer, the sender looked up, an
+update stored or marked done) read and write a few rows by key: they run in
+`short_statements`, where a statement runs on the event loop's own thread and makes no trip at
+all. The first write of a transaction still goes to the connection's thread, because it may
+have to wait for another process's write lock (an import from the command line), and waiting
+on the loop would hold everybody up. Nothing runs on a connection's two threads at once: a
+connection serves one task, which awaits each statement.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
@@ -23,6 +34,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.util import EMPTY_DICT
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # What one statement brings back: description, rows, row count, last row id.
 _Outcome = tuple[Any, list[Any], int, int | None]
@@ -50,6 +64,43 @@ def _run_many(raw: sqlite3.Connection, operation: str, parameters: Sequence[Any]
         return None, [], cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+_short: ContextVar[bool] = ContextVar("hucha_short_statements", default=False)
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH")
+
+
+@contextmanager
+def short_statements() -> Iterator[None]:
+    """Within this block, this task's SQLite statements run on the event loop's own thread
+    instead of a trip to the connection's thread, except a transaction's first write, which
+    may wait for another process's write lock. Only for statements that read a few rows by
+    key and write a few: a long one would hold up every other task."""
+    token = _short.set(True)
+    try:
+        yield
+    finally:
+        _short.reset(token)
+
+
+def short(
+    fn: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A use case whose statements are all short (a few rows by key): run them as
+    `short_statements` does."""
+
+    @functools.wraps(fn)
+    async def in_short(*args: P.args, **kwargs: P.kwargs) -> R:
+        with short_statements():
+            return await fn(*args, **kwargs)
+
+    return in_short
+
+
+def _inline(raw: sqlite3.Connection, operation: str) -> bool:
+    return _short.get() and (
+        raw.in_transaction or not operation.lstrip()[:7].upper().startswith(_WRITES)
+    )
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -94,15 +145,21 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        raw = connection._conn
+        if _inline(raw, operation):
+            self._take(_run(raw, operation, parameters))
+            return
         async with self._adapt_connection._execute_mutex:
-            self._take(await connection._execute(_run, connection._conn, operation, parameters))
+            self._take(await connection._execute(_run, raw, operation, parameters))
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        raw = connection._conn
+        if _inline(raw, operation):
+            self._take(_run_many(raw, operation, seq_of_parameters))
+            return
         async with self._adapt_connection._execute_mutex:
-            self._take(
-                await connection._execute(_run_many, connection._conn, operation, seq_of_parameters)
-            )
+            self._take(await connection._execute(_run_many, raw, operation, seq_of_parameters))
 
     async def _async_soft_close(self) -> None:
         return None
@@ -131,11 +188,17 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         if self._in_transaction():
-            super().commit()
+            if _short.get():
+                self._connection._conn.commit()  # type: ignore[attr-defined]
+            else:
+                super().commit()
 
     def rollback(self) -> None:
         if self._in_transaction():
-            super().rollback()
+            if _short.get():
+                self._connection._conn.rollback()  # type: ignore[attr-defined]
+            else:
+                super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiosqlite
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
@@ -71,6 +72,42 @@ async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
     # One walk of the state answered; the answer recorded walks the new state once more.
     assert len(walks) <= 2, len(walks)
     assert await harness.cursor(3301) != "visit_type"
+
+
+async def test_a_typed_answer_leaves_the_event_loop_only_to_begin_writing(
+    harness: Harness, emulator: BotApiEmulator, monkeypatch: Any
+) -> None:
+    """On SQLite, an answer's statements run on the event loop's thread (they are short),
+    except the first write of each transaction, which may wait for another process."""
+    await harness.seed()
+    user = emulator.user(3304, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    await open_check(harness, user, "王秀兰")
+    await harness.intake.settled()
+    trips: list[str] = []
+    real_execute = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        statement = args[1] if len(args) > 1 and isinstance(args[1], str) else fn.__name__
+        trips.append(" ".join(statement.split()[:3]))
+        return await real_execute(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    with statements(harness) as seen:
+        await user.send_text("入户走访")
+        await user.next_message()
+        await harness.intake.settled()
+    # the update stored, the answer saved, the prompt's message recorded, the update done
+    assert sorted(trips) == sorted(
+        [
+            "INSERT INTO received_updates",
+            "UPDATE check_sessions SET",
+            "UPDATE telegram_prompts SET",
+            "UPDATE received_updates SET",
+        ]
+    ), trips
+    # everything else, the reads and the commits, stayed on the loop's thread
+    assert len(seen) > len(trips) + 2, seen
 
 
 async def test_a_press_on_the_check_reads_no_wait_of_its_own(

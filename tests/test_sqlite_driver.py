@@ -1,9 +1,11 @@
-"""SQLite statements make one trip to the connection's thread (storage/sqlite_driver.py), and
-everything SQLAlchemy reads off a cursor still comes back: rows, column names, row counts, new
-ids, errors, streamed results."""
+"""SQLite statements make one trip to the connection's thread (storage/sqlite_driver.py), or
+none when they are short, and everything SQLAlchemy reads off a cursor still comes back: rows,
+column names, row counts, new ids, errors, streamed results."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import make_engine
-from storage.sqlite_driver import OneTripCursor
+from storage.sqlite_driver import OneTripCursor, short, short_statements
 
 metadata = MetaData()
 items = Table(
@@ -111,3 +113,72 @@ async def test_errors_are_sqlalchemys_own_and_the_transaction_goes_on(engine: As
         await conn.rollback()
     async with engine.connect() as conn:
         assert (await conn.execute(select(items))).all() == []
+
+
+async def test_short_statements_stay_on_the_loop_but_a_first_write(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    with short_statements():
+        async with engine.begin() as conn:
+            await conn.execute(select(items))  # a read: on the loop
+            await conn.execute(insert(items).values(name="甲"))  # begins writing: a trip
+            await conn.execute(insert(items).values(name="乙"))  # holds the lock: on the loop
+            await conn.execute(select(items))
+        # the commit, on the loop too
+    assert trips == ["_run"]
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(items))).all()) == 2
+
+
+async def test_a_use_case_marked_short_runs_short_statements(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    @short
+    async def names() -> list[str]:
+        async with engine.connect() as conn:
+            return list((await conn.execute(select(items.c.name))).scalars())
+
+    assert await names() == []
+    assert trips == []
+    async with engine.connect() as conn:
+        await conn.execute(select(items))
+    assert trips == ["_run"]  # outside, as before
+
+
+async def test_a_write_waiting_for_another_process_holds_nobody_up(
+    tmp_path: Path, trips: list[str]
+) -> None:
+    path = tmp_path / "driver.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", busy_timeout=10)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        other = sqlite3.connect(path, isolation_level=None)  # another process, say an import
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO items (name) VALUES ('导入')")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async def write() -> None:
+            with short_statements():
+                async with engine.begin() as conn:
+                    await conn.execute(insert(items).values(name="甲"))
+
+        ticker = asyncio.create_task(tick())
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.5)
+        assert not writing.done()
+        assert ticks >= 20  # the loop went on while the write waited
+        other.execute("COMMIT")
+        other.close()
+        await asyncio.wait_for(writing, 10)
+        ticker.cancel()
+        async with engine.connect() as conn:
+            assert sorted((await conn.execute(select(items.c.name))).scalars()) == ["导入", "甲"]
+    finally:
+        await engine.dispose()
