@@ -17,9 +17,10 @@ whole stack's, the users' and the emulator's share included; the echo run shows 
 share and PTB cost without any of our handlers. A second echo ("echo+edit") makes the Bot API
 calls the check makes for each trip: it answers the button, edits the message answered to show
 it was answered, and sends the next, so the chat reads as a transcript; the ratio to it is what
-the check's own work costs. "cpu ms/trip" is the process's CPU time
-(all threads, SQLite's included) over the phase, divided by its round trips: unlike the
-throughput it hardly moves when other programs compete for the machine.
+the check's own work costs. A third echo ("echo aiohttp") is the first on the check bot's own
+Bot API transport (bot/transport.py) instead of PTB's default httpx one. "cpu ms/trip" is the
+process's CPU time (all threads, SQLite's included) over the phase, divided by its round
+trips: unlike the throughput it hardly moves when other programs compete for the machine.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from bot.handlers import routes
 from bot.intake import Intake
 from bot.services import KEY
 from bot.settings import Settings
+from bot.transport import bot_api_request
 from conversations import Form, Question
 from storage import (
     CheckRecord,
@@ -432,17 +434,24 @@ async def echo_transcript(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 def echo_application(
-    emulator: BotApiEmulator, concurrent_updates: int, transcript: bool = False
+    emulator: BotApiEmulator,
+    concurrent_updates: int,
+    transcript: bool = False,
+    our_transport: bool = False,
 ) -> Application:
     reply = echo_transcript if transcript else echo
-    app = (
+    builder = (
         Application.builder()
         .token(emulator.token)
         .base_url(emulator.base_url)
         .base_file_url(emulator.base_file_url)
         .concurrent_updates(concurrent_updates)
-        .build()
     )
+    if our_transport:
+        builder = builder.request(bot_api_request(emulator.base_url, None)).get_updates_request(
+            bot_api_request(emulator.base_url, None, pool_size=1)
+        )
+    app = builder.build()
     app.add_handler(MessageHandler(filters.ALL, reply))
     app.add_handler(CallbackQueryHandler(reply))
     return app
@@ -472,17 +481,22 @@ async def echo_trips(user: EmulatedUser, kinds: Sequence[str]) -> list[Trip]:
 
 
 async def run_echo(
-    kinds: Sequence[Sequence[str]], concurrent_updates: int, transcript: bool = False
+    kinds: Sequence[Sequence[str]],
+    concurrent_updates: int,
+    transcript: bool = False,
+    our_transport: bool = False,
 ) -> Figures:
     """The echo bot's figures for the same round trips as the cadres'."""
+    name = "echo+edit" if transcript else "echo aiohttp" if our_transport else "echo bot"
     async with BotApiEmulator() as emulator:
-        async with polling(echo_application(emulator, concurrent_updates, transcript)):
+        app = echo_application(emulator, concurrent_updates, transcript, our_transport)
+        async with polling(app):
             users = [
                 emulator.user(FIRST_USER_ID + n, f"用户{n}", language_code="zh-hans")
                 for n in range(len(kinds))
             ]
             figures, _ = await all_at_once(
-                "echo+edit" if transcript else "echo bot",
+                name,
                 [echo_trips(u, k) for u, k in zip(users, kinds, strict=True)],
             )
     return figures
@@ -498,12 +512,12 @@ def print_table(rows: Sequence[Figures], cadres: int, kinds: Sequence[Sequence[s
         f" {lengths[0]}-{lengths[-1]} round trips per check"
     )
     print(
-        f"{'':10} {'trips/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'trips':>7} {'wall s':>8}"
+        f"{'':12} {'trips/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'trips':>7} {'wall s':>8}"
         f" {'cpu ms/trip':>12}"
     )
     for row in rows:
         print(
-            f"{row.name:10} {row.per_second:9.1f} {row.percentile_ms(0.5):8.1f}"
+            f"{row.name:12} {row.per_second:9.1f} {row.percentile_ms(0.5):8.1f}"
             f" {row.percentile_ms(0.99):8.1f} {len(row.trips):7d} {row.wall:8.2f}"
             f" {row.cpu_ms_per_trip:12.2f}"
         )
@@ -542,9 +556,11 @@ async def main(argv: Sequence[str] | None = None) -> int:
         check, records, kinds = await run_checks(url, args.cadres)
     echo_run = await run_echo(kinds, Settings().concurrent_updates)
     transcript = await run_echo(kinds, Settings().concurrent_updates, transcript=True)
-    print_table([check, echo_run, transcript], args.cadres, kinds)
+    same_transport = await run_echo(kinds, Settings().concurrent_updates, our_transport=True)
+    print_table([check, echo_run, transcript, same_transport], args.cadres, kinds)
     print_ratios(check, echo_run)
     print_ratios(check, transcript)
+    print_ratios(check, same_transport)
     print(f"check records in the database: {records} of {args.cadres}")
     return 0 if records == args.cadres else 1
 
