@@ -144,22 +144,22 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        raw = connection._conn
-        if _inline(raw, operation):
-            self._take(_run(raw, operation, parameters))
-            return
-        async with self._adapt_connection._execute_mutex:
-            self._take(await connection._execute(_run, raw, operation, parameters))
+        await self._statement(_run, operation, parameters)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._statement(_run_many, operation, seq_of_parameters)
+
+    async def _statement(
+        self, run: Callable[[sqlite3.Connection, str, Any], _Outcome], operation: str, params: Any
+    ) -> None:
+        """`run` the statement here when it is short, else on the connection's thread."""
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         raw = connection._conn
         if _inline(raw, operation):
-            self._take(_run_many(raw, operation, seq_of_parameters))
+            self._take(run(raw, operation, params))
             return
         async with self._adapt_connection._execute_mutex:
-            self._take(await connection._execute(_run_many, raw, operation, seq_of_parameters))
+            self._take(await connection._execute(run, raw, operation, params))
 
     async def _async_soft_close(self) -> None:
         return None
