@@ -33,21 +33,15 @@ from conversations import (
     FORMS_DIRECTORY,
     CheckState,
     Context,
-    Done,
     Finished,
     Form,
     Input,
     KeptPositions,
-    Location,
-    Photo,
-    Pick,
     Position,
     Prompt,
     Question,
-    Skip,
     Submit,
     Summary,
-    Text,
     load_thresholds,
     params_for,
     start,
@@ -61,6 +55,8 @@ GOOD: Mapping[str, Any] = _driver.GOOD
 CONTINUE: str = _driver.CONTINUE
 SKIP: str = _driver.SKIP
 question_at: Callable[[str], Question] = _driver.question_at
+# What a cadre gives at a prompt under a plan (a toggle per option).
+inputs_for: Callable[[Question, Mapping[str, Any]], list[Input]] = _driver.inputs_for
 
 TODAY = date(2026, 11, 28)
 PEOPLE = [("户主", 45, "男"), ("之子", 10, "男"), ("配偶", 43, "女"), ("之母", 72, "女")]
@@ -96,24 +92,6 @@ def household_context(members: int) -> Context:
     )
 
 
-def inputs_for(question: Question) -> list[Input]:
-    """What a cadre gives at this prompt under the GOOD plan (a toggle per option)."""
-    value = GOOD[question.id]
-    if value == CONTINUE:
-        return [Done()]
-    if value == SKIP:
-        return [Skip()]
-    if question.type == "select_many":
-        return [*(Pick(item) for item in value), Done()]
-    if question.type in ("yes_no", "select_one", "all_normal"):
-        return [Pick(value)]
-    if question.type == "photo":
-        return [Photo("house-photo")]
-    if question.type == "location":
-        return [Location(34.6, 119.2)]
-    return [Text(str(value))]
-
-
 def one_check(
     form: Form, context: Context, kept: KeptPositions | None = None
 ) -> tuple[int, list[CheckState]]:
@@ -134,7 +112,7 @@ def one_check(
             if isinstance(shown, Summary):
                 queue = [Submit()]
             elif isinstance(shown, Prompt):
-                queue = inputs_for(question_at(shown.key))
+                queue = inputs_for(question_at(shown.key), GOOD)
             else:
                 raise SystemExit(f"nothing shown at {state.cursor}")
         state, events = position.step(queue.pop(0))

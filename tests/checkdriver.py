@@ -253,12 +253,13 @@ def engine_record(form: Form, context: Any, plan: Mapping[str, Any]) -> Record:
                 queue = [Submit()]
             else:
                 assert isinstance(last, Prompt), last
-                queue = _inputs(question_at(state.cursor), plan)
+                queue = inputs_for(question_at(state.cursor), plan)
         state, events = engine.step(form, state, queue.pop(0), context)
     raise AssertionError("the check did not end")
 
 
-def _inputs(question: Any, plan: Mapping[str, Any]) -> list[Any]:
+def inputs_for(question: Any, plan: Mapping[str, Any]) -> list[Any]:
+    """What a cadre gives at this prompt under `plan` (GOOD where the plan is silent)."""
     value = plan.get(question.id, GOOD.get(question.id))
     if question.type == "all_normal" and question.id not in plan:
         value = "each" if covered_by(question) & set(plan) else "normal"
