@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rosterfiles.reading import HEAD_RELATION
@@ -171,19 +171,21 @@ async def roster_of(s: AsyncSession, household_id: int) -> list[dict[str, Any]]:
     return [_roster_item(member) for member in members]
 
 
+# Built once: every answer of a check runs it.
+_HOUSEHOLD_WITH_ROSTER = (
+    select(Household, Member)
+    .outerjoin(Member, and_(Member.household_id == Household.id, Member.active.is_(True)))
+    .where(Household.id == bindparam("b_household"))
+    .order_by(*_roster_order())
+)
+
+
 async def household_with_roster(
     s: AsyncSession, household_id: int
 ) -> tuple[Household, list[dict[str, Any]]] | None:
     """A household and its roster (as `roster_of`) in one statement: every answer of a check
     needs both."""
-    rows = (
-        await s.execute(
-            select(Household, Member)
-            .outerjoin(Member, and_(Member.household_id == Household.id, Member.active.is_(True)))
-            .where(Household.id == household_id)
-            .order_by(*_roster_order())
-        )
-    ).all()
+    rows = (await s.execute(_HOUSEHOLD_WITH_ROSTER, {"b_household": household_id})).all()
     if not rows:
         return None
     return rows[0][0], [_roster_item(member) for _, member in rows if member is not None]

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.areas import area_contains
@@ -192,19 +192,22 @@ async def user_by_address(s: AsyncSession, channel: Channel, address: str) -> Us
     )
 
 
+# Built once: every message a person sends runs it.
+_SENDER_BY_ADDRESS = (
+    select(User, PendingInput)
+    .join(Identity, Identity.user_id == User.id)
+    .outerjoin(PendingInput, PendingInput.user_id == User.id)
+    .where(Identity.channel == bindparam("b_channel"), Identity.address == bindparam("b_address"))
+)
+
+
 async def sender_by_address(
     s: AsyncSession, channel: Channel, address: str
 ) -> tuple[User, PendingInput | None] | None:
     """The person with this address and what the bot waits for from them (a note, a reason,
     stale or not), in one statement: every message a person sends needs both."""
-    row = (
-        await s.execute(
-            select(User, PendingInput)
-            .join(Identity, Identity.user_id == User.id)
-            .outerjoin(PendingInput, PendingInput.user_id == User.id)
-            .where(Identity.channel == channel, Identity.address == address)
-        )
-    ).first()
+    found = await s.execute(_SENDER_BY_ADDRESS, {"b_channel": channel, "b_address": address})
+    row = found.first()
     return (row[0], row[1]) if row is not None else None
 
 

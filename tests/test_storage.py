@@ -514,6 +514,70 @@ async def test_discarded_check_can_be_restarted(sqlite_maker: Maker) -> None:
         assert [o.id for o in await open_sessions_of(s, world.cadre.id)] == [again.id]
 
 
+async def test_saving_an_answer_is_one_update_and_keeps_the_loaded_check_in_step(
+    sqlite_engine: AsyncEngine, sqlite_maker: Maker
+) -> None:
+    world = await world_in(sqlite_maker)
+    async with sqlite_maker.begin() as s:
+        session = await start_session(
+            s, world.cadre.id, world.seed.household_ids[1], "f", 1001, {"cursor": "a"}, NOW
+        )
+    later = NOW + timedelta(minutes=3)
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(" ".join(str(args[2]).split()))
+
+    async with sqlite_maker.begin() as s:
+        loaded = await get_session(s, session.id)
+        assert loaded is not None and loaded.telegram is not None
+        # A change pending in the transaction is written first, as a flush would write it.
+        loaded.telegram.message_id = 77
+        event.listen(sqlite_engine.sync_engine, "before_cursor_execute", record)
+        try:
+            await save_session(s, session.id, {"cursor": "b", "on": date(2026, 5, 1)}, later)
+            assert loaded.state == {"cursor": "b", "on": "2026-05-01"}
+            assert loaded.updated_at == later
+            # Nothing left for a flush to write: the commit writes the row no second time.
+            assert not s.dirty
+            await s.commit()
+        finally:
+            event.remove(sqlite_engine.sync_engine, "before_cursor_execute", record)
+    assert [statement.split(" SET ")[0] for statement in statements] == [
+        "UPDATE telegram_prompts",
+        "UPDATE check_sessions",
+    ], statements
+    assert "status" in statements[1].split(" WHERE ")[1], statements
+    async with sqlite_maker() as s:
+        stored = await get_session(s, session.id)
+        assert stored is not None and stored.telegram is not None
+        assert (stored.state, stored.updated_at) == ({"cursor": "b", "on": "2026-05-01"}, later)
+        assert stored.telegram.message_id == 77
+
+
+async def test_an_answer_to_a_check_closed_meanwhile_is_refused(sqlite_maker: Maker) -> None:
+    world = await world_in(sqlite_maker)
+    async with sqlite_maker.begin() as s:
+        session = await start_session(
+            s, world.cadre.id, world.seed.household_ids[1], "f", 1001, {"cursor": "a"}, NOW
+        )
+    async with sqlite_maker() as s:
+        loaded = await get_session(s, session.id)
+        assert loaded is not None and loaded.status == "open"
+        # Closed elsewhere (another instance of the bot) after this one read it open.
+        async with sqlite_maker.begin() as other:
+            await discard_session(other, session.id, NOW)
+        with pytest.raises(StorageError) as closed:
+            await save_session(s, session.id, {"cursor": "b"}, NOW)
+        assert closed.value.message_id == "This check is no longer open."
+        with pytest.raises(StorageError) as missing:
+            await save_session(s, 424242, {}, NOW)
+        assert missing.value.message_id == "This check does not exist."
+    async with sqlite_maker() as s:
+        stored = await get_session(s, session.id)
+        assert stored is not None and stored.state == {"cursor": "a"}
+
+
 async def test_start_session_refuses_unknown_household(sqlite_maker: Maker) -> None:
     world = await world_in(sqlite_maker)
     async with sqlite_maker.begin() as s:
