@@ -25,7 +25,7 @@ from html import escape, unescape
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ContextTypes
 
@@ -69,7 +69,7 @@ RENEW_EVERY = 15.0  # seconds
 MAX_BATCHES = 500  # per sweep; what is left goes in the next one
 MAX_LINES = 20  # reminders shown in one merged message; the rest are counted
 
-Sender = Callable[[Bot, int, str, InlineKeyboardMarkup | None], Awaitable[Message]]
+Sender = Callable[[Bot, int, str, InlineKeyboardMarkup | None], Awaitable[int]]
 # The bot that sends to the people of an area (several bots: bot/fleet.py).
 BotChoice = Callable[[str], Awaitable[Bot]]
 

@@ -21,6 +21,8 @@ from telegram.ext import ExtBot
 
 from bot.retry import DEFAULT_POLICY, RetryPolicy, policy_of
 
+HTML = ParseMode.HTML.value
+
 log = logging.getLogger(__name__)
 
 # Telegram's limit on a message's text after HTML parsing, in UTF-16 code units.
@@ -73,35 +75,42 @@ def fitted(html_text: str, limit: int = MAX_TEXT) -> str:
     return parts[0] if len(parts) == 1 else parts[0] + "\n" + ELLIPSIS
 
 
+async def _api(bot: Bot, method: str, data: dict[str, Any]) -> Any:
+    """A Bot API call whose answer is kept as Telegram's JSON, not read into PTB's objects:
+    the bot needs at most a message's id back, and reading a whole message with its buttons
+    costs about as much CPU as the call itself. Through the bot's own `_post`, so its request,
+    rate limiter and error handling are PTB's as for any call."""
+    return await bot._post(method, data)
+
+
 async def send(
     bot: Bot,
     chat_id: int,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
     resend_unknown: bool = True,
-) -> Message:
+) -> int:
     """Send an HTML message (several, when it is longer than Telegram allows; the buttons go
-    with the last); raises Blocked when the user blocked the bot. Unless `resend_unknown`, a
-    message whose answer timed out is not sent again: OutcomeUnknown is raised instead."""
+    with the last) and return the last one's id; raises Blocked when the user blocked the bot.
+    Unless `resend_unknown`, a message whose answer timed out is not sent again: OutcomeUnknown
+    is raised instead."""
     policy = policy_of(bot)
     parts = pieces(text)
     for part in parts[:-1]:
         await policy.run(
-            partial(bot.send_message, chat_id, part, parse_mode=ParseMode.HTML),
+            partial(
+                _api, bot, "sendMessage", {"chat_id": chat_id, "text": part, "parse_mode": HTML}
+            ),
             resend_unknown,
         )
-    message: Message = await policy.run(
-        lambda: bot.send_message(
-            chat_id, parts[-1], parse_mode=ParseMode.HTML, reply_markup=markup
-        ),
-        resend_unknown,
-    )
-    return message
+    last = {"chat_id": chat_id, "text": parts[-1], "parse_mode": HTML, "reply_markup": markup}
+    sent = await policy.run(partial(_api, bot, "sendMessage", last), resend_unknown)
+    return int(sent["message_id"])
 
 
 async def send_once(
     bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-) -> Message:
+) -> int:
     """`send`, but a message that may have been delivered is never sent a second time."""
     return await send(bot, chat_id, text, markup, resend_unknown=False)
 
@@ -117,20 +126,14 @@ async def edit(
     (the message is gone, too old, or already shows exactly this)."""
     if message_id is None:
         return
-    if text is not None:
-        text = fitted(text)
-    policy = policy_of(bot)
+    data: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "reply_markup": markup}
+    if text is None:
+        method = "editMessageReplyMarkup"
+    else:
+        method = "editMessageText"
+        data.update(text=fitted(text), parse_mode=HTML)
     try:
-        if text is None:
-            await policy.run(
-                lambda: bot.edit_message_reply_markup(chat_id, message_id, reply_markup=markup)
-            )
-        else:
-            await policy.run(
-                lambda: bot.edit_message_text(
-                    text, chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup
-                )
-            )
+        await policy_of(bot).run(partial(_api, bot, method, data))
     except BadRequest as error:
         log.debug("edit of message %s in chat %s skipped: %s", message_id, chat_id, error)
 

@@ -149,14 +149,14 @@ async def send_screens(
     """Send the screens in turn; the id of the last, the one with the buttons. A screen whose
     answer from Telegram timed out is never sent again (it may well have arrived): the rest
     are not sent and the id is unknown; the cadre's next input brings the question back."""
-    sent: Message | None = None
+    sent: int | None = None
     try:
         for screen in screens:
             sent = await send_once(context.bot, chat_id, screen.text, screen.markup)
     except OutcomeUnknown:
         log.warning("a question may not have reached chat %s", chat_id)
         return None
-    return sent.message_id if sent else None
+    return sent
 
 
 async def begin_check(

@@ -381,7 +381,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     status = await send(context.bot, chat_id, escape(svc.t(lang, "Importing the roster…")))
     context.application.create_task(
-        run_import(svc, context, user, lang, document.file_id, name, chat_id, status.message_id),
+        run_import(svc, context, user, lang, document.file_id, name, chat_id, status),
         update=update,
     )
 
