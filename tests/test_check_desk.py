@@ -17,7 +17,7 @@ from bot.services import KEY, Services
 from conversations import Back, CheckState, Position, Prompt, Show, Skip, Summary, Text, step
 from conversations import engine as engine_module
 from services.checkdesk import Opened, Turn
-from storage import CheckSession, save_session, user_by_telegram_id
+from storage import CheckSession, User, save_session, user_by_telegram_id
 from tests.checkdriver import FORM, open_check
 from tests.harness import Harness
 from tests.test_engine import CONTEXT as CTX
@@ -124,20 +124,26 @@ async def test_a_press_on_the_check_reads_no_wait_of_its_own(
     assert await harness.cursor(3303) != "visit_type"
 
 
-async def test_the_desk_answers_without_telegram(
-    harness: Harness, emulator: BotApiEmulator
-) -> None:
+async def check_opened_at_the_desk(
+    harness: Harness, emulator: BotApiEmulator, telegram_id: int
+) -> tuple[Services, User, Opened]:
+    """A registered cadre with 王秀兰's check opened through the desk itself, not the chat."""
     seeded = await harness.seed()
-    user = emulator.user(3302, "测试干部", language_code="zh-hans")
-    await harness.register(user)
+    await harness.register(emulator.user(telegram_id, "测试干部", language_code="zh-hans"))
     assert harness.app is not None
     svc: Services = harness.app.bot_data[KEY]
     async with harness.sessionmaker() as s:
-        person = await user_by_telegram_id(s, 3302)
+        person = await user_by_telegram_id(s, telegram_id)
     assert person is not None
-    household_id = seeded["wang"]
-    opened = await svc.desk.open_check(person, household_id, chat_id=3302)
+    opened = await svc.desk.open_check(person, seeded["wang"], chat_id=telegram_id)
     assert isinstance(opened, Opened), opened
+    return svc, person, opened
+
+
+async def test_the_desk_answers_without_telegram(
+    harness: Harness, emulator: BotApiEmulator
+) -> None:
+    svc, person, _ = await check_opened_at_the_desk(harness, emulator, 3302)
     turn = await svc.desk.answer(person, Text("入户走访"))
     assert turn is not None and turn.invalid is None
     assert turn.before is not None and turn.shown is not None
@@ -149,16 +155,7 @@ async def test_the_desk_answers_without_telegram(
 async def test_the_next_answer_starts_from_where_the_last_left_the_check_unless_it_moved(
     harness: Harness, emulator: BotApiEmulator, monkeypatch: Any
 ) -> None:
-    seeded = await harness.seed()
-    user = emulator.user(3304, "测试干部", language_code="zh-hans")
-    await harness.register(user)
-    assert harness.app is not None
-    svc: Services = harness.app.bot_data[KEY]
-    async with harness.sessionmaker() as s:
-        person = await user_by_telegram_id(s, 3304)
-    assert person is not None
-    opened = await svc.desk.open_check(person, seeded["wang"], chat_id=3304)
-    assert isinstance(opened, Opened), opened
+    svc, person, opened = await check_opened_at_the_desk(harness, emulator, 3305)
     assert (await svc.desk.answer(person, Text("入户走访"))) is not None
     walks: list[object] = []
     real_walk = engine_module.walk
