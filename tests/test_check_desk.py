@@ -39,13 +39,8 @@ def statements(harness: Harness) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
-    harness: Harness, emulator: BotApiEmulator, monkeypatch: Any
-) -> None:
-    await harness.seed()
-    user = emulator.user(3301, "测试干部", language_code="zh-hans")
-    await harness.register(user)
-    await open_check(harness, user, "王秀兰")
+def count_walks(monkeypatch: Any) -> list[object]:
+    """Every walk of the questionnaire from now on, one entry each."""
     walks: list[object] = []
     real_walk = engine_module.walk
 
@@ -54,6 +49,17 @@ async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
         return real_walk(*args)
 
     monkeypatch.setattr(engine_module, "walk", counted_walk)
+    return walks
+
+
+async def test_a_typed_answer_reads_the_user_once_and_walks_the_form_once(
+    harness: Harness, emulator: BotApiEmulator, monkeypatch: Any
+) -> None:
+    await harness.seed()
+    user = emulator.user(3301, "测试干部", language_code="zh-hans")
+    await harness.register(user)
+    await open_check(harness, user, "王秀兰")
+    walks = count_walks(monkeypatch)
     with statements(harness) as seen:
         await user.send_text("入户走访")
         await user.next_message()
@@ -157,14 +163,7 @@ async def test_the_next_answer_starts_from_where_the_last_left_the_check_unless_
 ) -> None:
     svc, person, opened = await check_opened_at_the_desk(harness, emulator, 3305)
     assert (await svc.desk.answer(person, Text("入户走访"))) is not None
-    walks: list[object] = []
-    real_walk = engine_module.walk
-
-    def counted_walk(*args: Any) -> Any:
-        walks.append(args)
-        return real_walk(*args)
-
-    monkeypatch.setattr(engine_module, "walk", counted_walk)
+    walks = count_walks(monkeypatch)
     turn = await svc.desk.answer(person, Text("户主本人"))
     assert isinstance(turn, Turn) and turn.invalid is None
     assert isinstance(turn.before, Prompt) and turn.before.question_id == "respondent"
