@@ -173,7 +173,10 @@ def make_engine(url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AsyncEn
             event.listen(engine.sync_engine, "connect", _sqlite_memory_on_connect)
             return engine
         # Writers queue at the gate holding their connection, and a file connection is cheap:
-        # a pool as wide as the bot's concurrent updates keeps readers from waiting for one.
+        # a pool wider than the bot's concurrent updates keeps readers from waiting for one.
+        # All of it is kept open: a connection opened past the pool's size is closed again
+        # when given back, and opening one (a thread, the schema read anew) cost more CPU
+        # than the answer that needed it when 50 people answered at once.
         engine = create_async_engine(
             url,
             hide_parameters=True,
@@ -181,8 +184,8 @@ def make_engine(url: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AsyncEn
             # Short statements run on the event loop's thread (sqlite_driver.short_statements),
             # the others on the connection's own; never two at once.
             connect_args={"check_same_thread": False},
-            pool_size=20,
-            max_overflow=44,
+            pool_size=64,
+            max_overflow=0,
             pool_timeout=120,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect_with(busy_timeout))
