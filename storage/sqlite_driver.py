@@ -83,6 +83,11 @@ def short_statements() -> Iterator[None]:
         _short.reset(token)
 
 
+def in_short_statements() -> bool:
+    """Whether this task's statements are short ones just now (`short_statements`)."""
+    return _short.get()
+
+
 def short(
     fn: Callable[P, Coroutine[Any, Any, R]],
 ) -> Callable[P, Coroutine[Any, Any, R]]:

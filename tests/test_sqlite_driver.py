@@ -16,7 +16,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select,
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import make_engine
+from storage import make_engine, make_sessionmaker
+from storage.db import _acquire
 from storage.sqlite_driver import OneTripCursor, short, short_statements
 
 metadata = MetaData()
@@ -182,3 +183,54 @@ async def test_a_write_waiting_for_another_process_holds_nobody_up(
             assert sorted((await conn.execute(select(items.c.name))).scalars()) == ["导入", "甲"]
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def tasks_made() -> AsyncIterator[list[str]]:
+    """The name of every coroutine the running loop makes a task of."""
+    made: list[str] = []
+    loop = asyncio.get_running_loop()
+    factory = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        made.append(getattr(coro, "__qualname__", repr(coro)))
+        if factory is not None:
+            return factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    yield made
+    loop.set_task_factory(factory)
+
+
+async def test_a_short_session_writes_and_closes_without_a_task(
+    engine: AsyncEngine, tasks_made: list[str]
+) -> None:
+    sessionmaker = make_sessionmaker(engine)
+    tasks_made.clear()  # the test's own
+    with short_statements():
+        async with sessionmaker() as s:
+            await s.execute(insert(items).values(name="甲"))  # through the write gate
+            await s.commit()
+        async with sessionmaker() as s:
+            assert list(await s.scalars(select(items.c.name))) == ["甲"]
+    assert tasks_made == []
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # Elsewhere SQLAlchemy's shielded close, which a cancelled caller cannot interrupt.
+    async with sessionmaker() as s:
+        await s.execute(select(items))
+    assert len(tasks_made) == 1
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_the_write_gate_waits_its_turn_and_gives_up_in_time() -> None:
+    lock = asyncio.Lock()
+    await _acquire(lock, 1)  # free: taken at once
+    assert lock.locked()
+    with pytest.raises(TimeoutError):
+        await _acquire(lock, 0.05)
+    waiting = asyncio.create_task(_acquire(lock, 5))
+    await asyncio.sleep(0.01)
+    lock.release()
+    await asyncio.wait_for(waiting, 1)
+    assert lock.locked()
