@@ -71,7 +71,9 @@ def parser() -> argparse.ArgumentParser:
         "--api-url",
         help="Bot API base URL, e.g. https://api.telegram.org/bot or http://host:port/bot",
     )
-    run.add_argument("--proxy", help="HTTPS proxy URL (default: HUCHA_PROXY or HTTPS_PROXY)")
+    run.add_argument(
+        "--proxy", help="proxy URL, http:// or https:// (default: HUCHA_PROXY or HTTPS_PROXY)"
+    )
     run.add_argument(
         "--web-listen", help="serve the web dashboard on HOST:PORT (default: HUCHA_WEB_LISTEN)"
     )
@@ -128,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
         "--token-env", required=True, help="name of the environment variable holding its token"
     )
     bots_add.add_argument("--api-url", help="Bot API base URL")
-    bots_add.add_argument("--proxy", help="HTTPS proxy URL")
+    bots_add.add_argument("--proxy", help="proxy URL, http:// or https://")
     bot_actions.add_parser("list", help="the bots and the areas they serve", parents=[common])
     bots_remove = bot_actions.add_parser(
         "remove", help="stop a bot serving its area", parents=[common]
@@ -161,7 +163,7 @@ def parser() -> argparse.ArgumentParser:
     doctor = command("doctor", "check configuration, database, areas, income lines, token, proxy")
     doctor.add_argument("--token", help="bot token (default: HUCHA_TELEGRAM_TOKEN)")
     doctor.add_argument("--api-url", help="Bot API base URL")
-    doctor.add_argument("--proxy", help="HTTPS proxy URL")
+    doctor.add_argument("--proxy", help="proxy URL, http:// or https://")
 
     db = command("db", "database schema")
     db.add_argument("action", choices=["upgrade"])
