@@ -18,7 +18,9 @@ share and PTB cost without any of our handlers. A second echo ("echo+edit") make
 calls the check makes for each trip: it answers the button, edits the message answered to show
 it was answered, and sends the next, so the chat reads as a transcript; the ratio to it is what
 the check's own work costs. A third echo ("echo aiohttp") is the first on the check bot's own
-Bot API transport (bot/transport.py) instead of PTB's default httpx one. "cpu ms/trip" is the
+Bot API transport (bot/transport.py) instead of PTB's default httpx one. The check bot serves
+with the heap settled as `hucha run` settles it (bot/serve.py, `settled_heap`); the echoes
+with Python's defaults, as a plain PTB application has them. "cpu ms/trip" is the
 process's CPU time (all threads, SQLite's included) over the phase, divided by its round
 trips: unlike the throughput it hardly moves when other programs compete for the machine.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import math
@@ -56,6 +59,7 @@ from bot.app import build_application
 from bot.emulator import BotApiEmulator, ChatMessage, EmulatedUser
 from bot.handlers import routes
 from bot.intake import Intake
+from bot.serve import settled_heap
 from bot.services import KEY
 from bot.settings import Settings
 from bot.transport import bot_api_request
@@ -334,12 +338,15 @@ async def polling(
     (updater, application, shutdown) however the block ends."""
     await app.initialize()
     intake: Intake | None = None
+    heap = contextlib.ExitStack()
     try:
         if before_polling is not None:
             await before_polling(app)
         await app.start()
         if KEY in app.bot_data:
-            # The check bot takes its updates as `hucha run` does: stored, then handled.
+            # The check bot serves as `hucha run` does: with the heap settled, its updates
+            # stored, then handled.
+            heap.enter_context(settled_heap())
             intake = Intake(app, instance="bench")
             await intake.start_polling(poll_seconds=1)
         else:
@@ -354,6 +361,7 @@ async def polling(
         if app.running:
             await app.stop()
         await app.shutdown()
+        heap.close()
 
 
 async def all_at_once(

@@ -4,7 +4,9 @@ and the operator's /healthz, /readyz and /metrics on the same port."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +16,7 @@ from sqlalchemy import func, select, text
 
 from bot.app import build_application
 from bot.emulator import BotApiEmulator
-from bot.serve import Listen, serve
+from bot.serve import YOUNG_GENERATION, Listen, serve, settled_heap
 from bot.settings import Settings
 from storage import make_engine, make_sessionmaker
 from storage.models import ReceivedUpdate
@@ -74,7 +76,11 @@ async def test_webhook_serves_updates_and_refuses_a_wrong_secret(
     seeder = Harness(emulator, Settings(), make_sessionmaker(engine), clock, build_application)
     await seeder.seed()
     code = await seeder.invitation("cadre", "320705001001")
+    threshold = gc.get_threshold()
     async with webhook_bot(emulator, database_url) as base:
+        # Served with the heap settled: what was built to serve is frozen.
+        assert gc.get_threshold()[0] == YOUNG_GENERATION
+        assert gc.get_freeze_count() > 10_000
         user = emulator.user(3301, "测试干部", language_code="zh-hans")
         await user.send_command("start", code)
         assert "✅" in (await user.next_message(timeout=30)).content
@@ -95,12 +101,31 @@ async def test_webhook_serves_updates_and_refuses_a_wrong_secret(
         assert "hucha_handler_seconds_bucket" in metrics
         assert "hucha_updates_in_hand" in metrics
         assert "hucha_reminders_sent_total" in metrics
+    assert gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == 0
     async with seeder.sessionmaker() as s:
         forged_stored = await s.scalar(
             select(func.count()).where(ReceivedUpdate.update_id == 999_999)
         )
     await engine.dispose()
     assert forged_stored == 0
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_settled_heap_leaves_what_was_built_and_collects_what_is_thrown_away() -> None:
+    built = Cycle()
+    with settled_heap():
+        assert not any(o is built for o in gc.get_objects())  # never walked again
+        thrown = Cycle()
+        ref = weakref.ref(thrown)
+        del thrown
+        gc.collect()
+        assert ref() is None  # garbage made while serving is collected
+    assert any(o is built for o in gc.get_objects())  # walked again once serving ends
 
 
 async def test_the_dashboard_shares_the_webhook_port(
