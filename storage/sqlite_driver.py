@@ -10,10 +10,10 @@ server-side cursors (streamed results) are SQLAlchemy's own.
 The use cases that answer a person's every message (a check's answer, the sender looked up, an
 update stored or marked done) read and write a few rows by key: they run in
 `short_statements`, where a statement runs on the event loop's own thread and makes no trip at
-all. The first write of a transaction still goes to the connection's thread, because it may
-have to wait for another process's write lock (an import from the command line), and waiting
-on the loop would hold everybody up. Nothing runs on a connection's two threads at once: a
-connection serves one task, which awaits each statement.
+all. A transaction's first write is tried there without waiting for a lock; when another
+process holds the write lock (an import from the command line), it goes to the connection's
+thread to wait, since waiting on the loop would hold everybody up. Nothing runs on a
+connection's two threads at once: a connection serves one task, which awaits each statement.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH")
 @contextmanager
 def short_statements() -> Iterator[None]:
     """Within this block, this task's SQLite statements run on the event loop's own thread
-    instead of a trip to the connection's thread, except a transaction's first write, which
-    may wait for another process's write lock. Only for statements that read a few rows by
-    key and write a few: a long one would hold up every other task."""
+    instead of a trip to the connection's thread, except a transaction's first write that
+    finds another process holding the write lock: it waits on the connection's thread. Only
+    for statements that read a few rows by key and write a few: a long one would hold up
+    every other task."""
     token = _short.set(True)
     try:
         yield
@@ -100,6 +101,26 @@ def short(
             return await fn(*args, **kwargs)
 
     return in_short
+
+
+def _unless_locked(
+    raw: sqlite3.Connection,
+    busy_timeout_ms: int,
+    run: Callable[[sqlite3.Connection, str, Any], _Outcome],
+    operation: str,
+    params: Any,
+) -> _Outcome | None:
+    """`run` the statement without waiting for a lock; None when another connection holds the
+    write lock (nothing was written, and the transaction stays open to try again)."""
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        return run(raw, operation, params)
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            return None
+        raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 def _inline(raw: sqlite3.Connection, operation: str) -> bool:
@@ -163,7 +184,15 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         if _inline(raw, operation):
             self._take(run(raw, operation, params))
             return
-        async with self._adapt_connection._execute_mutex:
+        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        if _short.get():
+            # A transaction's first write: here as well, unless another process holds the
+            # write lock. Then it goes to the connection's thread to wait for it there.
+            done = _unless_locked(raw, adapted.busy_timeout_ms(), run, operation, params)
+            if done is not None:
+                self._take(done)
+                return
+        async with adapted._execute_mutex:
             self._take(await connection._execute(run, raw, operation, params))
 
     async def _async_soft_close(self) -> None:
@@ -183,9 +212,20 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """A connection whose statements make one trip each, and whose commit or rollback makes
     none when no transaction is open (after a read, or the pool's rollback after a commit)."""
 
-    __slots__ = ()
+    __slots__ = ("_busy_timeout_ms",)
 
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._busy_timeout_ms: int | None = None
+
+    def busy_timeout_ms(self) -> int:
+        """How long a statement waits for another connection's lock (set when connecting)."""
+        if self._busy_timeout_ms is None:
+            raw = self._connection._conn  # type: ignore[attr-defined]
+            self._busy_timeout_ms = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+        return self._busy_timeout_ms
 
     def _in_transaction(self) -> bool:
         raw = self._connection._connection  # type: ignore[attr-defined]  # None once closed

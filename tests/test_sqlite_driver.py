@@ -116,17 +116,15 @@ async def test_errors_are_sqlalchemys_own_and_the_transaction_goes_on(engine: As
         assert (await conn.execute(select(items))).all() == []
 
 
-async def test_short_statements_stay_on_the_loop_but_a_first_write(
-    engine: AsyncEngine, trips: list[str]
-) -> None:
+async def test_short_statements_stay_on_the_loop(engine: AsyncEngine, trips: list[str]) -> None:
     with short_statements():
         async with engine.begin() as conn:
-            await conn.execute(select(items))  # a read: on the loop
-            await conn.execute(insert(items).values(name="甲"))  # begins writing: a trip
-            await conn.execute(insert(items).values(name="乙"))  # holds the lock: on the loop
+            await conn.execute(select(items))  # a read
+            await conn.execute(insert(items).values(name="甲"))  # begins writing: lock free
+            await conn.execute(insert(items).values(name="乙"))  # holds the lock
             await conn.execute(select(items))
         # the commit, on the loop too
-    assert trips == ["_run"]
+    assert trips == []
     async with engine.connect() as conn:
         assert len((await conn.execute(select(items))).all()) == 2
 
@@ -170,6 +168,7 @@ async def test_a_write_waiting_for_another_process_holds_nobody_up(
                 async with engine.begin() as conn:
                     await conn.execute(insert(items).values(name="甲"))
 
+        trips.clear()
         ticker = asyncio.create_task(tick())
         writing = asyncio.create_task(write())
         await asyncio.sleep(0.5)
@@ -179,8 +178,12 @@ async def test_a_write_waiting_for_another_process_holds_nobody_up(
         other.close()
         await asyncio.wait_for(writing, 10)
         ticker.cancel()
+        assert trips == ["_run"]  # it waited on the connection's thread
         async with engine.connect() as conn:
             assert sorted((await conn.execute(select(items.c.name))).scalars()) == ["导入", "甲"]
+            # and waits as long as before for the next lock
+            timeout = await conn.exec_driver_sql("PRAGMA busy_timeout")
+            assert timeout.scalar() == 10_000
     finally:
         await engine.dispose()
 
