@@ -8,10 +8,9 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
 from bot.callbacks import CheckAction, encode, prompt_token
 from bot.i18n import Translator, format_day, format_number, label
+from bot.keyboards import Button, Keyboard
 from conversations import Form, Invalid, Prompt, Summary, SummaryItem, display_value
 
 TEXT_LIMIT = 4000  # under Telegram's 4096, leaving room for a header
@@ -23,13 +22,11 @@ class Screen:
     """One message to show: HTML text and its keyboard."""
 
     text: str
-    markup: InlineKeyboardMarkup | None = None
+    markup: Keyboard | None = None
 
 
-def _button(text: str, session_id: int, token: str, action: str, arg: int | None = None) -> Any:
-    return InlineKeyboardButton(
-        text, callback_data=encode(CheckAction(session_id, token, action, arg))
-    )
+def _button(text: str, session_id: int, token: str, action: str, arg: int | None = None) -> Button:
+    return text, encode(CheckAction(session_id, token, action, arg))
 
 
 def answer_text(form: Form, key: str, value: Any, lang: str, t: Translator) -> str:
@@ -136,7 +133,7 @@ def prompt_screen(
         lines.append(f"<i>{escape(hint)}</i>")
     if earlier is not None and not prompt.editing:
         lines.append(escape(t(lang, "Earlier answer: {answer}", answer=earlier)))
-    rows: list[list[Any]] = []
+    rows: list[list[Button]] = []
     for index, choice in enumerate(prompt.choices):
         text = label(choice.labels, lang)
         if prompt.kind == "select_many":
@@ -163,7 +160,7 @@ def prompt_screen(
         nav.append(_button(t(lang, "Skip ⏭"), session_id, token, "s"))
     nav.append(_button(t(lang, "⏸ Pause"), session_id, token, "x"))
     rows.append(nav)
-    return Screen("\n".join(lines), InlineKeyboardMarkup(rows))
+    return Screen("\n".join(lines), Keyboard.of(rows))
 
 
 def _changing(earlier: str | None, lang: str, t: Translator) -> str:
@@ -189,12 +186,12 @@ def labelled(name: str, answer: str, lang: str, t: Translator) -> str:
 
 def confirm_removal_markup(
     prompt: Prompt, index: int, session_id: int, lang: str, t: Translator
-) -> InlineKeyboardMarkup:
+) -> Keyboard:
     """Ask once more before an item leaves a repeat group's list."""
     token = prompt_token(prompt.key, "asking")
     item = next((i for i in prompt.items if i.index == index), None)
     name = item_name(item.label, lang, t) if item else str(index + 1)
-    return InlineKeyboardMarkup(
+    return Keyboard.of(
         [
             [_button(t(lang, "Yes, remove {name}", name=name), session_id, token, "R", index)],
             [_button(t(lang, "↩ Keep"), session_id, token, "k")],
@@ -298,7 +295,7 @@ def summary_screens(
         )
     lines.append("\n" + escape(t(lang, "If this is right, press Submit.")))
     texts = chunks(lines)
-    markup = InlineKeyboardMarkup(
+    markup = Keyboard.of(
         [
             [_button(t(lang, "✅ Submit"), session_id, token, "y")],
             [_button(t(lang, "📋 All answers"), session_id, token, "m", 0)],
@@ -322,9 +319,7 @@ def all_answers_screens(
     return [Screen(text) for text in texts[:-1]] + [Screen(texts[-1], markup)]
 
 
-def edit_menu_markup(
-    count: int, page: int, session_id: int, lang: str, t: Translator
-) -> InlineKeyboardMarkup:
+def edit_menu_markup(count: int, page: int, session_id: int, lang: str, t: Translator) -> Keyboard:
     """Numbered buttons, one per summary line, to pick the answer to change."""
     token = prompt_token("", "summary")
     start = page * EDIT_PAGE
@@ -341,7 +336,7 @@ def edit_menu_markup(
     if paging:
         rows.append(paging)
     rows.append([_button(t(lang, "↩ Back to the summary"), session_id, token, "v")])
-    return InlineKeyboardMarkup(rows)
+    return Keyboard.of(rows)
 
 
 def invalid_text(invalid: Invalid, lang: str, t: Translator) -> str:

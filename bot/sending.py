@@ -19,9 +19,14 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
+from bot.keyboards import Keyboard
 from bot.retry import DEFAULT_POLICY, RetryPolicy, policy_of
 
 HTML = ParseMode.HTML.value
+
+# The buttons under a message: the check's keyboards are plain data (bot/keyboards.py), other
+# screens still build python-telegram-bot's markup.
+Markup = Keyboard | InlineKeyboardMarkup
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +88,17 @@ async def _api(bot: Bot, method: str, data: dict[str, Any]) -> Any:
     return await bot._post(method, data)
 
 
+def _reply_markup(markup: Markup | None) -> str | InlineKeyboardMarkup | None:
+    """The `reply_markup` parameter: a keyboard as its JSON, which python-telegram-bot sends
+    as it is; its own markup for it to turn into JSON."""
+    return markup.to_json() if isinstance(markup, Keyboard) else markup
+
+
 async def send(
     bot: Bot,
     chat_id: int,
     text: str,
-    markup: InlineKeyboardMarkup | None = None,
+    markup: Markup | None = None,
     resend_unknown: bool = True,
 ) -> int:
     """Send an HTML message (several, when it is longer than Telegram allows; the buttons go
@@ -103,14 +114,17 @@ async def send(
             ),
             resend_unknown,
         )
-    last = {"chat_id": chat_id, "text": parts[-1], "parse_mode": HTML, "reply_markup": markup}
+    last = {
+        "chat_id": chat_id,
+        "text": parts[-1],
+        "parse_mode": HTML,
+        "reply_markup": _reply_markup(markup),
+    }
     sent = await policy.run(partial(_api, bot, "sendMessage", last), resend_unknown)
     return int(sent["message_id"])
 
 
-async def send_once(
-    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-) -> int:
+async def send_once(bot: Bot, chat_id: int, text: str, markup: Markup | None = None) -> int:
     """`send`, but a message that may have been delivered is never sent a second time."""
     return await send(bot, chat_id, text, markup, resend_unknown=False)
 
@@ -120,13 +134,17 @@ async def edit(
     chat_id: int,
     message_id: int | None,
     text: str | None = None,
-    markup: InlineKeyboardMarkup | None = None,
+    markup: Markup | None = None,
 ) -> None:
     """Edit a message's text and/or buttons; an edit that cannot apply is not an error
     (the message is gone, too old, or already shows exactly this)."""
     if message_id is None:
         return
-    data: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "reply_markup": markup}
+    data: dict[str, Any] = {
+        "chat_id": chat_id,
+        "message_id": message_id,
+        "reply_markup": _reply_markup(markup),
+    }
     if text is None:
         method = "editMessageReplyMarkup"
     else:

@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import CheckAction, HouseholdPage, OpenSession, encode
 from bot.context import wait_with_user
 from bot.handlers.common import language, registered_user
 from bot.i18n import format_day, label
+from bot.keyboards import Button, Keyboard
 from bot.logs import current_update
 from bot.render import (
     Screen,
@@ -198,7 +199,7 @@ async def offer_open_sessions(
     chat = update.effective_chat
     assert chat is not None
     lines = [svc.t(lang, "You have an unfinished check:")]
-    buttons: list[list[InlineKeyboardButton]] = []
+    buttons: list[list[Button]] = []
     for found in rows:
         row = found.row
         name = household_name(found.household, lang, svc)
@@ -206,19 +207,17 @@ async def offer_open_sessions(
         lines.append("• " + escape(svc.t(lang, "{name} ({when})", name=name, when=when)))
         buttons.append(
             [
-                InlineKeyboardButton(
+                (
                     svc.t(lang, "▶ Continue {name}", name=name),
-                    callback_data=encode(OpenSession(row.id, "c")),
+                    encode(OpenSession(row.id, "c")),
                 ),
-                InlineKeyboardButton(
-                    svc.t(lang, "🗑 Discard"), callback_data=encode(OpenSession(row.id, "d"))
-                ),
+                (svc.t(lang, "🗑 Discard"), encode(OpenSession(row.id, "d"))),
             ]
         )
     lines.append(svc.t(lang, "Continue it, or discard it to start again."))
     other = svc.t(lang, "➕ Check another household")
-    buttons.append([InlineKeyboardButton(other, callback_data=encode(HouseholdPage(0, "", "c")))])
-    await send(context.bot, chat.id, "\n".join(lines), InlineKeyboardMarkup(buttons))
+    buttons.append([(other, encode(HouseholdPage(0, "", "c")))])
+    await send(context.bot, chat.id, "\n".join(lines), Keyboard.of(buttons))
 
 
 async def on_open_session(
@@ -468,15 +467,12 @@ async def ask_before_submit(
         ]
         arg = problem.id
     buttons = [
-        [InlineKeyboardButton(caption, callback_data=encode(CheckAction(row.id, token, code, arg)))]
-        for code, caption in choices
+        [(caption, encode(CheckAction(row.id, token, code, arg)))] for code, caption in choices
     ]
     back = svc.t(lang, "⬅ Back to the summary")
-    buttons.append(
-        [InlineKeyboardButton(back, callback_data=encode(CheckAction(row.id, token, "u")))]
-    )
+    buttons.append([(back, encode(CheckAction(row.id, token, "u")))])
     await edit(context.bot, chat_of(row), asked_as(row))
-    question = Screen("❓ " + escape(text), InlineKeyboardMarkup(buttons))
+    question = Screen("❓ " + escape(text), Keyboard.of(buttons))
     new_id = await send_screens(context, chat_of(row), [question])
     await keep_prompt(context, sheet, new_id)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import CaseMenu, HouseholdPage, OpenHousehold, encode
 from bot.handlers.common import language, registered_user
 from bot.i18n import format_day
+from bot.keyboards import Button, Keyboard
 from bot.sending import edit, send
 from bot.services import services
 from storage import User, households_page
@@ -47,7 +48,7 @@ async def show_households(
         lines.append(svc.t(lang, "Pick one below, or type a name or roster number to search."))
     else:
         lines.append(svc.t(lang, "Households of your area ({total}):", total=found.total))
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[Button]] = []
     for row in found.rows:
         last = (
             svc.t(lang, "last checked {date}", date=format_day(row.last_check_at.date(), lang))
@@ -55,33 +56,19 @@ async def show_households(
             else svc.t(lang, "not checked yet")
         )
         if page.purpose == "c":
-            rows.append(
-                [
-                    InlineKeyboardButton(
-                        f"{row.number} {row.head_name} · {last}",
-                        callback_data=encode(OpenHousehold(row.id)),
-                    )
-                ]
-            )
+            rows.append([(f"{row.number} {row.head_name} · {last}", encode(OpenHousehold(row.id)))])
         elif page.purpose == "m":
-            rows.append(
-                [
-                    InlineKeyboardButton(
-                        f"{row.number} {row.head_name}",
-                        callback_data=encode(CaseMenu("a", row.id)),
-                    )
-                ]
-            )
+            rows.append([(f"{row.number} {row.head_name}", encode(CaseMenu("a", row.id)))])
         else:
             people = svc.t.n(lang, "{count} person", "{count} people", row.member_count)
             lines.append(f"{escape(row.number)} {escape(row.head_name)} · {people} · {last}")
     paging = []
     if offset > 0:
         back = HouseholdPage(max(offset - size, 0), page.query, page.purpose)
-        paging.append(InlineKeyboardButton(svc.t(lang, "◀ Previous"), callback_data=encode(back)))
+        paging.append((svc.t(lang, "◀ Previous"), encode(back)))
     if offset + size < found.total:
         more = HouseholdPage(offset + size, page.query, page.purpose)
-        paging.append(InlineKeyboardButton(svc.t(lang, "Next ▶"), callback_data=encode(more)))
+        paging.append((svc.t(lang, "Next ▶"), encode(more)))
     if paging:
         rows.append(paging)
     shown_to = min(offset + size, found.total)
@@ -94,7 +81,7 @@ async def show_households(
             total=found.total,
         )
     )
-    markup = InlineKeyboardMarkup(rows) if rows else None
+    markup = Keyboard.of(rows) if rows else None
     text = "\n".join(lines)
     if message_id is not None:
         await edit(context.bot, chat.id, message_id, text, markup)
