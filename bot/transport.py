@@ -13,7 +13,7 @@ import ssl
 import urllib.request
 from collections.abc import Mapping
 from typing import IO
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -30,6 +30,13 @@ CHUNK = 64 * 1024
 # The proxy kinds aiohttp speaks; another (socks5://…) goes through HTTPXRequest.
 AIOHTTP_PROXIES = ("http", "https")
 
+# Each byte of a form field's UTF-8 as urlencode (and so httpx) writes it: letters, digits and
+# "_.-~" as they are, a space as "+", any other byte as %XX.
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_FORM_BYTES = [
+    chr(b) if b in _UNRESERVED else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)
+]
+
 _QUOTED = {'"': "%22", "\\": "\\\\"} | {chr(c): f"%{c:02X}" for c in range(0x20) if c != 0x1B}
 _TO_QUOTE = re.compile("|".join(re.escape(c) for c in _QUOTED))
 
@@ -37,6 +44,21 @@ _TO_QUOTE = re.compile("|".join(re.escape(c) for c in _QUOTED))
 def _form_param(name: str, value: str) -> bytes:
     """`name="value"` in a part's header, escaped as browsers (and httpx) escape it."""
     return f'{name}="{_TO_QUOTE.sub(lambda m: _QUOTED[m.group(0)], value)}"'.encode()
+
+
+def _form_quoted(text: str) -> str:
+    """`urllib.parse.quote_plus(text, safe="")`, in one pass of `str.translate` over the UTF-8
+    bytes (read as Latin-1, one character a byte) instead of a Python call a byte."""
+    return text.encode().decode("latin-1").translate(_FORM_BYTES)
+
+
+def form_body(fields: Mapping[str, str]) -> bytes:
+    """The fields as application/x-www-form-urlencoded, byte for byte what `urlencode` (and so
+    httpx) makes of them, in about half the CPU: a sendMessage's text and buttons are quoted
+    for every answer of a check."""
+    return "&".join(
+        [f"{_form_quoted(name)}={_form_quoted(value)}" for name, value in fields.items()]
+    ).encode()
 
 
 def _file_content(content: bytes | IO[bytes]) -> bytes:
@@ -216,7 +238,7 @@ class AiohttpRequest(BaseRequest):
         if request_data is not None and files:
             body, content_type = multipart_body(request_data.json_parameters, files)
         elif request_data is not None and (fields := request_data.json_parameters):
-            body = urlencode(fields).encode()
+            body = form_body(fields)
         limits = self._client_timeout(
             _given(read_timeout, read), _given(connect_timeout, connect), _given(pool_timeout, pool)
         )

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from telegram import Bot
 from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest
@@ -18,7 +20,13 @@ from telegram.request import BaseRequest
 from bot import transport
 from bot.emulator import BotApiEmulator, EmulatedUser
 from bot.retry import OutcomeUnknown, RetryPolicy, may_have_arrived, retry_after_seconds
-from bot.transport import AiohttpRequest, bot_api_request, environment_proxy, multipart_body
+from bot.transport import (
+    AiohttpRequest,
+    bot_api_request,
+    environment_proxy,
+    form_body,
+    multipart_body,
+)
 
 CHAT = 5101
 
@@ -84,6 +92,20 @@ def test_a_multipart_body_is_laid_out_as_httpx_lays_it_out() -> None:
     stream = httpx._multipart.MultipartStream(fields, files, boundary=boundary.encode())
     assert content_type == stream.content_type
     assert body == b"".join(stream)
+
+
+def test_a_form_body_is_encoded_as_httpx_encodes_it() -> None:
+    fields = {
+        "chat_id": "5101",
+        "text": "<b>住房</b> 安全？\n~a_b.c-d &amp; 50% +1 👍",
+        "reply_markup": '{"inline_keyboard": [[{"callback_data": "1q:7:p:0", "text": "\\u662f"}]]}',
+    }
+    assert form_body(fields) == httpx.Request("POST", "http://api", data=fields).content
+
+
+@given(st.dictionaries(st.text(), st.text()))
+def test_any_form_body_is_encoded_as_httpx_encodes_it(fields: dict[str, str]) -> None:
+    assert form_body(fields) == httpx.Request("POST", "http://api", data=fields).content
 
 
 async def test_a_timeout_after_the_request_left_may_have_arrived(
