@@ -106,15 +106,19 @@ class Emulator:
         await self.stdout.readline()
 
 
-async def poll(bot: HuchaBot, count: int, offset: int | None) -> tuple[list[Update], int | None]:
-    """`count` updates, as the intake polls them; the offset after them."""
+async def poll(
+    bot: HuchaBot, count: int, offset: int | None
+) -> tuple[list[Update], list[dict[str, Any]], int | None]:
+    """`count` updates and their JSON, as the intake polls them; the offset after them."""
     updates: list[Update] = []
+    as_sent: list[dict[str, Any]] = []
     while len(updates) < count:
-        got = await bot.get_updates(offset=offset, timeout=0, allowed_updates=Update.ALL_TYPES)
+        got, json = await bot.get_updates_as_sent(offset, 0, Update.ALL_TYPES)
         updates += got
+        as_sent += json
         if got:
             offset = got[-1].update_id + 1
-    return updates, offset
+    return updates, as_sent, offset
 
 
 Timed = Callable[[], Awaitable[tuple[int, float]]]
@@ -180,7 +184,7 @@ async def measure(
             async def answering() -> tuple[int, float]:
                 nonlocal offset
                 await emulator.tell(f"press {target} {len(prompts)} {press}")
-                updates, offset = await poll(bot, len(prompts), offset)
+                updates, _, offset = await poll(bot, len(prompts), offset)
                 cpu = time.process_time()
                 for update in updates:
                     assert update.callback_query is not None
@@ -192,8 +196,8 @@ async def measure(
                 await emulator.tell(f"press {target} {BATCH * 5} {press}")
                 cpu = time.process_time()
                 for _ in range(5):
-                    updates, offset = await poll(bot, BATCH, offset)
-                    await intake.receive(updates)
+                    updates, as_sent, offset = await poll(bot, BATCH, offset)
+                    await intake.receive(updates, as_sent)
                 return BATCH * 5, time.process_time() - cpu
 
             return {

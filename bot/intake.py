@@ -20,7 +20,7 @@ from telegram.ext import Application
 
 from bot.i18n import language_of
 from bot.logs import about_update
-from bot.sending import send
+from bot.sending import HuchaBot, send
 from bot.services import KEY, Services, utc_now
 from storage.group_commit import GroupCommit
 from storage.inbox import (
@@ -96,10 +96,18 @@ class Intake:
 
     # Receiving
 
-    async def receive(self, updates: Sequence[Update]) -> list[Update]:
-        """Store the updates; return those not stored before, which this instance now holds.
-        Raises when they cannot be stored: then they must not be acknowledged."""
-        incoming = [Incoming(u.update_id, chat_of(u), u.to_dict()) for u in updates]
+    async def receive(
+        self, updates: Sequence[Update], as_sent: Sequence[dict[str, Any]] | None = None
+    ) -> list[Update]:
+        """Store the updates, each as its JSON as Telegram sent it (`as_sent`, in the same
+        order) or else as the update's `to_dict()`; return those not stored before, which this
+        instance now holds. Raises when they cannot be stored: then they must not be
+        acknowledged."""
+        payloads = as_sent if as_sent is not None else [u.to_dict() for u in updates]
+        incoming = [
+            Incoming(u.update_id, chat_of(u), payload)
+            for u, payload in zip(updates, payloads, strict=True)
+        ]
         with short_statements():
             async with self.services.sessionmaker.begin() as s:
                 stored = set(
@@ -209,12 +217,14 @@ class Intake:
 
     async def _poll(self, poll_seconds: float) -> None:
         bot = self.application.bot
+        if not isinstance(bot, HuchaBot):
+            raise TypeError("updates are polled through the bot of build_bot (HuchaBot)")
         offset: int | None = None
         delay = 0.5
         while not self._stopping.is_set():
             try:
-                updates = await bot.get_updates(
-                    offset=offset, timeout=poll_seconds, allowed_updates=Update.ALL_TYPES
+                updates, as_sent = await bot.get_updates_as_sent(
+                    offset, poll_seconds, Update.ALL_TYPES
                 )
             except TimedOut:
                 continue
@@ -230,7 +240,7 @@ class Intake:
             if not updates:
                 continue
             try:
-                new = await self.receive(updates)
+                new = await self.receive(updates, as_sent)
             except Exception:
                 # Not stored, so not acknowledged: Telegram sends them again.
                 log.warning("cannot store %d updates; they stay unacknowledged", len(updates))

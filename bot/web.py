@@ -90,7 +90,7 @@ def webhook_route(app: web.Application, intake: Intake, path: str, secret: str) 
         if update is None:
             return web.Response(status=400, text="not an update")
         try:
-            new = await intake.receive([update])
+            new = await intake.receive([update], [data])
         except Exception:
             log.warning("cannot store update %s; Telegram will send it again", update.update_id)
             return web.Response(status=503, text="try again")

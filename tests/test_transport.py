@@ -9,17 +9,19 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest
 
 from bot import transport
 from bot.emulator import BotApiEmulator, EmulatedUser
 from bot.retry import OutcomeUnknown, RetryPolicy, may_have_arrived, retry_after_seconds
+from bot.sending import HuchaBot
 from bot.transport import (
     AiohttpRequest,
     bot_api_request,
@@ -106,6 +108,24 @@ def test_a_form_body_is_encoded_as_httpx_encodes_it() -> None:
 @given(st.dictionaries(st.text(), st.text()))
 def test_any_form_body_is_encoded_as_httpx_encodes_it(fields: dict[str, str]) -> None:
     assert form_body(fields) == httpx.Request("POST", "http://api", data=fields).content
+
+
+async def test_polled_updates_come_with_their_json_as_telegram_sent_it(
+    emulator: BotApiEmulator, wang: EmulatedUser
+) -> None:
+    """The intake stores an update's JSON as it came, not as python-telegram-bot would write
+    it again from the Update (with fields of its own added)."""
+    await wang.send_text("户主在家")
+    url = f"{emulator.base_url}{emulator.token}/getUpdates"
+    async with aiohttp.ClientSession() as http, http.post(url, data={"timeout": "0"}) as response:
+        sent = (await response.json())["result"]
+    async with HuchaBot(
+        emulator.token, base_url=emulator.base_url, request=AiohttpRequest()
+    ) as bot:
+        updates, as_sent = await bot.get_updates_as_sent(None, 0, Update.ALL_TYPES)
+        read_by_ptb = await bot.get_updates(timeout=0, allowed_updates=Update.ALL_TYPES)
+    assert len(sent) == 2 and as_sent == sent
+    assert [u.to_dict() for u in updates] == [u.to_dict() for u in read_by_ptb]
 
 
 async def test_a_timeout_after_the_request_left_may_have_arrived(

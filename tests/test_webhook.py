@@ -191,3 +191,34 @@ async def test_an_update_delivered_twice_is_handled_once(
         assert emulator.webhook_posts == posts + 2
         with pytest.raises(TimeoutError):
             await user.next_message(timeout=1)
+
+
+async def test_an_update_is_stored_as_telegram_posted_it(
+    emulator: BotApiEmulator, database_url: str
+) -> None:
+    """What is stored is the JSON that came, not python-telegram-bot's rewriting of it."""
+    emulator.user(3304, "测试干部", language_code="zh-hans")
+    person = {"id": 3304, "is_bot": False, "first_name": "测试干部", "language_code": "zh-hans"}
+    posted = {
+        "update_id": 999_998,
+        "message": {
+            "message_id": 1,
+            "from": person,
+            "chat": {"id": 3304, "type": "private", "first_name": "测试干部"},
+            "date": 1_764_300_000,
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with webhook_bot(emulator, database_url) as base:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/tg", json=posted, headers=headers) as response:
+                assert response.status == 200
+        engine = make_engine(database_url)
+        async with make_sessionmaker(engine)() as s:
+            stored = await s.scalar(
+                select(ReceivedUpdate.payload).where(ReceivedUpdate.update_id == 999_998)
+            )
+        await engine.dispose()
+    assert stored == posted
