@@ -85,7 +85,9 @@ async def _api(bot: Bot, method: str, data: dict[str, Any]) -> Any:
     """A Bot API call whose answer is kept as Telegram's JSON, not read into PTB's objects:
     the bot needs at most a message's id back, and reading a whole message with its buttons
     costs about as much CPU as the call itself. Through the bot's own `_post`, so its request,
-    rate limiter and error handling are PTB's as for any call."""
+    rate limiter and error handling are PTB's as for any call. Parameters come in the form
+    they go out in where PTB would convert them: ids as their digits (PTB JSON-encodes an int
+    twice a request) and a keyboard as its JSON."""
     return await bot._post(method, data)
 
 
@@ -111,12 +113,15 @@ async def send(
     for part in parts[:-1]:
         await policy.run(
             partial(
-                _api, bot, "sendMessage", {"chat_id": chat_id, "text": part, "parse_mode": HTML}
+                _api,
+                bot,
+                "sendMessage",
+                {"chat_id": str(chat_id), "text": part, "parse_mode": HTML},
             ),
             resend_unknown,
         )
     last = {
-        "chat_id": chat_id,
+        "chat_id": str(chat_id),
         "text": parts[-1],
         "parse_mode": HTML,
         "reply_markup": _reply_markup(markup),
@@ -142,8 +147,8 @@ async def edit(
     if message_id is None:
         return
     data: dict[str, Any] = {
-        "chat_id": chat_id,
-        "message_id": message_id,
+        "chat_id": str(chat_id),
+        "message_id": str(message_id),
         "reply_markup": _reply_markup(markup),
     }
     if text is None:
