@@ -60,6 +60,10 @@ def _cut_line(line: str, limit: int) -> str:
 def pieces(html_text: str, limit: int = MAX_TEXT) -> list[str]:
     """The text in as few messages as fit, split between lines; a line that cannot fit in
     a message of its own is cut."""
+    if len(html_text) * 2 <= limit:
+        # Fits even were every character visible and two UTF-16 units: no line is measured,
+        # as for nearly every message.
+        return [html_text]
     parts: list[str] = []
     current: list[str] = []
     size = 0

@@ -31,6 +31,13 @@ def test_pieces_split_between_lines_and_cut_what_cannot_fit() -> None:
     assert visible_length(fitted(text)) <= MAX_TEXT
 
 
+def test_a_text_of_emoji_is_split_when_its_utf16_units_pass_the_limit() -> None:
+    """Telegram counts an emoji as two: 2048 of them fill a message, 2049 do not."""
+    assert pieces("😀" * (MAX_TEXT // 2)) == ["😀" * (MAX_TEXT // 2)]
+    assert pieces("😀" * (MAX_TEXT // 2 + 1)) == ["😀" * (MAX_TEXT // 2 - 1) + "…"]
+    assert fitted("😀" * 2047) == "😀" * 2047 and fitted("😀" * 2048) != "😀" * 2048
+
+
 async def test_a_card_with_nine_long_progress_notes_is_sent_with_its_buttons(
     bot_harness: Harness,
 ) -> None:
