@@ -17,7 +17,7 @@ from storage.models import OutboxEntry
 from storage.reminders import DueReminder, record_due
 from storage.users import user_by_telegram_id
 from tests.checkdriver import answer_until, open_check
-from tests.harness import VILLAGE, Harness
+from tests.harness import VILLAGE, Harness, eventually
 
 
 @pytest.mark.parametrize("status", [429, 500, 502])
@@ -84,6 +84,11 @@ async def test_one_retry_policy_governs_a_reply_and_a_reminder_alike(
     assert "/check" in (await user.next_message(timeout=30)).content
     emulator.fail("sendMessage", 500, times=2)
     await user.send_command("help")
+
+    async def refused() -> int:
+        return len([e for e in emulator.errors if e.method.lower() == "sendmessage"])
+
+    await eventually(refused, 3, seconds=30)  # the reply tried twice and dropped
     await harness.intake.settled()
     shown = len(user.bot_messages)
 
