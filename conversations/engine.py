@@ -53,7 +53,7 @@ from conversations.model import (
     SummaryItem,
     Text,
 )
-from conversations.walk import MAX_ITEMS, PREFILLED, Slot, Walk, walk
+from conversations.walk import MAX_ITEMS, PREFILLED, Slot, Walk, walk, walk_after
 
 SUMMARY_KEY = "#summary"  # the cursor while the summary is shown; in history, "back to it"
 HISTORY_LIMIT = 500
@@ -328,9 +328,10 @@ def _record_answer(
 
 
 def _walk_from(current: Walk, form: Form, state: CheckState, context: Context) -> Walk:
-    """The walk of `state`, which a step made from `current`'s state; kept with `current`,
-    so that the position of `state` takes it over (Position.following)."""
-    made = walk(form, state, context)
+    """The walk of `state`, which a step made from `current`'s state, taking over from
+    `current` what the step cannot have changed; kept with `current`, so that the position
+    of `state` takes it over (Position.following)."""
+    made = walk_after(current, form, state, context)
     current.made.append(made)
     return made
 

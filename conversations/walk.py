@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import islice
 from typing import Any
 
 from conversations.answers import (
@@ -67,6 +68,14 @@ class Walk:
     normal_walks: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], Walk]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # What `walk_after` takes over from: the form walked; before each top-level question (and
+    # after the last) the numbers of slots, records and repeat groups so far and the
+    # all_normal shortcut in force; where each repeat item's slots begin, by group.
+    form: Form | None = field(default=None, compare=False, repr=False)
+    marks: list[tuple[int, int, int, str | None, str | None]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+    item_starts: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def slot(self, key: str) -> Slot | None:
         return next((slot for slot in self.slots if slot.key == key), None)
@@ -104,19 +113,101 @@ def parameters(form: Form, context: Context) -> dict[str, Any]:
 
 
 def walk(form: Form, state: CheckState, context: Context) -> Walk:
-    answers = state.answers if isinstance(state.answers, Mapping) else {}
+    result = _begun(form, state, context)
+    _walk_questions(result, form, state, context, 0, _Shortcut(), None)
+    return result
+
+
+def walk_after(previous: Walk, form: Form, state: CheckState, context: Context) -> Walk:
+    """The walk of `state`, equal to `walk(form, state, context)`, made from `previous`, a walk
+    of the same form and context: the questions before the first one whose answer (or
+    confirmation) is not the very same are taken over from it, since a question's walk reads
+    only its own answer and what the questions before it gave. When that first question is
+    a repeat group, the items that are the very items `previous` walked there are taken
+    over too: an item's walk reads only the item and what the questions before the group
+    gave."""
+    start = _first_changed(previous, form, state, context)
+    if start == 0:
+        return walk(form, state, context)
+    result = _begun(form, state, context)
+    slots, records, groups, key, section = previous.marks[start]
+    result.slots = previous.slots[:slots]
+    result.values.update(islice(previous.values.items(), start))
+    result.record.update(islice(previous.record.items(), records))
+    result.items.update(islice(previous.items.items(), groups))
+    result.effective_items.update(islice(previous.effective_items.items(), groups))
+    result.item_labels.update(islice(previous.item_labels.items(), groups))
+    result.item_starts.update(islice(previous.item_starts.items(), groups))
+    result.marks = previous.marks[:start]
+    _walk_questions(result, form, state, context, start, _Shortcut(key, section), previous)
+    return result
+
+
+def _first_changed(previous: Walk, form: Form, state: CheckState, context: Context) -> int:
+    """The index of the first top-level question whose walk may differ from `previous`'s;
+    0 when nothing can be taken over."""
+    questions = form.questions
+    if (
+        previous.form is not form
+        or previous.context is not context
+        or len(previous.marks) != len(questions) + 1
+        or len({question.id for question in questions}) != len(questions)
+    ):
+        return 0
+    old = previous.answers if isinstance(previous.answers, Mapping) else {}
+    new = state.answers if isinstance(state.answers, Mapping) else {}
+    old_done, new_done = previous.done_groups, state.done_groups
+    for index, question in enumerate(questions):
+        if question.type == "calculate":
+            continue  # reads no answer of its own
+        key = question.id
+        if (key in old) != (key in new) or old.get(key) is not new.get(key):
+            return index
+        if question.type == "repeat" and (key in old_done) != (key in new_done):
+            return index
+    return len(questions)
+
+
+def _begun(form: Form, state: CheckState, context: Context) -> Walk:
     result = Walk(
         texts={**form.texts, **context.texts},
         context=context,
         answers=state.answers,
         done_groups=state.done_groups,
+        form=form,
     )
     household = context.household if isinstance(context.household, Mapping) else {}
     result.scope = Scope(
         result.values, None, parameters(form, context), context.today, household=household
     )
-    shortcut = _Shortcut()
-    for question in form.questions:
+    return result
+
+
+def _walk_questions(
+    result: Walk,
+    form: Form,
+    state: CheckState,
+    context: Context,
+    start: int,
+    shortcut: _Shortcut,
+    previous: Walk | None,
+) -> None:
+    """Walk the form's questions from the one at `start` on, `result` holding the walk of
+    those before it; `previous` is a walk whose items of the group at `start` (if it is one)
+    may be taken over."""
+    answers = state.answers if isinstance(state.answers, Mapping) else {}
+    marks = result.marks
+    for index in range(start, len(form.questions)):
+        question = form.questions[index]
+        marks.append(
+            (
+                len(result.slots),
+                len(result.record),
+                len(result.items),
+                shortcut.key,
+                shortcut.section,
+            )
+        )
         shortcut.leave_section(question.section)
         if not relevant(question, result.scope):
             result.values[question.id] = None
@@ -126,7 +217,8 @@ def walk(form: Form, state: CheckState, context: Context) -> Walk:
             result.record[question.id] = value
         elif question.type == "repeat":
             declared = form.rosters.get(question.source or "")
-            _walk_group(result, question, answers, state.done_groups, context, declared)
+            walked = previous if index == start else None
+            _walk_group(result, question, answers, state.done_groups, context, declared, walked)
         else:
             answered = question.id in answers
             value = answers.get(question.id) if answered else None
@@ -144,7 +236,9 @@ def walk(form: Form, state: CheckState, context: Context) -> Walk:
                 Slot(question.id, question, answered=answered, value=value, normal_from=normal_from)
             )
             shortcut.passed(question, question.id, value, question.section)
-    return result
+    marks.append(
+        (len(result.slots), len(result.record), len(result.items), shortcut.key, shortcut.section)
+    )
 
 
 @dataclass
@@ -215,17 +309,31 @@ def _walk_group(
     done_groups: tuple[str, ...],
     context: Context,
     declared: tuple[str, ...] | None,
+    previous: Walk | None = None,
 ) -> None:
+    given: list[Mapping[str, Any]] = []
     if group.id in answers:
-        items = stored_items(answers.get(group.id))
+        given = _given_items(answers.get(group.id))
+        items = [dict(item) for item in given]
     else:
         items = prefilled_items(group, result.scope, context, declared)
     result.items[group.id] = items
     result.slots.append(Slot(group.id, group, answered=group.id in done_groups, value=len(items)))
+    walked = _walked_items(previous, group.id) if given else None
     effective: list[dict[str, Any]] = []
     recorded: list[dict[str, Any]] = []
     labels: list[str] = []
+    starts = [len(result.slots)]
     for index, item in enumerate(items):
+        if walked is not None and index < len(walked[0]) and given[index] is walked[0][index]:
+            # The very item walked before, in the same place and scope: its walk is the same.
+            _, starts_before, values_before, records_before, labels_before, slots_before = walked
+            effective.append(values_before[index])
+            recorded.append(records_before[index])
+            labels.append(labels_before[index])
+            result.slots.extend(slots_before[starts_before[index] : starts_before[index + 1]])
+            starts.append(len(result.slots))
+            continue
         values, record, asked = _walk_item(group, index, item, result.scope)
         label = item_label(group, values, result.scope, index)
         effective.append(values)
@@ -235,10 +343,37 @@ def _walk_group(
             Slot(key, child, group, index, answered, value, label, normal_from)
             for key, child, answered, value, normal_from in asked
         )
+        starts.append(len(result.slots))
     result.values[group.id] = effective
     result.record[group.id] = recorded
     result.effective_items[group.id] = effective
     result.item_labels[group.id] = labels
+    result.item_starts[group.id] = tuple(starts)
+
+
+# A group's walk in an earlier walk: its items, where each item's slots begin (and the last
+# ends), the items' values, records and labels, and that walk's slots.
+_WalkedItems = tuple[
+    list[dict[str, Any]],
+    tuple[int, ...],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[str],
+    list[Slot],
+]
+
+
+def _walked_items(previous: Walk | None, group_id: str) -> _WalkedItems | None:
+    if previous is None or group_id not in previous.item_starts:
+        return None
+    return (
+        previous.items[group_id],
+        previous.item_starts[group_id],
+        previous.effective_items[group_id],
+        previous.record[group_id],
+        previous.item_labels[group_id],
+        previous.slots,
+    )
 
 
 # One prompt of a repeat item, before the item's label is known: its key, question, whether
@@ -291,9 +426,13 @@ def prefilled_fields(item: Mapping[str, Any]) -> set[str]:
 
 
 def stored_items(raw: Any) -> list[dict[str, Any]]:
+    return [dict(item) for item in _given_items(raw)]
+
+
+def _given_items(raw: Any) -> list[Mapping[str, Any]]:
     if not isinstance(raw, list):
         return []
-    return [dict(item) for item in raw if isinstance(item, Mapping)]
+    return [item for item in raw if isinstance(item, Mapping)]
 
 
 def prefilled_items(

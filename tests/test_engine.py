@@ -1027,6 +1027,21 @@ def test_a_kept_position_serves_only_the_state_it_was_kept_with(form) -> None:
     assert kept.position(7, form, saved, CONTEXT) is None
 
 
+def test_an_answer_walks_again_only_what_it_can_change(form) -> None:
+    """After an answer, the questions before it and the repeat items it is not in are taken
+    over from the last walk, not walked again; what follows it is walked again."""
+    state, _ = walk(form, until="members[1].health")
+    toggled, _ = Position(form, state, CONTEXT).step(Pick("healthy"))
+    position = Position(form, toggled, CONTEXT)
+    state, _ = position.step(Done())
+    before, (after,) = position.current, position.current.made
+    assert after.answers is state.answers
+    kept = {slot.key for slot in before.slots if any(slot is s for s in after.slots)}
+    assert "visit_type" in kept and "members" not in kept
+    assert "members[0].health" in kept and "members[2].health" in kept
+    assert "members[1].health" not in kept and "housing_grade" not in kept
+
+
 def test_kept_positions_keep_the_latest_checks_only(form) -> None:
     state, _ = walk(form, until="floor_area")
     kept = KeptPositions(limit=2)

@@ -45,6 +45,7 @@ from conversations import (
     step,
 )
 from conversations.expressions import Scope, compile_expression
+from conversations.walk import Walk, walk, walk_after
 
 FORM = load_form(FORMS_DIRECTORY / "household_check.toml")
 TODAY = date(2024, 5, 1)
@@ -242,10 +243,91 @@ def test_a_kept_position_steps_as_the_saved_state_would(
             inp = data.draw(any_input())
         state, events = position.step(inp)
         assert (state, events) == fresh.step(inp)
+        check_walks(position.current)
+        check_walks(fresh.current)
         if state.phase == "finished":
             return
         kept.keep("check", position.following(state), state.to_json())
         saved = json.loads(json.dumps(state.to_json()))
+        if any(not isinstance(e, Invalid) for e in events):
+            shown = next(e for e in reversed(events) if not isinstance(e, Invalid))
+
+
+def walk_view(made: Walk) -> str:
+    """Everything a walk holds that a step reads, as text that tells 1, 1.0 and True apart
+    and keeps the order of every list and mapping (the form's questions and the context are
+    compared as they are)."""
+    slots = [
+        (
+            slot.key,
+            slot.question.id,
+            slot.group.id if slot.group else None,
+            slot.index,
+            slot.answered,
+            slot.value,
+            slot.item_label,
+            slot.normal_from,
+        )
+        for slot in made.slots
+    ]
+    return repr(
+        (
+            slots,
+            made.values,
+            made.record,
+            made.items,
+            made.effective_items,
+            made.item_labels,
+            made.scope.params,
+            made.scope.household,
+            made.texts,
+            made.marks,
+            made.item_starts,
+        )
+    )
+
+
+def check_walks(current: Walk) -> None:
+    """Every walk a step made from `current`, taking over what it could, is the walk of its
+    state made from scratch."""
+    assert current.context is not None
+    for made in current.made:
+        assert isinstance(made.answers, Mapping)
+        state = CheckState(made.answers, "", done_groups=made.done_groups)
+        fresh = walk(FORM, state, current.context)
+        assert walk_view(made) == walk_view(fresh)
+        assert made == fresh and made.context is fresh.context
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data(), context=st.sampled_from(CONTEXTS), fitting=st.floats(0.6, 1.0))
+def test_a_walk_taken_over_from_the_last_one_equals_a_fresh_walk(
+    data: st.DataObject, context: Context, fitting: float
+) -> None:
+    """After each input the new state's walk takes over from the last state's walk what
+    cannot have changed: across answers, "everything normal", repeat items added, removed
+    and answered, back, skip and edits from the summary, it is the walk made from scratch."""
+    state, events = start(FORM, context)
+    position = Position(FORM, state, context)
+    shown: Event = events[-1]
+    for _ in range(150):
+        if data.draw(st.floats(0, 1)) < fitting:
+            inp = fitting_input(data.draw, shown)
+        else:
+            inp = data.draw(
+                st.sampled_from([Back(), Skip(), Show(), AddItem(), RemoveItem(1), Done()])
+                | any_input()
+            )
+        state, events = position.step(inp)
+        check_walks(position.current)
+        if state.phase == "finished":
+            event("finished")
+            return
+        position = position.following(state)
         if any(not isinstance(e, Invalid) for e in events):
             shown = next(e for e in reversed(events) if not isinstance(e, Invalid))
 
@@ -396,3 +478,48 @@ def _fits(question: Question, value: Any, today: date) -> bool:
     if kind == "location":
         return -90 <= value["latitude"] <= 90 and -180 <= value["longitude"] <= 180
     return False
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), context=st.sampled_from(CONTEXTS))
+def test_a_walk_taken_over_from_any_other_state_equals_a_fresh_walk(
+    data: st.DataObject, context: Context
+) -> None:
+    """Whatever differs between two states of a check (an answer, 1 for 1.0 or True, an
+    answer gone, a group's confirmation alone, one item of a group), the walk of one made
+    from the walk of the other is the walk made from scratch."""
+    state, events = start(FORM, context)
+    for _ in range(data.draw(st.integers(0, 60))):
+        state, answered = step(FORM, state, fitting_input(data.draw, events[-1]), context)
+        if state.phase == "finished":
+            break
+        if not isinstance(answered[-1], Invalid):
+            events = answered
+    before = walk(FORM, state, context)
+    answers = dict(state.answers)
+    done = set(state.done_groups)
+    for _ in range(data.draw(st.integers(1, 3))):
+        key = data.draw(st.sampled_from(TOP_IDS))
+        change = data.draw(st.sampled_from(["value", "gone", "confirmed", "item"]))
+        if change == "value":
+            answers[key] = data.draw(
+                st.sampled_from([1, 1.0, True, "yes", "no", "A", ["illness"], None]) | JSON_VALUES
+            )
+        elif change == "gone":
+            answers.pop(key, None)
+        elif change == "confirmed":
+            done ^= {key}
+        else:
+            given = answers.get(key)
+            items = list(given) if isinstance(given, list) else []
+            if items:
+                index = data.draw(st.integers(0, len(items) - 1))
+                field = data.draw(st.sampled_from(CHILD_IDS))
+                item = items[index]
+                items[index] = (
+                    {**item, field: data.draw(JSON_VALUES)} if isinstance(item, dict) else {}
+                )
+            answers[key] = items
+    changed = CheckState(answers, state.cursor, done_groups=tuple(sorted(done)))
+    taken_over = walk_after(before, FORM, changed, context)
+    assert walk_view(taken_over) == walk_view(walk(FORM, changed, context))
