@@ -9,7 +9,7 @@ A slot key is a question id ("water_source"), a repeat group id for its item lis
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -23,7 +23,13 @@ from conversations.answers import (
     item_label,
     stored_value_fits,
 )
-from conversations.expressions import Scope, evaluate, is_true
+from conversations.expressions import (
+    ExpressionError,
+    Scope,
+    compile_expression,
+    evaluate,
+    is_true,
+)
 from conversations.model import CheckState, Choice, Context, Form, Question
 
 PREFILLED = "_prefilled"  # item key listing the fields copied from the roster (not asked)
@@ -76,6 +82,10 @@ class Walk:
         default_factory=list, compare=False, repr=False
     )
     item_starts: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+    # The items of each repeat group as the answers gave them (before they were copied).
+    given_items: dict[str, Sequence[Mapping[str, Any]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def slot(self, key: str) -> Slot | None:
         return next((slot for slot in self.slots if slot.key == key), None)
@@ -120,15 +130,16 @@ def walk(form: Form, state: CheckState, context: Context) -> Walk:
 
 def walk_after(previous: Walk, form: Form, state: CheckState, context: Context) -> Walk:
     """The walk of `state`, equal to `walk(form, state, context)`, made from `previous`, a walk
-    of the same form and context: the questions before the first one whose answer (or
-    confirmation) is not the very same are taken over from it, since a question's walk reads
-    only its own answer and what the questions before it gave. When that first question is
-    a repeat group, the items that are the very items `previous` walked there are taken
-    over too: an item's walk reads only the item and what the questions before the group
-    gave."""
-    start = _first_changed(previous, form, state, context)
-    if start == 0:
+    of the same form and context, taking over what cannot differ: a question's walk reads
+    only its own answer (and confirmation) and what the questions before it gave, so the
+    questions before the first one whose answer is not the very same are taken over; and
+    a repeat item's walk reads only the item and what its group's expressions name of the
+    questions before the group, so an item that is the very item walked there before, in
+    the same place, is taken over when none of those gave anything else."""
+    reading = _reading_of(form)
+    if previous.form is not form or previous.context is not context or reading is None:
         return walk(form, state, context)
+    start = _first_changed(previous, form, state)
     result = _begun(form, state, context)
     slots, records, groups, key, section = previous.marks[start]
     result.slots = previous.slots[:slots]
@@ -138,26 +149,20 @@ def walk_after(previous: Walk, form: Form, state: CheckState, context: Context) 
     result.effective_items.update(islice(previous.effective_items.items(), groups))
     result.item_labels.update(islice(previous.item_labels.items(), groups))
     result.item_starts.update(islice(previous.item_starts.items(), groups))
+    result.given_items.update(islice(previous.given_items.items(), groups))
     result.marks = previous.marks[:start]
-    _walk_questions(result, form, state, context, start, _Shortcut(key, section), previous)
+    taking_over = _TakingOver(previous, reading, start)
+    _walk_questions(result, form, state, context, start, _Shortcut(key, section), taking_over)
     return result
 
 
-def _first_changed(previous: Walk, form: Form, state: CheckState, context: Context) -> int:
-    """The index of the first top-level question whose walk may differ from `previous`'s;
-    0 when nothing can be taken over."""
-    questions = form.questions
-    if (
-        previous.form is not form
-        or previous.context is not context
-        or len(previous.marks) != len(questions) + 1
-        or len({question.id for question in questions}) != len(questions)
-    ):
-        return 0
+def _first_changed(previous: Walk, form: Form, state: CheckState) -> int:
+    """The index of the first top-level question whose own answer or confirmation is not the
+    very same as when `previous` was walked."""
     old = previous.answers if isinstance(previous.answers, Mapping) else {}
     new = state.answers if isinstance(state.answers, Mapping) else {}
     old_done, new_done = previous.done_groups, state.done_groups
-    for index, question in enumerate(questions):
+    for index, question in enumerate(form.questions):
         if question.type == "calculate":
             continue  # reads no answer of its own
         key = question.id
@@ -165,7 +170,110 @@ def _first_changed(previous: Walk, form: Form, state: CheckState, context: Conte
             return index
         if question.type == "repeat" and (key in old_done) != (key in new_done):
             return index
-    return len(questions)
+    return len(form.questions)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What `walk_after` needs to know of a form: each top-level question's place, and the
+    top-level questions each repeat group's expressions name (its filter, item label and
+    its questions' relevance, calculation, normal answer and constraint)."""
+
+    places: dict[str, int]
+    group_reads: dict[str, frozenset[str]]
+
+
+_READINGS: dict[int, tuple[Form, _Reading | None]] = {}
+_READINGS_KEPT = 16
+
+
+def _reading_of(form: Form) -> _Reading | None:
+    """The form's reading, or None when its question ids are not unique (a form the loader
+    refuses) and nothing is taken over."""
+    kept = _READINGS.get(id(form))
+    if kept is not None and kept[0] is form:
+        return kept[1]
+    reading = _read(form)
+    _READINGS[id(form)] = (form, reading)
+    while len(_READINGS) > _READINGS_KEPT:
+        del _READINGS[next(iter(_READINGS))]
+    return reading
+
+
+def _read(form: Form) -> _Reading | None:
+    places = {question.id: index for index, question in enumerate(form.questions)}
+    if len(places) != len(form.questions):
+        return None
+    group_reads: dict[str, frozenset[str]] = {}
+    for group in form.questions:
+        if group.type != "repeat":
+            continue
+        sources = [group.filter, group.item_label]
+        for child in group.children:
+            sources += [child.relevant, child.calculation, child.normal, child.constraint]
+        names: set[str] = set()
+        for source in sources:
+            if not source:
+                continue
+            try:
+                names |= compile_expression(source).names
+            except ExpressionError:
+                continue  # evaluates to None whatever the answers
+        group_reads[group.id] = frozenset(names & places.keys())
+    return _Reading(places, group_reads)
+
+
+@dataclass(frozen=True)
+class _TakingOver:
+    """A walk `walk_after` takes over from, its form's reading, and the first question
+    whose own answer changed."""
+
+    previous: Walk
+    reading: _Reading
+    start: int
+
+    def group_items(self, group: Question, walked: Walk) -> _WalkedItems | None:
+        """The previous walk of `group`, if what its expressions read is the same now, as
+        `walked` (the walk being made) has it so far."""
+        previous = self.previous
+        if group.id not in previous.item_starts:
+            return None
+        place = self.reading.places.get(group.id)
+        if place is None:
+            return None
+        for name in self.reading.group_reads.get(group.id, ()):
+            if self.start <= self.reading.places[name] < place and not same_value(
+                walked.values.get(name), previous.values.get(name)
+            ):
+                return None
+        return (
+            previous.answers if isinstance(previous.answers, Mapping) else {},
+            previous.given_items[group.id],
+            previous.items[group.id],
+            previous.item_starts[group.id],
+            previous.effective_items[group.id],
+            previous.record[group.id],
+            previous.item_labels[group.id],
+            previous.slots,
+        )
+
+
+def same_value(one: Any, other: Any) -> bool:
+    """Whether two values are the same for every expression: of the same types throughout
+    (1, 1.0 and True differ), with equal contents."""
+    if one is other:
+        return True
+    if type(one) is not type(other):
+        return False
+    if isinstance(one, dict):
+        return len(one) == len(other) and all(
+            key in other and same_value(value, other[key]) for key, value in one.items()
+        )
+    if isinstance(one, list | tuple):
+        return len(one) == len(other) and all(map(same_value, one, other))
+    if isinstance(one, str | int | float | date) or one is None:
+        return bool(one == other)
+    return False
 
 
 def _begun(form: Form, state: CheckState, context: Context) -> Walk:
@@ -190,11 +298,11 @@ def _walk_questions(
     context: Context,
     start: int,
     shortcut: _Shortcut,
-    previous: Walk | None,
+    taking_over: _TakingOver | None,
 ) -> None:
     """Walk the form's questions from the one at `start` on, `result` holding the walk of
-    those before it; `previous` is a walk whose items of the group at `start` (if it is one)
-    may be taken over."""
+    those before it, taking repeat items over from an earlier walk where they cannot
+    differ."""
     answers = state.answers if isinstance(state.answers, Mapping) else {}
     marks = result.marks
     for index in range(start, len(form.questions)):
@@ -217,7 +325,7 @@ def _walk_questions(
             result.record[question.id] = value
         elif question.type == "repeat":
             declared = form.rosters.get(question.source or "")
-            walked = previous if index == start else None
+            walked = taking_over.group_items(question, result) if taking_over else None
             _walk_group(result, question, answers, state.done_groups, context, declared, walked)
         else:
             answered = question.id in answers
@@ -309,25 +417,32 @@ def _walk_group(
     done_groups: tuple[str, ...],
     context: Context,
     declared: tuple[str, ...] | None,
-    previous: Walk | None = None,
+    walked: _WalkedItems | None = None,
 ) -> None:
-    given: list[Mapping[str, Any]] = []
+    given: Sequence[Mapping[str, Any]] = ()
     if group.id in answers:
         given = _given_items(answers.get(group.id))
         items = [dict(item) for item in given]
+    elif walked is not None and group.id not in walked[0]:
+        # Pre-filled then too, from the same roster, filter and scope.
+        items = list(walked[2])
+        given = items
     else:
         items = prefilled_items(group, result.scope, context, declared)
+        given = items
     result.items[group.id] = items
+    result.given_items[group.id] = given
     result.slots.append(Slot(group.id, group, answered=group.id in done_groups, value=len(items)))
-    walked = _walked_items(previous, group.id) if given else None
     effective: list[dict[str, Any]] = []
     recorded: list[dict[str, Any]] = []
     labels: list[str] = []
     starts = [len(result.slots)]
     for index, item in enumerate(items):
-        if walked is not None and index < len(walked[0]) and given[index] is walked[0][index]:
+        if walked is not None and _walked_before(given, index, walked):
             # The very item walked before, in the same place and scope: its walk is the same.
-            _, starts_before, values_before, records_before, labels_before, slots_before = walked
+            _, _, _, starts_before, values_before, records_before, labels_before, slots_before = (
+                walked
+            )
             effective.append(values_before[index])
             recorded.append(records_before[index])
             labels.append(labels_before[index])
@@ -351,9 +466,12 @@ def _walk_group(
     result.item_starts[group.id] = tuple(starts)
 
 
-# A group's walk in an earlier walk: its items, where each item's slots begin (and the last
-# ends), the items' values, records and labels, and that walk's slots.
+# A group's walk in an earlier walk: the answers walked, the group's items as they gave them
+# and as copied, where each item's slots begin (and the last ends), the items' values,
+# records and labels, and that walk's slots.
 _WalkedItems = tuple[
+    Mapping[str, Any],
+    Sequence[Mapping[str, Any]],
     list[dict[str, Any]],
     tuple[int, ...],
     list[dict[str, Any]],
@@ -363,17 +481,13 @@ _WalkedItems = tuple[
 ]
 
 
-def _walked_items(previous: Walk | None, group_id: str) -> _WalkedItems | None:
-    if previous is None or group_id not in previous.item_starts:
-        return None
-    return (
-        previous.items[group_id],
-        previous.item_starts[group_id],
-        previous.effective_items[group_id],
-        previous.record[group_id],
-        previous.item_labels[group_id],
-        previous.slots,
-    )
+def _walked_before(given: Sequence[Mapping[str, Any]], index: int, walked: _WalkedItems) -> bool:
+    """Whether the item at `index` is the very item walked there before, as given or as
+    copied then."""
+    if index >= len(given) or index >= len(walked[2]):
+        return False
+    item = given[index]
+    return item is walked[1][index] or item is walked[2][index]
 
 
 # One prompt of a repeat item, before the item's label is known: its key, question, whether

@@ -40,15 +40,21 @@ def statements(harness: Harness) -> Iterator[list[str]]:
 
 
 def count_walks(monkeypatch: Any) -> list[object]:
-    """Every walk of the questionnaire from now on, one entry each."""
+    """Every walk of the questionnaire from now on, one entry each, whether made from
+    scratch or taking over from an earlier walk."""
     walks: list[object] = []
-    real_walk = engine_module.walk
+    real_walk, real_walk_after = engine_module.walk, engine_module.walk_after
 
     def counted_walk(*args: Any) -> Any:
         walks.append(args)
         return real_walk(*args)
 
+    def counted_walk_after(*args: Any) -> Any:
+        walks.append(args)
+        return real_walk_after(*args)
+
     monkeypatch.setattr(engine_module, "walk", counted_walk)
+    monkeypatch.setattr(engine_module, "walk_after", counted_walk_after)
     return walks
 
 

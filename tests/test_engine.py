@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -48,6 +49,8 @@ from conversations import (
 )
 from conversations import messages as m
 from conversations.answers import Answer, parse_answer, parse_date
+from conversations.walk import walk as walk_questionnaire
+from conversations.walk import walk_after
 
 TODAY = date(2024, 5, 1)
 MEMBERS = (
@@ -1040,6 +1043,22 @@ def test_an_answer_walks_again_only_what_it_can_change(form) -> None:
     assert "visit_type" in kept and "members" not in kept
     assert "members[0].health" in kept and "members[2].health" in kept
     assert "members[1].health" not in kept and "housing_grade" not in kept
+
+
+def test_an_answer_before_a_repeat_group_walks_its_items_again_only_if_they_read_it(
+    form,
+) -> None:
+    state, _ = walk(form, until="housing_grade")
+    before = walk_questionnaire(form, state, CONTEXT)
+
+    def members_taken_over(answers: dict[str, Any]) -> bool:
+        after = walk_after(before, form, replace(state, answers=answers), CONTEXT)
+        assert after == walk_questionnaire(form, replace(state, answers=answers), CONTEXT)
+        slot = before.slot("members[0].health")
+        return any(slot is other for other in after.slots)
+
+    assert members_taken_over({**state.answers, "visit_type": "phone"})
+    assert not members_taken_over({**state.answers, "social_aid": ["dibao"]})
 
 
 def test_kept_positions_keep_the_latest_checks_only(form) -> None:
