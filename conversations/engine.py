@@ -151,8 +151,9 @@ class Position:
 class KeptPositions:
     """The positions checks stand at after their last step, by check, so that the next input
     of a check does not walk its form again: a position is handed out only for the very state
-    it was kept with, as saved (compared as JSON, so that 1 and 1.0 differ), the same form and
-    an equal context. The oldest are dropped beyond `limit`."""
+    it was kept with, as saved (compared as JSON, so that 1 and 1.0 differ) and read back
+    as the position's state, the same form and an equal context. The oldest are dropped
+    beyond `limit`."""
 
     def __init__(self, limit: int = 256) -> None:
         self.limit = limit
@@ -163,8 +164,8 @@ class KeptPositions:
         perhaps with the caller's own entries beside the state's)."""
         self._kept.pop(check, None)
         document = _document(saved)
-        if document is None or CheckState.from_json(json.loads(document)) != position.state:
-            return  # the state does not read back as it is: never handed out
+        if document is None:
+            return  # not JSON: never handed out
         self._kept[check] = (document, position)
         while len(self._kept) > self.limit:
             del self._kept[next(iter(self._kept))]
@@ -182,13 +183,23 @@ class KeptPositions:
         document, position = kept
         if position.form is not form or position._context_given != context:
             return None
-        return position if _document(saved) == document else None
+        if _document(saved) != document:
+            return None
+        # The state as read back from what was saved; one that does not read back as the
+        # position's own (e.g. a tuple saved as a list) is not the position's.
+        try:
+            restored = CheckState.from_json(saved)
+        except (TypeError, ValueError):
+            return None
+        return position if restored == position.state else None
 
 
 def _document(saved: Mapping[str, Any]) -> str | None:
+    """`saved` as canonical JSON text: keys sorted, so that the order a database gives the
+    keys back in does not matter."""
     try:
-        return json.dumps(saved, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
+        return json.dumps(saved, sort_keys=True, allow_nan=False, check_circular=False)
+    except (TypeError, ValueError, RecursionError):
         return None
 
 
