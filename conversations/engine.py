@@ -89,13 +89,19 @@ class Position:
         self.state = state if self.finished else _sanitised(state)
         self.context = _plain_day(context)
         self._current: Walk | None = None
+        # A walk of another state of the check, to take over from when walking this one.
+        self._earlier: Walk | None = None
         self._shown: tuple[Prompt | Summary | None] | None = None
         self._outcome: Outcome | None = None
 
     @property
     def current(self) -> Walk:
         if self._current is None:
-            self._current = walk(self.form, self.state, self.context)
+            earlier, self._earlier = self._earlier, None
+            if earlier is None:
+                self._current = walk(self.form, self.state, self.context)
+            else:
+                self._current = walk_after(earlier, self.form, self.state, self.context)
         return self._current
 
     @property
@@ -110,7 +116,8 @@ class Position:
     def following(self, state: CheckState) -> Position:
         """The position of `state`, the outcome of this position's last `step`: the walk
         the step made of it, and the prompt or summary it showed, are taken over, not made
-        again."""
+        again (or, when the step changed the state after its walk, what that walk can give
+        is taken over)."""
         if state is self.state:
             return self
         following = Position(self.form, state, self.context)
@@ -121,6 +128,9 @@ class Position:
                 following._current = made
                 break
         else:
+            # The step changed the answers after its walk (entering a repeat group stores
+            # its items): the walk it made is taken over from.
+            following._earlier = (self._current.made or [self._current])[-1]
             return following
         if self._outcome is not None and self._outcome[0] is state:
             events = self._outcome[1]

@@ -125,7 +125,7 @@ def fitting_input(draw: Draw, event: Event) -> Input:
     if not isinstance(event, Prompt):
         return draw(any_input())
     kind = event.kind
-    if kind in ("yes_no", "select_one", "all_normal"):
+    if kind in ("yes_no", "select_one"):
         values = [choice.value for choice in event.choices]
         numbers = [str(n) for n in range(1, len(values) + 1)]
         return draw(
@@ -149,6 +149,13 @@ def fitting_input(draw: Draw, event: Event) -> Input:
     if kind == "repeat":
         return draw(st.sampled_from([Done(), Done(), Done(), AddItem(), RemoveItem(0)]))
     return Done()
+
+
+def answering_input(draw: Draw, event: Event) -> Input:
+    """A fitting input that also answers "everything normal" questions, by button."""
+    if isinstance(event, Prompt) and event.kind == "all_normal":
+        return Pick(draw(st.sampled_from([choice.value for choice in event.choices])))
+    return fitting_input(draw, event)
 
 
 def check_json(state: CheckState) -> None:
@@ -289,10 +296,10 @@ def walk_view(made: Walk) -> str:
 
 
 def check_walks(current: Walk) -> None:
-    """Every walk a step made from `current`, taking over what it could, is the walk of its
-    state made from scratch."""
+    """`current` and every walk a step made from it, taking over what they could, are the
+    walks of their states made from scratch."""
     assert current.context is not None
-    for made in current.made:
+    for made in (current, *current.made):
         assert isinstance(made.answers, Mapping)
         state = CheckState(made.answers, "", done_groups=made.done_groups)
         fresh = walk(FORM, state, current.context)
@@ -317,7 +324,7 @@ def test_a_walk_taken_over_from_the_last_one_equals_a_fresh_walk(
     shown: Event = events[-1]
     for _ in range(150):
         if data.draw(st.floats(0, 1)) < fitting:
-            inp = fitting_input(data.draw, shown)
+            inp = answering_input(data.draw, shown)
         else:
             inp = data.draw(
                 st.sampled_from([Back(), Skip(), Show(), AddItem(), RemoveItem(1), Done()])
@@ -509,7 +516,7 @@ def test_a_walk_taken_over_from_any_other_state_equals_a_fresh_walk(
     from the walk of the other is the walk made from scratch."""
     state, events = start(FORM, context)
     for _ in range(data.draw(st.integers(0, 60))):
-        state, answered = step(FORM, state, fitting_input(data.draw, events[-1]), context)
+        state, answered = step(FORM, state, answering_input(data.draw, events[-1]), context)
         if state.phase == "finished":
             break
         if not isinstance(answered[-1], Invalid):
