@@ -8,7 +8,7 @@ many checks keeps where each stands with `KeptPositions`, so the next input walk
 """
 
 from conversations.answers import display_value
-from conversations.engine import SUMMARY_KEY, KeptPositions, Position, start, step
+from conversations.engine import SUMMARY_KEY, KeptPositions, Position, start, state_document, step
 from conversations.expressions import Expression, ExpressionError, compile_expression
 from conversations.forms import FORMS_DIRECTORY, FormError, load_form, load_forms, parse_form
 from conversations.model import (
@@ -102,5 +102,6 @@ __all__ = [
     "params_for",
     "parse_form",
     "start",
+    "state_document",
     "step",
 ]

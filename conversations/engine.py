@@ -169,11 +169,19 @@ class KeptPositions:
         self.limit = limit
         self._kept: dict[Hashable, tuple[str, Position]] = {}
 
-    def keep(self, check: Hashable, position: Position, saved: Mapping[str, Any]) -> None:
+    def keep(
+        self,
+        check: Hashable,
+        position: Position,
+        saved: Mapping[str, Any],
+        document: str | None = None,
+    ) -> None:
         """Keep `position` for `check`, whose state was saved as `saved` (its JSON document,
-        perhaps with the caller's own entries beside the state's)."""
+        perhaps with the caller's own entries beside the state's); `document`: its
+        `state_document`, when the caller made it already."""
         self._kept.pop(check, None)
-        document = _document(saved)
+        if document is None:
+            document = state_document(saved)
         if document is None:
             return  # not JSON: never handed out
         self._kept[check] = (document, position)
@@ -193,7 +201,7 @@ class KeptPositions:
         document, position = kept
         if position.form is not form or position._context_given != context:
             return None
-        if _document(saved) != document:
+        if state_document(saved) != document:
             return None
         # The state as read back from what was saved; one that does not read back as the
         # position's own (e.g. a tuple saved as a list) is not the position's.
@@ -204,9 +212,9 @@ class KeptPositions:
         return position if restored == position.state else None
 
 
-def _document(saved: Mapping[str, Any]) -> str | None:
+def state_document(saved: Mapping[str, Any]) -> str | None:
     """`saved` as canonical JSON text: keys sorted, so that the order a database gives the
-    keys back in does not matter."""
+    keys back in does not matter; None when it is not JSON."""
     try:
         return json.dumps(saved, sort_keys=True, allow_nan=False, check_circular=False)
     except (TypeError, ValueError, RecursionError):

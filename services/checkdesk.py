@@ -48,6 +48,7 @@ from conversations import (
     Summary,
     params_for,
     start,
+    state_document,
 )
 from conversations.thresholds import IncomeLine, income_line_for
 from services.runtime import DEFAULT_ZONE, Runtime, local_date
@@ -541,9 +542,11 @@ class CheckDesk:
             turn.submitted = await self._submit(s, user, sheet, finished)
             return turn
         saved = saved_state(state, delivery)
-        await save_session(s, sheet.row.id, saved, now)
+        # Its JSON text, made once: written as it is, and kept to know it again.
+        document = state_document(saved)
+        await save_session(s, sheet.row.id, saved, now, document)
         await s.commit()
-        self.positions.keep(sheet.row.id, sheet.at().following(state), saved)
+        self.positions.keep(sheet.row.id, sheet.at().following(state), saved, document)
         return turn
 
     async def _submit(

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -68,6 +69,20 @@ HOUSEHOLD_TYPES = ("脱贫户", "监测户", "一般户")
 
 # A JSON document: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class SerialisedJSON(TypeDecorator[str]):
+    """A value for a `JSONDocument` column that is already JSON text, written as it is
+    instead of serialised again (a check's state, whose text the answer made anyway)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
 
 
 class UTCDateTime(TypeDecorator[datetime]):

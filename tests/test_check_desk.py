@@ -10,11 +10,22 @@ from typing import Any
 import aiosqlite
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from bot.emulator import BotApiEmulator
 from bot.services import KEY, Services
-from conversations import Back, CheckState, Position, Prompt, Show, Skip, Summary, Text, step
+from conversations import (
+    Back,
+    CheckState,
+    Position,
+    Prompt,
+    Show,
+    Skip,
+    Summary,
+    Text,
+    state_document,
+    step,
+)
 from conversations import engine as engine_module
 from services.checkdesk import Opened, Turn
 from storage import CheckSession, User, save_session, user_by_telegram_id
@@ -160,7 +171,10 @@ async def test_the_desk_answers_without_telegram(
     assert turn.before is not None and turn.shown is not None
     async with harness.sessionmaker() as s:
         row = (await s.scalars(select(CheckSession))).one()
+        written = await s.scalar(text("SELECT state FROM check_sessions"))
     assert row.state["answers"]["visit_type"] == "home_visit"
+    # The answer's JSON text, made once for the kept position, is what was written.
+    assert written == state_document(row.state)
 
 
 async def test_the_next_answer_starts_from_where_the_last_left_the_check_unless_it_moved(
