@@ -292,6 +292,10 @@ class CheckDesk:
     area_texts: AreaTexts
     # village code → (monotonic time read, time zone, province)
     places: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
+    # (province, year) → the engine's thresholds and area texts (`area_terms`).
+    terms: dict[
+        tuple[str | None, int], tuple[dict[str, float | None], dict[str, dict[str, str]]]
+    ] = field(default_factory=dict)
     # Where each check stood after its last step here, walked: the next step starts from it.
     positions: KeptPositions = field(default_factory=KeptPositions)
     # Which messages show the checks' prompts, written for many people at once.
@@ -324,18 +328,34 @@ class CheckDesk:
         today = self.runtime.clock().astimezone(ZoneInfo(zone)).date()
         if roster is None:
             roster = await roster_of(s, household.id)
+        params, texts = self.area_terms(province, today.year)
         context = Context(
             today=today,
-            params=params_for(self.thresholds, province, today.year),
+            params=params,
             roster={"members": tuple(roster)},
             household={
                 "number": household.number,
                 "head_name": household.head_name,
                 "type": household.household_type,
             },
-            texts=self.area_texts(income_line_for(self.thresholds, province, today.year)),
+            texts=texts,
         )
         return context, zone
+
+    def area_terms(
+        self, province: str | None, year: int
+    ) -> tuple[dict[str, float | None], dict[str, dict[str, str]]]:
+        """The thresholds and the area texts for a province in a year, made once: they follow
+        from the thresholds table and the catalogs, loaded once. Handed out as the same
+        objects, a kept position's context is found equal at once."""
+        key = (province, year)
+        terms = self.terms.get(key)
+        if terms is None:
+            line = income_line_for(self.thresholds, province, year)
+            terms = (params_for(self.thresholds, province, year), self.area_texts(line))
+            if len(self.terms) < 256:
+                self.terms[key] = terms
+        return terms
 
     async def sheet_of(self, s: AsyncSession, row: CheckSession) -> Sheet | None:
         """Everything the engine needs for one step of this session."""
