@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,13 +84,21 @@ async def claim_update(
     return bool(getattr(result, "rowcount", 0))
 
 
+_UPDATES = cast(Table, ReceivedUpdate.__table__)
+# Built once, on the table: every update handled runs it (in a group commit).
+_MARK_DONE = (
+    update(_UPDATES)
+    .where(
+        _UPDATES.c.bot == bindparam("b_bot"),
+        _UPDATES.c.update_id.in_(bindparam("b_ids", expanding=True)),
+    )
+    .values(done_at=bindparam("b_now", type_=_UPDATES.c.done_at.type), claimed_until=None)
+)
+
+
 async def mark_done(s: AsyncSession, bot: str, update_ids: Sequence[int], now: datetime) -> None:
     """Record that these updates have been handled, in one statement."""
-    await s.execute(
-        update(ReceivedUpdate)
-        .where(ReceivedUpdate.bot == bot, ReceivedUpdate.update_id.in_(list(update_ids)))
-        .values(done_at=now, claimed_until=None)
-    )
+    await s.execute(_MARK_DONE, {"b_bot": bot, "b_ids": list(update_ids), "b_now": now})
 
 
 async def renew_claims(
