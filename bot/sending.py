@@ -196,9 +196,8 @@ class HuchaBot(ExtBot[None]):
     ) -> tuple[list[Update], list[dict[str, Any]]]:
         """getUpdates as `get_updates(offset, poll_seconds, allowed_updates=…)` calls it (the
         same parameters and read timeout): the updates, and each one's JSON as Telegram sent
-        it. The intake stores that JSON
-        (bot/intake.py); making it again from the Update (`to_dict`) costs about as much CPU
-        as reading it did."""
+        it. The intake stores that JSON (bot/intake.py); making it again from the Update
+        (`to_dict`) costs about as much CPU as reading it did."""
         read_timeout = (self._request[0].read_timeout or 0) + poll_seconds
         data = {"timeout": poll_seconds, "offset": offset, "allowed_updates": list(allowed_updates)}
         sent: list[dict[str, Any]] = await self._post("getUpdates", data, read_timeout=read_timeout)
